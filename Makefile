@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# oci-memguard — see README.md. `make` builds, `make check` installs missing
+# test dependencies (root, apt-get), builds normally and with ASan+UBSan, and
+# runs every suite.
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+MANDIR    ?= $(PREFIX)/share/man
+# Policies and hooks.d live at fixed system paths (SPEC §4, §6), whatever the prefix.
+DATADIR   ?= /usr/share
+SYSCONFDIR?= /etc
+DESTDIR   ?=
+
+CC        ?= cc
+PKG_CONFIG?= pkg-config
+PKGS      := yajl libseccomp
+
+CPPFLAGS_ALL := -D_GNU_SOURCE -DMEMGUARD_VERSION='"$(VERSION)"' $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+CFLAGS_ALL   := -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
+                -fstack-protector-strong -g
+OPTFLAGS     ?= -O2 -D_FORTIFY_SOURCE=2
+ASANFLAGS    := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LDLIBS_ALL   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lyajl -lseccomp)
+
+LIB_SRCS  := $(filter-out hook/main.c,$(wildcard hook/*.c)) $(wildcard policy/*.c)
+HOOK_SRCS := hook/main.c $(LIB_SRCS)
+HDRS      := $(wildcard hook/*.h policy/*.h)
+UNIT_SRCS := $(wildcard conformance/unit/test-*.c)
+UNITS     := $(patsubst conformance/unit/%.c,build/%,$(UNIT_SRCS))
+
+.PHONY: all programs asan install uninstall check check-unit check-valgrind check-bats check-bats-asan check-vm \
+        test-deps clean lint
+
+# Each concern may add to these from its own fragment in mk/*.mk:
+#   PROGRAMS       programs `all` builds        INSTALL_HOOKS  extra install steps (targets)
+#   ASAN_PROGRAMS  ASan builds for check        CHECK_SUITES   extra suites `check` runs (targets)
+PROGRAMS      := build/oci-memguard
+ASAN_PROGRAMS := build/asan/oci-memguard
+CHECK_SUITES  :=
+INSTALL_HOOKS :=
+UNINSTALL_HOOKS :=
+
+all: programs
+
+build/oci-memguard: $(HOOK_SRCS) $(HDRS) Makefile
+	@mkdir -p build
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(OPTFLAGS) $(CFLAGS) $(HOOK_SRCS) -o $@ $(LDFLAGS) $(LDLIBS_ALL)
+
+asan: build/asan/oci-memguard
+
+build/asan/oci-memguard: $(HOOK_SRCS) $(HDRS) Makefile
+	@mkdir -p build/asan
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASANFLAGS) $(HOOK_SRCS) -o $@ $(LDLIBS_ALL)
+
+include $(wildcard mk/*.mk)
+
+programs: $(PROGRAMS)
+
+build/test-%: conformance/unit/test-%.c $(LIB_SRCS) $(HDRS)
+	@mkdir -p build
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -O0 -Ihook -Ipolicy $< $(LIB_SRCS) -o $@ $(LDLIBS_ALL)
+
+build/asan/test-%: conformance/unit/test-%.c $(LIB_SRCS) $(HDRS)
+	@mkdir -p build/asan
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASANFLAGS) -Ihook -Ipolicy $< $(LIB_SRCS) -o $@ $(LDLIBS_ALL)
+
+install: $(PROGRAMS) $(INSTALL_HOOKS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/oci-memguard/policy.d $(DESTDIR)$(SYSCONFDIR)/oci-memguard/policy.d
+	install -m 0755 build/oci-memguard $(DESTDIR)$(BINDIR)/oci-memguard
+	install -m 0644 policy/default/*.json $(DESTDIR)$(DATADIR)/oci-memguard/policy.d/
+
+uninstall: $(UNINSTALL_HOOKS)
+	rm -f $(DESTDIR)$(BINDIR)/oci-memguard
+	for f in policy/default/*.json; do rm -f $(DESTDIR)$(DATADIR)/oci-memguard/policy.d/$$(basename $$f); done
+	-rmdir $(DESTDIR)$(DATADIR)/oci-memguard/policy.d $(DESTDIR)$(DATADIR)/oci-memguard 2>/dev/null
+
+# ---- tests ---------------------------------------------------------------
+
+test-deps:
+	@conformance/install-test-deps.sh
+
+check: test-deps
+	$(MAKE) programs $(ASAN_PROGRAMS) $(UNITS) $(patsubst build/%,build/asan/%,$(UNITS))
+	$(MAKE) check-unit check-valgrind check-bats check-bats-asan $(CHECK_SUITES) check-vm
+	@echo "make check: all suites passed"
+
+check-unit: $(UNITS) $(patsubst build/%,build/asan/%,$(UNITS))
+	@set -e; for t in $(UNITS); do echo "== $$t"; $$t; echo "== asan $$t"; build/asan/$$(basename $$t); done
+
+check-valgrind: $(UNITS)
+	@set -e; for t in $(UNITS); do echo "== valgrind $$t"; \
+	  valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible $$t >/dev/null; \
+	  echo "valgrind $$t: 0 errors, 0 leaks"; done
+
+check-bats: $(PROGRAMS)
+	MEMGUARD_BIN=$(CURDIR)/build/oci-memguard bats --print-output-on-failure conformance/
+
+check-bats-asan: $(ASAN_PROGRAMS)
+	MEMGUARD_BIN=$(CURDIR)/build/asan/oci-memguard MEMGUARD_ASAN=1 bats --print-output-on-failure conformance/
+
+check-vm: build/oci-memguard
+	MEMGUARD_BIN=$(CURDIR)/build/oci-memguard conformance/vm/run.sh
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 -D_GNU_SOURCE hook policy
+	shellcheck install.sh .ci/run conformance/*.sh conformance/vm/*.sh
+
+clean:
+	rm -rf build

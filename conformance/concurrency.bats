@@ -1,0 +1,60 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
+# SPEC §5: concurrent hooks never lose a restore (shared state changes under a
+# lock).
+
+load helpers
+
+setup() {
+	make_sysroot v2
+	policy 50-all.json '{"memory": {"min": "16M", "low": "32M"}}'
+	mk_cgroup /memguard/ci 0 0
+	echo 8192 >"$CGROOT/memguard/memory.min"
+	echo 12288 >"$CGROOT/memguard/memory.low"
+}
+
+run_many() { # N: start N containers at once, check, stop them at once in another order
+	local n="$1" i
+	for ((i = 1; i <= n; i++)); do
+		mk_cgroup "/memguard/ci/c$i"
+		mk_proc $((5000 + i)) "/memguard/ci/c$i"
+		make_bundle "c$i" "/memguard/ci/c$i"
+		state_for "c$i" $((5000 + i))
+	done
+	for ((i = 1; i <= n; i++)); do
+		"$MEMGUARD_BIN" prestart --sysroot "$SYSROOT" --no-syslog <"$BATS_TEST_TMPDIR/state-c$i.json" &
+	done
+	wait
+	assert_equal "$(cg_value /memguard/ci memory.min)" $((n * 16777216))
+	assert_equal "$(cg_value /memguard memory.min)" $((8192 + n * 16777216))
+	assert_equal "$(cg_value /memguard memory.low)" $((12288 + n * 33554432))
+	assert_equal "$(find "$STATE_DIR/containers" -name '*.json' | wc -l)" "$n"
+	for ((i = n; i >= 1; i--)); do
+		rm -rf "${CGROOT:?}/memguard/ci/c$i" "$SYSROOT/proc/$((5000 + i))"
+		jq '.status="stopped" | del(.pid)' "$BATS_TEST_TMPDIR/state-c$i.json" >"$BATS_TEST_TMPDIR/stop-c$i.json"
+	done
+	for ((i = 1; i <= n; i += 2)); do
+		"$MEMGUARD_BIN" poststop --sysroot "$SYSROOT" --no-syslog <"$BATS_TEST_TMPDIR/stop-c$i.json" &
+	done
+	for ((i = n - (n % 2 == 0 ? 0 : 1); i >= 2; i -= 2)); do
+		"$MEMGUARD_BIN" poststop --sysroot "$SYSROOT" --no-syslog <"$BATS_TEST_TMPDIR/stop-c$i.json" &
+	done
+	wait
+	assert_equal "$(cg_value /memguard/ci memory.min)" 0
+	assert_equal "$(cg_value /memguard/ci memory.low)" 0
+	assert_equal "$(cg_value /memguard memory.min)" 8192
+	assert_equal "$(cg_value /memguard memory.low)" 12288
+	assert_equal "$(find "$STATE_DIR/containers" -name '*.json' | wc -l)" 0
+	assert_equal "$(wc -l <"$LOG_FILE")" $((2 * n))
+	# every line of the shared log is one whole JSON record
+	run jq -e -s 'length' "$LOG_FILE"
+	assert_success
+}
+
+@test "two containers starting and stopping concurrently leave every value restored exactly" {
+	run_many 2
+}
+
+@test "32 containers starting and stopping concurrently leave every value restored exactly" {
+	run_many 32
+}

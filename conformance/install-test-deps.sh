@@ -1,0 +1,41 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Installs what `make check` needs on a fresh Debian 12 machine, only what is
+# missing. Debian's packages only; nothing else is downloaded (the VM suite
+# fetches its kernel package with apt-get itself).
+set -euo pipefail
+
+pkgs=(
+	# build
+	gcc make pkg-config libyajl-dev libseccomp-dev
+	# test runners and checkers
+	bats bats-support bats-assert bats-file jq valgrind
+	# real runtimes (conformance/runtime-*.bats)
+	runc crun
+	# the cgroup v2 VM suite (conformance/vm)
+	qemu-system-x86 cpio busybox-static
+)
+if [[ -n "${MEMGUARD_EXTRA_TEST_PKGS:-}" ]]; then
+	# shellcheck disable=SC2206
+	pkgs+=(${MEMGUARD_EXTRA_TEST_PKGS})
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+if ((${#missing[@]} == 0)); then
+	echo "test dependencies: all present"
+	exit 0
+fi
+echo "test dependencies: installing ${missing[*]}"
+if [[ $(id -u) -ne 0 ]]; then
+	echo "install-test-deps: need root to apt-get install: ${missing[*]}" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "test dependencies: installed"

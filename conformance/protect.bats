@@ -1,0 +1,156 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Effective protection: the leaf gets the policy's values and every ancestor
+# below the root is raised to cover the managed protection beneath it; all of
+# it is given back at poststop.
+
+load helpers
+
+setup() {
+	make_sysroot v2
+	policy 50-db.json '{"match": {"cgroups": ["/memguard/*"]}, "memory": {"min": "512M", "low": "1G"}}'
+}
+
+@test "prestart (cgroup v2, policy min=512M low=1G) writes the leaf and raises ancestors to cover it" {
+	start_container db1 4001 /memguard/ci/db1
+	assert_equal "$(cg_value /memguard/ci/db1 memory.min)" 536870912
+	assert_equal "$(cg_value /memguard/ci/db1 memory.low)" 1073741824
+	assert_equal "$(cg_value /memguard/ci memory.min)" 536870912
+	assert_equal "$(cg_value /memguard/ci memory.low)" 1073741824
+	assert_equal "$(cg_value /memguard memory.min)" 536870912
+	assert_equal "$(cg_value /memguard memory.low)" 1073741824
+	# the record of the outcome says what changed, old -> new
+	run log_field '.actions[] | select(.target=="/memguard" and .file=="memory.min") | "\(.old)->\(.new) \(.result)"'
+	assert_output "0->536870912 ok"
+	run log_field '.policies[0]'
+	assert_output "50-db.json"
+	run log_field '.recursiveprot'
+	assert_output "true"
+	run log_field '.cgroup'
+	assert_output "/memguard/ci/db1"
+}
+
+@test "poststop gives back exactly what the container added, after the runtime removed its cgroup" {
+	mk_cgroup /memguard/ci 0 0
+	echo 4096 >"$CGROOT/memguard/memory.min"   # someone else's protection, kept
+	start_container db1 4001 /memguard/ci/db1
+	assert_equal "$(cg_value /memguard memory.min)" $((4096 + 536870912))
+	stop_container db1 /memguard/ci/db1 4001
+	assert_equal "$(cg_value /memguard/ci memory.min)" 0
+	assert_equal "$(cg_value /memguard/ci memory.low)" 0
+	assert_equal "$(cg_value /memguard memory.min)" 4096
+	assert_equal "$(cg_value /memguard memory.low)" 0
+	assert_file_not_exists "$STATE_DIR/containers/db1.json"
+	run jq -c '.cgroups' "$STATE_DIR/ledger.json"
+	assert_output '{}'
+}
+
+@test "two containers under one parent: the parent covers the sum; each stop gives back its share" {
+	start_container a 4001 /memguard/ci/a
+	start_container b 4002 /memguard/ci/b
+	assert_equal "$(cg_value /memguard/ci memory.min)" $((2 * 536870912))
+	assert_equal "$(cg_value /memguard memory.low)" $((2 * 1073741824))
+	stop_container a /memguard/ci/a 4001
+	assert_equal "$(cg_value /memguard/ci memory.min)" 536870912
+	assert_equal "$(cg_value /memguard memory.low)" 1073741824
+	assert_equal "$(cg_value /memguard/ci/b memory.min)" 536870912
+	stop_container b /memguard/ci/b 4002
+	assert_equal "$(cg_value /memguard/ci memory.min)" 0
+	assert_equal "$(cg_value /memguard memory.min)" 0
+}
+
+@test "a leaf value already higher than the policy is never lowered" {
+	mk_cgroup /memguard/ci/big
+	echo 2147483648 >"$CGROOT/memguard/ci/big/memory.min"
+	start_container big 4001 /memguard/ci/big
+	assert_equal "$(cg_value /memguard/ci/big memory.min)" 2147483648
+	# the ancestors cover what the leaf really declares
+	assert_equal "$(cg_value /memguard/ci memory.min)" 2147483648
+}
+
+@test "poststop twice (podman#9983) is harmless and exits 0" {
+	start_container db1 4001 /memguard/ci/db1
+	stop_container db1 /memguard/ci/db1 4001
+	state_for db1 none
+	hook_run poststop
+	assert_success
+	run log_field '.skipped[0]'
+	assert_output --partial "no record"
+	assert_equal "$(cg_value /memguard memory.min)" 0
+}
+
+@test "poststop with crun's pid 0 and podman's empty environment works" {
+	start_container db1 4001 /memguard/ci/db1
+	rm -rf "${CGROOT:?}/memguard/ci/db1" "$SYSROOT/proc/4001"
+	state_for db1 0 '.status="stopped"'
+	run --separate-stderr env -i "$MEMGUARD_BIN" poststop --sysroot "$SYSROOT" --no-syslog <"$STATE_FILE"
+	assert_success
+	assert_equal "$(cg_value /memguard memory.min)" 0
+}
+
+@test "a value changed by someone else while held is left alone at poststop" {
+	start_container db1 4001 /memguard/ci/db1
+	echo 999997952 >"$CGROOT/memguard/memory.min"
+	stop_container db1 /memguard/ci/db1 4001
+	assert_equal "$(cg_value /memguard memory.min)" 999997952
+	run log_field '.skipped | join(" ")'
+	assert_output --partial "changed by someone else"
+	# the hook no longer holds it
+	run jq -c '.cgroups' "$STATE_DIR/ledger.json"
+	assert_output '{}'
+}
+
+@test "prestart then createRuntime for the same container counts it once" {
+	start_container db1 4001 /memguard/ci/db1
+	hook_run createRuntime
+	assert_success
+	assert_equal "$(cg_value /memguard memory.min)" 536870912
+}
+
+@test "sizes as a percentage of MemTotal are resolved and page-aligned" {
+	policy 50-db.json '{"match": {"cgroups": ["/memguard/*"]}, "memory": {"min": "10%"}}'
+	start_container db1 4001 /memguard/ci/db1
+	# 10% of 16384000 kB, rounded down to 4 KiB pages
+	local want=$(( (16384000 * 1024 / 10) / 4096 * 4096 ))
+	assert_equal "$(cg_value /memguard/ci/db1 memory.min)" "$want"
+}
+
+@test "memory controller not enabled under an ancestor: one clear error naming it, container still starts" {
+	mk_cgroup /memguard/ci/db1
+	rm "$CGROOT/memguard/ci/db1/memory.min" "$CGROOT/memguard/ci/db1/memory.low"
+	echo "pids" >"$CGROOT/memguard/ci/cgroup.subtree_control"
+	mk_proc 4001 /memguard/ci/db1
+	make_bundle db1 /memguard/ci/db1
+	state_for db1 4001
+	hook_run prestart
+	assert_success
+	run log_field '.errors | join(" ")'
+	assert_output --partial "memory controller not enabled under '/memguard/ci'"
+}
+
+@test "--dry-run decides and logs planned writes but changes nothing" {
+	mk_cgroup /memguard/ci/db1
+	mk_proc 4001 /memguard/ci/db1
+	make_bundle db1 /memguard/ci/db1
+	state_for db1 4001
+	local before
+	before="$(host_snapshot)"
+	hook_run prestart --dry-run
+	assert_success
+	assert_equal "$(host_snapshot)" "$before"
+	run log_field '[.actions[] | .result] | unique | join(",")'
+	assert_output "planned"
+	run log_field '.dry_run'
+	assert_output true
+}
+
+@test "memory_recursiveprot off is detected and logged" {
+	make_sysroot v2-norecursive
+	policy 50-db.json '{"match": {"cgroups": ["/memguard/*"]}, "memory": {"min": "512M"}}'
+	start_container db1 4001 /memguard/ci/db1
+	run log_field '.recursiveprot'
+	assert_output false
+	# protection is raised up the chain either way: the kernel caps a
+	# cgroup's protection by its ancestors' with or without the option
+	assert_equal "$(cg_value /memguard memory.min)" 536870912
+}

@@ -1,0 +1,455 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "hook.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "buildguard.h"
+#include "ledger.h"
+#include "meminfo.h"
+
+static const char *const known_stages[] = {
+        "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop",
+};
+
+bool hook_stage_is_known(const char *stage) {
+        for (size_t i = 0; i < ELEMENTSOF(known_stages); i++)
+                if (STREQ(stage, known_stages[i]))
+                        return true;
+        return false;
+}
+
+static bool stage_is_start(const char *stage) { return STREQ(stage, "prestart") || STREQ(stage, "createRuntime"); }
+
+int hook_opts_resolve(struct hook_opts *o) {
+        if (!o->sysroot)
+                o->sysroot = "";
+        if (!o->state_dir) {
+                if (path_join(o->buf_state_dir, sizeof o->buf_state_dir, o->sysroot, "/run/oci-memguard") < 0)
+                        return -ENAMETOOLONG;
+                o->state_dir = o->buf_state_dir;
+        }
+        if (!o->log_file) {
+                if (path_join(o->buf_log_file, sizeof o->buf_log_file, o->sysroot, "/var/log/oci-memguard/events.jsonl") < 0)
+                        return -ENAMETOOLONG;
+                o->log_file = o->buf_log_file;
+        }
+        if (o->n_policy_dirs == 0) {
+                if (path_join(o->buf_vendor, sizeof o->buf_vendor, o->sysroot, "/usr/share/oci-memguard/policy.d") < 0 ||
+                    path_join(o->buf_admin, sizeof o->buf_admin, o->sysroot, "/etc/oci-memguard/policy.d") < 0)
+                        return -ENAMETOOLONG;
+                o->policy_dirs[0] = o->buf_vendor;
+                o->policy_dirs[1] = o->buf_admin;
+                o->n_policy_dirs = 2;
+        }
+        return 0;
+}
+
+void container_view_free(struct container_view *v) {
+        hook_state_free(&v->state);
+        oci_info_free(&v->oci);
+        cgroup_host_close(&v->host);
+        policy_set_free(&v->policies);
+        if (v->merged)
+                policy_free(v->merged);
+        v->merged = NULL;
+        free(v->matched);
+        v->matched = NULL;
+}
+
+/* ---- identification --------------------------------------------------- */
+
+static void find_cgroup(struct container_view *v, const struct hook_opts *o, struct outcome *out) {
+        char v2[1024] = "", v1[1024] = "";
+        if (v->state.has_pid) {
+                int r = cgroup_of_pid(o->sysroot, v->state.pid, v2, sizeof v2, v1, sizeof v1);
+                if (r < 0)
+                        outcome_error(out, "read /proc/%" PRId64 "/cgroup: %s", v->state.pid, strerror(-r));
+                else
+                        v->cgroup_from = "/proc/<pid>/cgroup";
+        }
+        bool use_v2 = v->host.has_v2 && v->host.mode != CGROUP_MODE_V1;
+        if (v->host.mode == CGROUP_MODE_HYBRID && v->host.v1_memory)
+                use_v2 = false;
+        const char *found = use_v2 ? v2 : v1;
+        if (!found[0] && v->has_oci) {
+                char buf[1024];
+                int r = cgroup_path_from_config(v->oci.cgroups_path, v->state.id, buf, sizeof buf);
+                if (r < 0) {
+                        outcome_error(out, "linux.cgroupsPath '%.200s' is not a valid cgroup path", v->oci.cgroups_path ? v->oci.cgroups_path : "");
+                } else {
+                        /* crun moves the container into a "container"
+                         * sub-cgroup on v2: the real leaf is below. */
+                        char sub[1024];
+                        int n = snprintf(sub, sizeof sub, "%s/container", STREQ(buf, "/") ? "" : buf);
+                        if (n > 0 && (size_t) n < sizeof sub && use_v2 && cgroup_exists(&v->host, sub))
+                                memcpy(v->cgroup, sub, (size_t) n + 1);
+                        else
+                                snprintf(v->cgroup, sizeof v->cgroup, "%s", buf);
+                        v->cgroup_from = "linux.cgroupsPath";
+                }
+        } else
+                snprintf(v->cgroup, sizeof v->cgroup, "%s", found);
+        if (v->cgroup[0] && cgroup_path_normalize(v->cgroup) < 0) {
+                outcome_error(out, "cgroup path '%.200s' is not valid", v->cgroup);
+                v->cgroup[0] = '\0';
+        }
+        if (!v->cgroup[0])
+                return;
+        const char *mount = use_v2 ? v->host.v2_mount : v->host.v1_memory_mount;
+        if (mount[0]) {
+                int n = snprintf(v->cgroup_dir, sizeof v->cgroup_dir, "%.512s%s", mount, STREQ(v->cgroup, "/") ? "" : v->cgroup);
+                if (n < 0 || (size_t) n >= sizeof v->cgroup_dir)
+                        v->cgroup_dir[0] = '\0';
+        }
+
+        if (!use_v2) {
+                snprintf(v->protect_skip, sizeof v->protect_skip, "cgroup %s: the memory controller is not on cgroup v2; memory protection skipped",
+                         cgroup_mode_name(v->host.mode));
+        } else if (!v->host.v2_memory) {
+                snprintf(v->protect_skip, sizeof v->protect_skip, "memory controller not available on cgroup v2; memory protection skipped");
+        } else if (STREQ(v->cgroup, "/")) {
+                snprintf(v->protect_skip, sizeof v->protect_skip, "container runs in the root cgroup; memory protection skipped");
+        } else
+                v->protect_possible = true;
+}
+
+static void fill_subject(struct container_view *v, struct policy_subject *s, const char **keys, const char **vals, bool build) {
+        const struct annotations *a = v->has_oci && v->oci.annotations.n ? &v->oci.annotations : &v->state.annotations;
+        for (size_t i = 0; i < a->n; i++) {
+                keys[i] = a->keys[i];
+                vals[i] = a->values[i];
+        }
+        *s = (struct policy_subject) {
+                .image = v->img.image,
+                .annotation_keys = keys,
+                .annotation_values = vals,
+                .n_annotations = a->n,
+                .command = v->has_oci && v->oci.n_args ? v->oci.args[0] : NULL,
+                .cgroup = v->cgroup,
+                .build = build,
+        };
+}
+
+static int merge(struct container_view *v, bool build) {
+        const struct annotations *a = v->has_oci && v->oci.annotations.n ? &v->oci.annotations : &v->state.annotations;
+        _cleanup_free_ const char **keys = calloc(a->n + 1, sizeof(char *));
+        _cleanup_free_ const char **vals = calloc(a->n + 1, sizeof(char *));
+        if (!keys || !vals)
+                return -ENOMEM;
+        struct policy_subject s;
+        fill_subject(v, &s, keys, vals, build);
+        if (v->merged)
+                policy_free(v->merged);
+        free(v->matched);
+        v->matched = NULL;
+        v->n_matched = 0;
+        v->merged = calloc(1, sizeof *v->merged);
+        if (!v->merged)
+                return -ENOMEM;
+        return policy_merge_matching(&v->policies, &s, v->merged, &v->matched, &v->n_matched);
+}
+
+/* Is there a matching policy that marks this image a builder? */
+static bool builder_policy_matches(struct container_view *v) {
+        const struct annotations *a = v->has_oci && v->oci.annotations.n ? &v->oci.annotations : &v->state.annotations;
+        _cleanup_free_ const char **keys = calloc(a->n + 1, sizeof(char *));
+        _cleanup_free_ const char **vals = calloc(a->n + 1, sizeof(char *));
+        if (!keys || !vals)
+                return false;
+        struct policy_subject s;
+        fill_subject(v, &s, keys, vals, true);
+        for (size_t i = 0; i < v->policies.n; i++)
+                if (v->policies.items[i]->build.builder == POLICY_TRUE && policy_matches(v->policies.items[i], &s))
+                        return true;
+        return false;
+}
+
+static uint64_t size_bytes(struct container_view *v, const struct hook_opts *o, const struct policy_size *s) {
+        if (s->percent && v->mem_total == 0) {
+                struct meminfo mi;
+                if (meminfo_read(o->sysroot, &mi) == 0)
+                        v->mem_total = mi.total;
+        }
+        long ps = sysconf(_SC_PAGESIZE);
+        return policy_size_bytes(s, v->mem_total, ps > 0 ? (uint64_t) ps : 4096);
+}
+
+static void apply_override(struct container_view *v, const struct hook_opts *o, struct outcome *out, const char *which,
+                           const struct policy_size *cap, uint64_t *value) {
+        char key[64];
+        snprintf(key, sizeof key, "oci-memguard.memory.%s", which);
+        const char *ann = v->has_oci ? annotations_get(&v->oci.annotations, key) : NULL;
+        if (!ann)
+                ann = annotations_get(&v->state.annotations, key);
+        if (!ann)
+                return;
+        if (v->merged->overrides.annotations != POLICY_TRUE) {
+                outcome_skip(out, "annotation %s ignored: the policy does not allow overrides", key);
+                return;
+        }
+        struct policy_size sz;
+        if (policy_size_parse(ann, &sz) < 0) {
+                outcome_error(out, "annotation %s: size: '%.64s' is not a size", key, ann);
+                return;
+        }
+        uint64_t want = size_bytes(v, o, &sz);
+        /* Without an explicit cap, an annotation can only lower what the
+         * policy grants: container users must never raise protection past
+         * what the operator allowed. */
+        uint64_t limit = cap->set ? size_bytes(v, o, cap) : *value;
+        if (want > limit) {
+                outcome_skip(out, "annotation %s=%s clamped to the policy cap %" PRIu64, key, ann, limit);
+                want = limit;
+        }
+        *value = want;
+}
+
+int container_decide(struct container_view *v, const struct hook_opts *o, struct outcome *out) {
+        struct mg_error err = {0};
+        int r = cgroup_host_detect(o->sysroot, &v->host, &err);
+        if (r < 0) {
+                outcome_error(out, "%s", err.msg);
+                v->host = (struct cgroup_host) { .v2_fd = -1, .mode = CGROUP_MODE_V1 };
+        }
+        out->cgroup_mode = cgroup_mode_name(v->host.mode);
+        out->recursiveprot = v->host.recursiveprot;
+        find_cgroup(v, o, out);
+        snprintf(out->cgroup, sizeof out->cgroup, "%s", v->cgroup);
+
+        (void) image_identify(o->sysroot, v->state.id, v->has_oci ? &v->oci : NULL, &v->state.annotations, &v->img);
+        snprintf(out->image, sizeof out->image, "%s", v->img.image);
+
+        bool by_annotation = false, forced_off = false;
+        v->build = build_signal_detect(v->state.id, v->state.bundle, v->cgroup, v->has_oci ? &v->oci : NULL, &v->state.annotations, &v->img,
+                                       &by_annotation, &forced_off, v->build_signal, sizeof v->build_signal);
+
+        r = policy_set_load(o->policy_dirs, o->n_policy_dirs, true, &v->policies);
+        if (r < 0)
+                outcome_error(out, "load policies: %s", strerror(-r));
+        for (size_t i = 0; i < v->policies.n_errors; i++)
+                outcome_error(out, "%s (file ignored)", v->policies.errors[i].msg);
+
+        if (!v->build && !forced_off && build_args_are_shell_step(v->has_oci ? &v->oci : NULL) && builder_policy_matches(v)) {
+                v->build = true;
+                snprintf(v->build_signal, sizeof v->build_signal, "/bin/sh -c in a builder image");
+        }
+        r = merge(v, v->build);
+        if (r < 0)
+                return r;
+        /* A policy can switch the heuristics off; the annotation still counts. */
+        if (v->build && !by_annotation && v->merged->build.detect == POLICY_FALSE) {
+                outcome_skip(out, "build signal '%s' ignored: policy sets build.detect=false", v->build_signal);
+                v->build = false;
+                v->build_signal[0] = '\0';
+                r = merge(v, false);
+                if (r < 0)
+                        return r;
+        }
+        out->build = v->build;
+        snprintf(out->build_signal, sizeof out->build_signal, "%s", v->build_signal);
+        for (size_t i = 0; i < v->n_matched; i++)
+                outcome_policy(out, v->policies.items[v->matched[i]]->name);
+
+        v->min = v->merged->min.set ? size_bytes(v, o, &v->merged->min) : 0;
+        v->low = v->merged->low.set ? size_bytes(v, o, &v->merged->low) : 0;
+        apply_override(v, o, out, "min", &v->merged->overrides.max_min, &v->min);
+        apply_override(v, o, out, "low", &v->merged->overrides.max_low, &v->low);
+        v->swappiness = v->build && v->merged->build.has_swappiness ? (int) v->merged->build.swappiness : LEDGER_NO_SWAPPINESS;
+        return 0;
+}
+
+/* ---- stages ----------------------------------------------------------- */
+
+static int read_state(struct hook_state *st, struct outcome *out, struct mg_error *err) {
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+        int r = read_fd_bounded(STDIN_FILENO, MEMGUARD_MAX_STATE_BYTES, &buf, &len);
+        if (r == -EFBIG)
+                return mg_error_set(err, r, "state: size: larger than %u bytes", MEMGUARD_MAX_STATE_BYTES);
+        if (r == -EBADMSG)
+                return mg_error_set(err, r, "state: NUL: input contains a NUL byte");
+        if (r < 0)
+                return mg_error_set(err, r, "state: read stdin: %s", strerror(-r));
+        r = hook_state_parse(buf, len, st, err);
+        if (r == 0)
+                snprintf(out->id, sizeof out->id, "%s", st->id);
+        return r;
+}
+
+static void finish(struct outcome *out, struct hook_opts *o) {
+        int r = outcome_write(out, o->log_file, o->use_syslog);
+        if (r < 0)
+                fprintf(stderr, "oci-memguard: write log %s: %s\n", o->log_file, strerror(-r));
+}
+
+static bool has_claims(const struct container_view *v) { return v->min > 0 || v->low > 0; }
+
+static int stage_start(struct hook_opts *o, struct outcome *out) {
+        _cleanup_(container_view_free) struct container_view v = { .host.v2_fd = -1, .swappiness = LEDGER_NO_SWAPPINESS };
+        struct mg_error err = {0};
+        if (read_state(&v.state, out, &err) < 0) {
+                outcome_error(out, "%s", err.msg);
+                outcome_skip(out, "malformed state: nothing done");
+                fprintf(stderr, "oci-memguard: %s\n", err.msg);
+                return 0;
+        }
+        if (!v.state.bundle) {
+                outcome_error(out, "state: missing 'bundle'");
+                outcome_skip(out, "malformed state: nothing done");
+                fprintf(stderr, "oci-memguard: state: missing 'bundle'\n");
+                return 0;
+        }
+        if (oci_info_load(v.state.bundle, &v.oci, &err) < 0) {
+                outcome_error(out, "%s", err.msg);
+                outcome_skip(out, "malformed config.json: nothing done");
+                fprintf(stderr, "oci-memguard: %s\n", err.msg);
+                return 0;
+        }
+        v.has_oci = true;
+        int r = container_decide(&v, o, out);
+        if (r < 0) {
+                outcome_error(out, "deciding: %s", strerror(-r));
+                return 0;
+        }
+        bool fail_on_error = v.merged->on_error == POLICY_ON_ERROR_FAIL;
+        if (v.n_matched == 0) {
+                outcome_skip(out, "no policy matches this container");
+                return 0;
+        }
+        if (has_claims(&v) && !v.protect_possible)
+                outcome_skip(out, "%s", v.protect_skip);
+
+        struct record rec = {
+                .pid = v.state.has_pid ? v.state.pid : 0,
+                .protect = v.protect_possible && has_claims(&v),
+                .min = v.protect_possible ? v.min : 0,
+                .low = v.protect_possible ? v.low : 0,
+                .swappiness = v.swappiness,
+                .build = v.build,
+                .started_realtime_usec = now_usec_realtime(),
+                .started_monotonic_usec = now_usec_monotonic(),
+        };
+        snprintf(rec.id, sizeof rec.id, "%s", v.state.id);
+        snprintf(rec.cgroup, sizeof rec.cgroup, "%s", v.cgroup);
+        snprintf(rec.cgroup_dir, sizeof rec.cgroup_dir, "%s", v.cgroup_dir);
+        snprintf(rec.build_signal, sizeof rec.build_signal, "%s", v.build_signal);
+        snprintf(rec.image, sizeof rec.image, "%s", v.img.image);
+        if (rec.pid > 0)
+                (void) proc_starttime(o->sysroot, rec.pid, &rec.starttime);
+        {
+                struct strbuf sb = {0};
+                strbuf_printf(&sb, "[%s]", out->policies.buf ? out->policies.buf : "");
+                rec.policies_json = sb.buf;
+        }
+        if (v.build)
+                rec.extra_json = buildguard_snapshot_json(o->sysroot);
+
+        struct ledger l;
+        r = ledger_open(&l, o->state_dir, o->sysroot, &v.host, out, o->dry_run, &err);
+        if (r < 0) {
+                record_free(&rec);
+                outcome_error(out, "%s", err.msg);
+                if (fail_on_error) {
+                        fprintf(stderr, "oci-memguard: %s (policy on_error=fail)\n", err.msg);
+                        return 1;
+                }
+                return 0;
+        }
+        (void) ledger_load(&l);
+        ledger_prune_stale(&l);
+        r = ledger_add(&l, &rec);
+        record_free(&rec);
+        if (r == 0)
+                r = ledger_apply(&l);
+        unsigned write_errors = l.write_errors;
+        if (fail_on_error && write_errors > 0 && !o->dry_run) {
+                /* The container will not start: give back what it took now
+                 * rather than waiting for a poststop that may never come. */
+                ledger_remove(&l, v.state.id);
+                l.write_errors = 0;
+                (void) ledger_apply(&l);
+        }
+        ledger_close(&l);
+
+        if (v.build && !(fail_on_error && write_errors > 0))
+                buildguard_before_build(&v, o, out);
+
+        if (fail_on_error && (write_errors > 0 || r < 0)) {
+                fprintf(stderr, "oci-memguard: %s: protection could not be applied (policy on_error=fail); see %s\n", v.state.id, o->log_file);
+                return 1;
+        }
+        return 0;
+}
+
+static int stage_poststop(struct hook_opts *o, struct outcome *out) {
+        struct hook_state st = {0};
+        struct mg_error err = {0};
+        if (read_state(&st, out, &err) < 0) {
+                outcome_error(out, "%s", err.msg);
+                outcome_skip(out, "malformed state: nothing done");
+                fprintf(stderr, "oci-memguard: %s\n", err.msg);
+                return 0;
+        }
+        struct cgroup_host host = { .v2_fd = -1 };
+        if (cgroup_host_detect(o->sysroot, &host, &err) < 0)
+                outcome_error(out, "%s", err.msg);
+        out->cgroup_mode = cgroup_mode_name(host.mode);
+        out->recursiveprot = host.recursiveprot;
+
+        struct ledger l;
+        int r = ledger_open(&l, o->state_dir, o->sysroot, &host, out, o->dry_run, &err);
+        if (r < 0) {
+                outcome_error(out, "%s", err.msg);
+                hook_state_free(&st);
+                cgroup_host_close(&host);
+                return 0;
+        }
+        (void) ledger_load(&l);
+        struct record *rec = ledger_find(&l, st.id);
+        if (rec) {
+                snprintf(out->image, sizeof out->image, "%s", rec->image);
+                snprintf(out->cgroup, sizeof out->cgroup, "%s", rec->cgroup);
+                out->build = rec->build;
+                snprintf(out->build_signal, sizeof out->build_signal, "%s", rec->build_signal);
+                if (rec->policies_json && strlen(rec->policies_json) > 2) {
+                        /* the record keeps the start's list: re-emit its body */
+                        strbuf_append(&out->policies, rec->policies_json + 1, strlen(rec->policies_json) - 2);
+                        out->n_policies = 1;
+                }
+                outcome_extra_u64(out, "container_duration_us", now_usec_realtime() - rec->started_realtime_usec);
+                if (rec->build)
+                        buildguard_after_build(rec->extra_json, o->sysroot, out);
+                ledger_remove(&l, st.id);
+        } else {
+                /* poststop runs twice under some engines (podman#9983), or
+                 * for containers no policy matched. */
+                outcome_skip(out, "no record for this container (nothing held, or already given back)");
+        }
+        ledger_prune_stale(&l);
+        (void) ledger_apply(&l);
+        bool last_build_left = rec && rec->build && !l.swappiness.managed;
+        ledger_close(&l);
+        if (last_build_left)
+                buildguard_after_last_build(o, out);
+        hook_state_free(&st);
+        cgroup_host_close(&host);
+        return 0;
+}
+
+int hook_stage_main(const char *stage, struct hook_opts *o) {
+        if (!stage_is_start(stage) && !STREQ(stage, "poststop"))
+                return 0; /* nothing to do at this stage */
+        struct outcome out;
+        outcome_init(&out, stage);
+        out.dry_run = o->dry_run;
+        if (o->use_syslog)
+                log_open_syslog();
+        int ret = stage_is_start(stage) ? stage_start(o, &out) : stage_poststop(o, &out);
+        finish(&out, o);
+        outcome_free(&out);
+        return STREQ(stage, "poststop") ? 0 : ret;
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* The hook's stages: identify the container, decide from the policies,
+ * protect through the ledger, guard builds, record the outcome. */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../policy/policy.h"
+#include "build.h"
+#include "cgroup.h"
+#include "image.h"
+#include "log.h"
+#include "oci.h"
+
+struct hook_opts {
+        const char *sysroot;              /* "" for the real root */
+        const char *policy_dirs[16];
+        size_t n_policy_dirs;             /* 0: the default vendor+admin dirs */
+        const char *state_dir;            /* NULL: <sysroot>/run/oci-memguard */
+        const char *log_file;             /* NULL: <sysroot>/var/log/oci-memguard/events.jsonl */
+        bool dry_run;
+        bool no_seccomp;
+        bool use_syslog;
+        /* resolved defaults live here */
+        char buf_state_dir[4096], buf_log_file[4096], buf_vendor[4096], buf_admin[4096];
+};
+
+int hook_opts_resolve(struct hook_opts *o);
+
+/* Everything known about one container, and what the policies say. */
+struct container_view {
+        struct hook_state state;
+        struct oci_info oci;
+        bool has_oci;
+        struct cgroup_host host;
+        char cgroup[1024];          /* v2 path (or v1 memory path on v1 hosts) */
+        char cgroup_dir[1600];      /* host dir that exists while the container does */
+        const char *cgroup_from;    /* "/proc/<pid>/cgroup" or "linux.cgroupsPath" */
+        bool protect_possible;      /* cgroup v2 memory controller for this path */
+        char protect_skip[512];     /* why not, when not */
+        struct image_info img;
+        bool build;
+        char build_signal[128];
+        struct policy_set policies;
+        struct policy *merged;
+        size_t *matched;
+        size_t n_matched;
+        uint64_t min, low;          /* resolved claims (bytes) */
+        int swappiness;             /* claim or -1 */
+        uint64_t mem_total;
+};
+
+void container_view_free(struct container_view *v);
+
+/* Given v->state (id, pid, bundle, annotations) and optionally v->oci, finds
+ * the cgroup, the image and the build signals, loads and merges policies and
+ * resolves the claims. Problems go to out. */
+int container_decide(struct container_view *v, const struct hook_opts *o, struct outcome *out);
+
+/* Runs one OCI stage; returns the process exit status. */
+int hook_stage_main(const char *stage, struct hook_opts *o);
+
+bool hook_stage_is_known(const char *stage);

@@ -1,0 +1,618 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "json.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <yajl/yajl_parse.h>
+
+/* ---- nodes ---------------------------------------------------------- */
+
+struct json_node *json_new(enum json_type t) {
+        struct json_node *n = calloc(1, sizeof *n);
+        if (n)
+                n->type = t;
+        return n;
+}
+
+struct json_node *json_new_string(const char *s) {
+        struct json_node *n = json_new(JSON_STRING);
+        if (!n)
+                return NULL;
+        n->str = strdup(s);
+        if (!n->str) {
+                free(n);
+                return NULL;
+        }
+        n->len = strlen(s);
+        return n;
+}
+
+void json_free(struct json_node *n) {
+        /* Iterative in spirit: depth is bounded at parse time (64), so the
+         * recursion here is bounded too. */
+        if (!n)
+                return;
+        for (size_t i = 0; i < n->n; i++) {
+                json_free(n->items[i]);
+                if (n->keys)
+                        free(n->keys[i]);
+        }
+        free(n->items);
+        free(n->keys);
+        free(n->key_line);
+        free(n->key_col);
+        free(n->str);
+        free(n);
+}
+
+static int json_grow(struct json_node *c) {
+        if (c->n < c->cap)
+                return 0;
+        size_t ncap = c->cap ? c->cap * 2 : 8;
+        struct json_node **items = realloc(c->items, ncap * sizeof *items);
+        if (!items)
+                return -ENOMEM;
+        c->items = items;
+        if (c->type == JSON_OBJECT) {
+                char **keys = realloc(c->keys, ncap * sizeof *keys);
+                if (!keys)
+                        return -ENOMEM;
+                c->keys = keys;
+                unsigned *kl = realloc(c->key_line, ncap * sizeof *kl);
+                if (!kl)
+                        return -ENOMEM;
+                c->key_line = kl;
+                unsigned *kc = realloc(c->key_col, ncap * sizeof *kc);
+                if (!kc)
+                        return -ENOMEM;
+                c->key_col = kc;
+        }
+        c->cap = ncap;
+        return 0;
+}
+
+static ssize_t json_find_key(const struct json_node *obj, const char *key) {
+        for (size_t i = 0; i < obj->n; i++)
+                if (STREQ(obj->keys[i], key))
+                        return (ssize_t) i;
+        return -1;
+}
+
+int json_object_set(struct json_node *obj, const char *key, struct json_node *val) {
+        if (!obj || obj->type != JSON_OBJECT || !val) {
+                json_free(val);
+                return -EINVAL;
+        }
+        ssize_t i = json_find_key(obj, key);
+        if (i >= 0) {
+                json_free(obj->items[i]);
+                obj->items[i] = val;
+                return 0;
+        }
+        char *k = strdup(key);
+        if (!k || json_grow(obj) < 0) {
+                free(k);
+                json_free(val);
+                return -ENOMEM;
+        }
+        obj->keys[obj->n] = k;
+        obj->key_line[obj->n] = 0;
+        obj->key_col[obj->n] = 0;
+        obj->items[obj->n++] = val;
+        return 0;
+}
+
+int json_array_append(struct json_node *arr, struct json_node *val) {
+        if (!arr || arr->type != JSON_ARRAY || !val) {
+                json_free(val);
+                return -EINVAL;
+        }
+        if (json_grow(arr) < 0) {
+                json_free(val);
+                return -ENOMEM;
+        }
+        arr->items[arr->n++] = val;
+        return 0;
+}
+
+struct json_node *json_get(const struct json_node *obj, const char *key) {
+        if (!obj || obj->type != JSON_OBJECT)
+                return NULL;
+        ssize_t i = json_find_key(obj, key);
+        return i < 0 ? NULL : obj->items[i];
+}
+
+struct json_node *json_get_path(const struct json_node *obj, const char *const *keys) {
+        const struct json_node *n = obj;
+        for (; *keys; keys++) {
+                n = json_get(n, *keys);
+                if (!n)
+                        return NULL;
+        }
+        return (struct json_node *) n;
+}
+
+const char *json_type_name(enum json_type t) {
+        switch (t) {
+        case JSON_NULL: return "null";
+        case JSON_FALSE:
+        case JSON_TRUE: return "boolean";
+        case JSON_NUMBER: return "number";
+        case JSON_STRING: return "string";
+        case JSON_OBJECT: return "object";
+        case JSON_ARRAY: return "array";
+        }
+        return "?";
+}
+
+int json_get_string(const struct json_node *obj, const char *key, const char **ret, struct mg_error *err) {
+        const struct json_node *n = json_get(obj, key);
+        if (!n || n->type == JSON_NULL)
+                return -ENOENT;
+        if (n->type != JSON_STRING)
+                return mg_error_set(err, -EINVAL, "type: '%s' must be a string, not %s", key, json_type_name(n->type));
+        *ret = n->str;
+        return 0;
+}
+
+int json_get_bool(const struct json_node *obj, const char *key, bool *ret, struct mg_error *err) {
+        const struct json_node *n = json_get(obj, key);
+        if (!n || n->type == JSON_NULL)
+                return -ENOENT;
+        if (n->type != JSON_TRUE && n->type != JSON_FALSE)
+                return mg_error_set(err, -EINVAL, "type: '%s' must be a boolean, not %s", key, json_type_name(n->type));
+        *ret = n->type == JSON_TRUE;
+        return 0;
+}
+
+int json_number_u64(const struct json_node *n, uint64_t *ret) {
+        if (!n || n->type != JSON_NUMBER)
+                return -EINVAL;
+        return safe_atou64(n->str, ret);
+}
+
+int json_number_i64(const struct json_node *n, int64_t *ret) {
+        if (!n || n->type != JSON_NUMBER)
+                return -EINVAL;
+        const char *s = n->str;
+        bool neg = *s == '-';
+        uint64_t v;
+        int r = safe_atou64(neg ? s + 1 : s, &v);
+        if (r < 0)
+                return r;
+        if (neg ? v > (uint64_t) INT64_MAX + 1 : v > (uint64_t) INT64_MAX)
+                return -ERANGE;
+        *ret = neg ? (int64_t) (0 - v) : (int64_t) v;
+        return 0;
+}
+
+int json_get_u64(const struct json_node *obj, const char *key, uint64_t *ret, struct mg_error *err) {
+        const struct json_node *n = json_get(obj, key);
+        if (!n || n->type == JSON_NULL)
+                return -ENOENT;
+        if (json_number_u64(n, ret) < 0)
+                return mg_error_set(err, -EINVAL, "type: '%s' must be a non-negative integer", key);
+        return 0;
+}
+
+int json_get_i64(const struct json_node *obj, const char *key, int64_t *ret, struct mg_error *err) {
+        const struct json_node *n = json_get(obj, key);
+        if (!n || n->type == JSON_NULL)
+                return -ENOENT;
+        if (json_number_i64(n, ret) < 0)
+                return mg_error_set(err, -EINVAL, "type: '%s' must be an integer", key);
+        return 0;
+}
+
+/* ---- parser ----------------------------------------------------------- */
+
+struct parse_ctx {
+        const char *buf;
+        size_t len;
+        yajl_handle h;
+        const struct json_parse_opts *opts;
+        struct json_node *root;
+        struct json_node *stack[MEMGUARD_MAX_JSON_DEPTH + 2];
+        unsigned depth, max_depth;
+        char *pending_key;
+        unsigned key_line, key_col;
+        /* position tracking: offset/line/col of `pos` */
+        size_t pos;
+        unsigned line, col;
+        size_t last_end;
+        int err_code;
+        char err_msg[256];
+        unsigned err_line, err_col;
+};
+
+static void advance_to(struct parse_ctx *c, size_t off) {
+        if (off > c->len)
+                off = c->len;
+        for (; c->pos < off; c->pos++) {
+                if (c->buf[c->pos] == '\n') {
+                        c->line++;
+                        c->col = 1;
+                } else
+                        c->col++;
+        }
+}
+
+/* Position of the token the current callback is about: the first byte after
+ * the previous token that is not white space or a separator. */
+static void token_start(struct parse_ctx *c, unsigned *line, unsigned *col) {
+        size_t s = c->last_end;
+        while (s < c->len && strchr(" \t\r\n,:", c->buf[s]))
+                s++;
+        advance_to(c, s);
+        *line = c->line;
+        *col = c->col;
+        c->last_end = yajl_get_bytes_consumed(c->h);
+}
+
+static int fail(struct parse_ctx *c, int code, unsigned line, unsigned col, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err_msg, sizeof c->err_msg, fmt, ap);
+        va_end(ap);
+        c->err_code = code;
+        c->err_line = line;
+        c->err_col = col;
+        return 0; /* cancels the parse */
+}
+
+static int add_value(struct parse_ctx *c, struct json_node *n) {
+        if (!n)
+                return fail(c, -ENOMEM, n->line, n->col, "out of memory");
+        if (c->depth == 0) {
+                c->root = n;
+                return 1;
+        }
+        struct json_node *parent = c->stack[c->depth - 1];
+        if (parent->type == JSON_ARRAY) {
+                if (json_grow(parent) < 0) {
+                        json_free(n);
+                        return fail(c, -ENOMEM, 0, 0, "out of memory");
+                }
+                parent->items[parent->n++] = n;
+                return 1;
+        }
+        char *key = TAKE_PTR(c->pending_key);
+        ssize_t i = json_find_key(parent, key);
+        if (i >= 0) {
+                if (c->opts->reject_duplicates) {
+                        unsigned l = c->key_line, co = c->key_col;
+                        fail(c, -EINVAL, l, co, "syntax: duplicate key '%.100s'", key);
+                        free(key);
+                        json_free(n);
+                        return 0;
+                }
+                /* Last one wins, as Go's encoding/json does. */
+                json_free(parent->items[i]);
+                parent->items[i] = n;
+                parent->key_line[i] = c->key_line;
+                parent->key_col[i] = c->key_col;
+                free(key);
+                return 1;
+        }
+        if (json_grow(parent) < 0) {
+                free(key);
+                json_free(n);
+                return fail(c, -ENOMEM, 0, 0, "out of memory");
+        }
+        parent->keys[parent->n] = key;
+        parent->key_line[parent->n] = c->key_line;
+        parent->key_col[parent->n] = c->key_col;
+        parent->items[parent->n++] = n;
+        return 1;
+}
+
+static struct json_node *new_at(struct parse_ctx *c, enum json_type t) {
+        struct json_node *n = json_new(t);
+        if (n)
+                token_start(c, &n->line, &n->col);
+        return n;
+}
+
+static int cb_null(void *ctx) {
+        struct parse_ctx *c = ctx;
+        return add_value(c, new_at(c, JSON_NULL));
+}
+
+static int cb_boolean(void *ctx, int v) {
+        struct parse_ctx *c = ctx;
+        return add_value(c, new_at(c, v ? JSON_TRUE : JSON_FALSE));
+}
+
+static int cb_number(void *ctx, const char *s, size_t len) {
+        struct parse_ctx *c = ctx;
+        struct json_node *n = new_at(c, JSON_NUMBER);
+        if (!n)
+                return fail(c, -ENOMEM, 0, 0, "out of memory");
+        n->str = strndup(s, len);
+        n->len = len;
+        if (!n->str) {
+                json_free(n);
+                return fail(c, -ENOMEM, 0, 0, "out of memory");
+        }
+        return add_value(c, n);
+}
+
+static int cb_string(void *ctx, const unsigned char *s, size_t len) {
+        struct parse_ctx *c = ctx;
+        struct json_node *n = new_at(c, JSON_STRING);
+        if (!n)
+                return fail(c, -ENOMEM, 0, 0, "out of memory");
+        if (memchr(s, '\0', len)) {
+                unsigned l = n->line, co = n->col;
+                json_free(n);
+                return fail(c, -EBADMSG, l, co, "NUL: string contains a NUL byte (\\u0000)");
+        }
+        n->str = strndup((const char *) s, len);
+        n->len = len;
+        if (!n->str) {
+                json_free(n);
+                return fail(c, -ENOMEM, 0, 0, "out of memory");
+        }
+        return add_value(c, n);
+}
+
+static int cb_map_key(void *ctx, const unsigned char *s, size_t len) {
+        struct parse_ctx *c = ctx;
+        token_start(c, &c->key_line, &c->key_col);
+        if (memchr(s, '\0', len))
+                return fail(c, -EBADMSG, c->key_line, c->key_col, "NUL: key contains a NUL byte (\\u0000)");
+        free(c->pending_key);
+        c->pending_key = strndup((const char *) s, len);
+        if (!c->pending_key)
+                return fail(c, -ENOMEM, 0, 0, "out of memory");
+        return 1;
+}
+
+static int start_container(struct parse_ctx *c, enum json_type t) {
+        struct json_node *n = new_at(c, t);
+        if (!n)
+                return fail(c, -ENOMEM, 0, 0, "out of memory");
+        if (c->depth + 1 > c->max_depth) {
+                unsigned l = n->line, co = n->col;
+                json_free(n);
+                return fail(c, -E2BIG, l, co, "depth: nesting deeper than %u", c->max_depth);
+        }
+        if (!add_value(c, n))
+                return 0;
+        c->stack[c->depth++] = n;
+        return 1;
+}
+
+static int end_container(struct parse_ctx *c) {
+        c->last_end = yajl_get_bytes_consumed(c->h);
+        if (c->depth > 0)
+                c->depth--;
+        return 1;
+}
+
+static int cb_start_map(void *ctx) { return start_container(ctx, JSON_OBJECT); }
+static int cb_start_array(void *ctx) { return start_container(ctx, JSON_ARRAY); }
+static int cb_end(void *ctx) { return end_container(ctx); }
+
+static const yajl_callbacks callbacks = {
+        .yajl_null = cb_null,
+        .yajl_boolean = cb_boolean,
+        .yajl_number = cb_number,
+        .yajl_string = cb_string,
+        .yajl_start_map = cb_start_map,
+        .yajl_map_key = cb_map_key,
+        .yajl_end_map = cb_end,
+        .yajl_start_array = cb_start_array,
+        .yajl_end_array = cb_end,
+};
+
+int json_parse(const char *buf, size_t len, const struct json_parse_opts *opts, struct json_node **ret, struct mg_error *err) {
+        static const struct json_parse_opts defaults = { .max_depth = MEMGUARD_MAX_JSON_DEPTH };
+        if (!opts)
+                opts = &defaults;
+        struct parse_ctx c = {
+                .buf = buf,
+                .len = len,
+                .opts = opts,
+                .max_depth = opts->max_depth ? opts->max_depth : MEMGUARD_MAX_JSON_DEPTH,
+                .line = 1,
+                .col = 1,
+        };
+        if (c.max_depth > MEMGUARD_MAX_JSON_DEPTH)
+                c.max_depth = MEMGUARD_MAX_JSON_DEPTH;
+        if (memchr(buf, '\0', len))
+                return mg_error_set(err, -EBADMSG, "NUL: input contains a NUL byte");
+        c.h = yajl_alloc(&callbacks, NULL, &c);
+        if (!c.h)
+                return mg_error_set(err, -ENOMEM, "out of memory");
+        yajl_status st = yajl_parse(c.h, (const unsigned char *) buf, len);
+        if (st == yajl_status_ok)
+                st = yajl_complete_parse(c.h);
+        int r = 0;
+        if (st != yajl_status_ok || !c.root) {
+                if (c.err_code) {
+                        r = mg_error_set(err, c.err_code, "%u:%u: %s", c.err_line, c.err_line ? c.err_col : 0, c.err_msg);
+                } else {
+                        size_t off = yajl_get_bytes_consumed(c.h);
+                        /* yajl reports errors against the whole buffer after
+                         * yajl_complete_parse (premature EOF). */
+                        if (st == yajl_status_error && off == 0 && len > 0)
+                                off = len;
+                        advance_to(&c, off);
+                        unsigned char *e = yajl_get_error(c.h, 0, (const unsigned char *) buf, len);
+                        r = mg_error_set(err, -EINVAL, "%u:%u: syntax: %s", c.line, c.col,
+                                         e ? (const char *) e : (c.root ? "parse error" : "empty document"));
+                        if (e)
+                                yajl_free_error(c.h, e);
+                }
+                json_free(c.root);
+        } else {
+                *ret = c.root;
+        }
+        free(c.pending_key);
+        yajl_free(c.h);
+        return r;
+}
+
+/* ---- strbuf ----------------------------------------------------------- */
+
+void strbuf_free(struct strbuf *sb) {
+        free(sb->buf);
+        sb->buf = NULL;
+        sb->len = sb->cap = 0;
+}
+
+void strbuf_append(struct strbuf *sb, const char *s, size_t len) {
+        if (sb->oom)
+                return;
+        if (sb->len + len + 1 > sb->cap) {
+                size_t ncap = sb->cap ? sb->cap : 256;
+                while (ncap < sb->len + len + 1)
+                        ncap *= 2;
+                char *n = realloc(sb->buf, ncap);
+                if (!n) {
+                        sb->oom = true;
+                        return;
+                }
+                sb->buf = n;
+                sb->cap = ncap;
+        }
+        memcpy(sb->buf + sb->len, s, len);
+        sb->len += len;
+        sb->buf[sb->len] = '\0';
+}
+
+void strbuf_puts(struct strbuf *sb, const char *s) { strbuf_append(sb, s, strlen(s)); }
+
+void strbuf_printf(struct strbuf *sb, const char *fmt, ...) {
+        char tmp[512];
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+                sb->oom = true;
+                return;
+        }
+        if ((size_t) n < sizeof tmp) {
+                strbuf_append(sb, tmp, (size_t) n);
+                return;
+        }
+        char *big = malloc((size_t) n + 1);
+        if (!big) {
+                sb->oom = true;
+                return;
+        }
+        va_start(ap, fmt);
+        vsnprintf(big, (size_t) n + 1, fmt, ap);
+        va_end(ap);
+        strbuf_append(sb, big, (size_t) n);
+        free(big);
+}
+
+/* Length of a valid UTF-8 sequence at s, or 0. */
+static size_t utf8_valid_len(const unsigned char *s) {
+        if (s[0] < 0x80)
+                return 1;
+        size_t n;
+        uint32_t cp;
+        if ((s[0] & 0xe0) == 0xc0) { n = 2; cp = s[0] & 0x1f; }
+        else if ((s[0] & 0xf0) == 0xe0) { n = 3; cp = s[0] & 0x0f; }
+        else if ((s[0] & 0xf8) == 0xf0) { n = 4; cp = s[0] & 0x07; }
+        else return 0;
+        for (size_t i = 1; i < n; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        return n;
+}
+
+void strbuf_json_string(struct strbuf *sb, const char *str) {
+        const unsigned char *s = (const unsigned char *) (str ? str : "");
+        strbuf_append(sb, "\"", 1);
+        while (*s) {
+                const unsigned char *run = s;
+                while (*s >= 0x20 && *s < 0x7f && *s != '"' && *s != '\\')
+                        s++;
+                if (s > run)
+                        strbuf_append(sb, (const char *) run, (size_t) (s - run));
+                if (!*s)
+                        break;
+                char esc[8];
+                switch (*s) {
+                case '"': strbuf_append(sb, "\\\"", 2); s++; continue;
+                case '\\': strbuf_append(sb, "\\\\", 2); s++; continue;
+                case '\n': strbuf_append(sb, "\\n", 2); s++; continue;
+                case '\t': strbuf_append(sb, "\\t", 2); s++; continue;
+                case '\r': strbuf_append(sb, "\\r", 2); s++; continue;
+                default: break;
+                }
+                if (*s < 0x20 || *s == 0x7f) {
+                        snprintf(esc, sizeof esc, "\\u%04x", *s);
+                        strbuf_append(sb, esc, 6);
+                        s++;
+                        continue;
+                }
+                size_t n = utf8_valid_len(s);
+                if (n == 0) {
+                        /* Invalid UTF-8 from a container: keep it visible
+                         * but harmless, as U+FFFD. */
+                        strbuf_append(sb, "\\ufffd", 6);
+                        s++;
+                } else {
+                        strbuf_append(sb, (const char *) s, n);
+                        s += n;
+                }
+        }
+        strbuf_append(sb, "\"", 1);
+}
+
+/* ---- serializer ------------------------------------------------------- */
+
+static void indent_to(struct strbuf *out, bool indent, unsigned level) {
+        if (!indent)
+                return;
+        strbuf_append(out, "\n", 1);
+        for (unsigned i = 0; i < level; i++)
+                strbuf_append(out, "  ", 2);
+}
+
+static void serialize(const struct json_node *n, bool indent, unsigned level, struct strbuf *out) {
+        switch (n->type) {
+        case JSON_NULL: strbuf_puts(out, "null"); return;
+        case JSON_TRUE: strbuf_puts(out, "true"); return;
+        case JSON_FALSE: strbuf_puts(out, "false"); return;
+        case JSON_NUMBER: strbuf_append(out, n->str, n->len); return;
+        case JSON_STRING: strbuf_json_string(out, n->str); return;
+        case JSON_OBJECT:
+        case JSON_ARRAY: {
+                bool obj = n->type == JSON_OBJECT;
+                strbuf_append(out, obj ? "{" : "[", 1);
+                for (size_t i = 0; i < n->n; i++) {
+                        if (i)
+                                strbuf_append(out, ",", 1);
+                        indent_to(out, indent, level + 1);
+                        if (obj) {
+                                strbuf_json_string(out, n->keys[i]);
+                                strbuf_puts(out, indent ? ": " : ":");
+                        }
+                        serialize(n->items[i], indent, level + 1, out);
+                }
+                if (n->n)
+                        indent_to(out, indent, level);
+                strbuf_append(out, obj ? "}" : "]", 1);
+                return;
+        }
+        }
+}
+
+int json_serialize(const struct json_node *n, bool indent, struct strbuf *out) {
+        serialize(n, indent, 0, out);
+        return out->oom ? -ENOMEM : 0;
+}

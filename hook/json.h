@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* A small JSON tree built from yajl's event parser.
+ *
+ * Why not yajl_tree: it records no positions (policy errors must say
+ * FILE:LINE:COL), and freeing a deeply nested yajl tree recurses without
+ * bound.  Here the depth limit is enforced while parsing, every node knows
+ * its line and column, and numbers keep their source text so a document can
+ * be written back without changing them (the runtime wrapper rewrites
+ * config.json). */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+enum json_type {
+        JSON_NULL,
+        JSON_FALSE,
+        JSON_TRUE,
+        JSON_NUMBER,
+        JSON_STRING,
+        JSON_OBJECT,
+        JSON_ARRAY,
+};
+
+struct json_node {
+        enum json_type type;
+        unsigned line, col;         /* 1-based position of the value */
+        char *str;                  /* STRING: the value; NUMBER: source text */
+        size_t len;                 /* length of str */
+        size_t n;                   /* OBJECT/ARRAY: number of children */
+        size_t cap;
+        char **keys;                /* OBJECT: n keys */
+        unsigned *key_line, *key_col;
+        struct json_node **items;   /* OBJECT/ARRAY: n children */
+};
+
+struct json_parse_opts {
+        unsigned max_depth;      /* default MEMGUARD_MAX_JSON_DEPTH */
+        bool reject_duplicates;  /* policies: a duplicate key is an error;
+                                  * state/config: the last one wins, as in
+                                  * Go's encoding/json that runc and the
+                                  * engines use */
+};
+
+/* Parses buf (len bytes, no NUL inside). On error returns -EINVAL (syntax),
+ * -E2BIG (depth) and fills err with "LINE:COL: message" (one line, with the
+ * word "syntax" or "depth"). Comments are rejected. */
+int json_parse(const char *buf, size_t len, const struct json_parse_opts *opts, struct json_node **ret, struct mg_error *err);
+void json_free(struct json_node *n);
+static inline void json_freep(struct json_node **n) { json_free(*n); }
+#define _cleanup_json_ _cleanup_(json_freep)
+
+/* Lookups return NULL when absent. */
+struct json_node *json_get(const struct json_node *obj, const char *key);
+/* Follows a path of keys; NULL if any is absent or not an object. */
+struct json_node *json_get_path(const struct json_node *obj, const char *const *keys);
+
+const char *json_type_name(enum json_type t);
+
+/* Typed getters: 0 on success, -ENOENT when absent/null (ret untouched),
+ * -EINVAL on wrong type or range (err names key and says "type"). */
+int json_get_string(const struct json_node *obj, const char *key, const char **ret, struct mg_error *err);
+int json_get_bool(const struct json_node *obj, const char *key, bool *ret, struct mg_error *err);
+int json_get_u64(const struct json_node *obj, const char *key, uint64_t *ret, struct mg_error *err);
+int json_get_i64(const struct json_node *obj, const char *key, int64_t *ret, struct mg_error *err);
+int json_number_u64(const struct json_node *n, uint64_t *ret);
+int json_number_i64(const struct json_node *n, int64_t *ret);
+
+/* Building and mutating trees (the wrapper's config rewrite). */
+struct json_node *json_new(enum json_type t);
+struct json_node *json_new_string(const char *s);
+int json_object_set(struct json_node *obj, const char *key, struct json_node *val); /* takes val */
+int json_array_append(struct json_node *arr, struct json_node *val);              /* takes val */
+
+/* Growable string buffer, also used for log records. */
+struct strbuf {
+        char *buf;
+        size_t len, cap;
+        bool oom;
+};
+void strbuf_free(struct strbuf *sb);
+void strbuf_append(struct strbuf *sb, const char *s, size_t len);
+void strbuf_puts(struct strbuf *sb, const char *s);
+void strbuf_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s as a JSON string literal with quotes; control characters and
+ * invalid UTF-8 bytes are escaped, so container-supplied text can never
+ * break a record. */
+void strbuf_json_string(struct strbuf *sb, const char *s);
+static inline void strbuf_freep(struct strbuf *sb) { strbuf_free(sb); }
+#define _cleanup_strbuf_ _cleanup_(strbuf_freep)
+
+/* Serializes a tree compactly (indent=false) or with two-space indent. */
+int json_serialize(const struct json_node *n, bool indent, struct strbuf *out);

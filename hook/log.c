@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "log.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+
+void outcome_init(struct outcome *o, const char *stage) {
+        *o = (struct outcome) {0};
+        o->stage = stage;
+        o->cgroup_mode = "";
+        o->start_usec = now_usec_monotonic();
+}
+
+void outcome_free(struct outcome *o) {
+        strbuf_free(&o->policies);
+        strbuf_free(&o->actions);
+        strbuf_free(&o->errors);
+        strbuf_free(&o->skipped);
+        strbuf_free(&o->extra);
+}
+
+static void list_add_string(struct strbuf *sb, unsigned *n, const char *s) {
+        if ((*n)++)
+                strbuf_puts(sb, ",");
+        strbuf_json_string(sb, s);
+}
+
+void outcome_policy(struct outcome *o, const char *name) { list_add_string(&o->policies, &o->n_policies, name); }
+
+void outcome_action(struct outcome *o, const char *target, const char *file, const char *old, const char *new_, const char *result) {
+        if (o->n_actions++)
+                strbuf_puts(&o->actions, ",");
+        strbuf_puts(&o->actions, "{\"target\":");
+        strbuf_json_string(&o->actions, target);
+        strbuf_puts(&o->actions, ",\"file\":");
+        strbuf_json_string(&o->actions, file);
+        strbuf_puts(&o->actions, ",\"old\":");
+        strbuf_json_string(&o->actions, old ? old : "");
+        strbuf_puts(&o->actions, ",\"new\":");
+        strbuf_json_string(&o->actions, new_ ? new_ : "");
+        strbuf_puts(&o->actions, ",\"result\":");
+        strbuf_json_string(&o->actions, result);
+        strbuf_puts(&o->actions, "}");
+}
+
+void outcome_error(struct outcome *o, const char *fmt, ...) {
+        char buf[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        list_add_string(&o->errors, &o->n_errors, buf);
+}
+
+void outcome_skip(struct outcome *o, const char *fmt, ...) {
+        char buf[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        list_add_string(&o->skipped, &o->n_skipped, buf);
+}
+
+void outcome_extra_raw(struct outcome *o, const char *key, const char *json) {
+        strbuf_puts(&o->extra, ",");
+        strbuf_json_string(&o->extra, key);
+        strbuf_puts(&o->extra, ":");
+        strbuf_puts(&o->extra, json);
+}
+
+void outcome_extra_u64(struct outcome *o, const char *key, uint64_t v) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long) v);
+        outcome_extra_raw(o, key, buf);
+}
+
+void outcome_extra_str(struct outcome *o, const char *key, const char *v) {
+        strbuf_puts(&o->extra, ",");
+        strbuf_json_string(&o->extra, key);
+        strbuf_puts(&o->extra, ":");
+        strbuf_json_string(&o->extra, v);
+}
+
+static const char *body(const struct strbuf *sb) { return sb->buf ? sb->buf : ""; }
+
+int outcome_format(const struct outcome *o, struct strbuf *out) {
+        char ts[64];
+        format_rfc3339(now_usec_realtime(), ts, sizeof ts);
+        strbuf_puts(out, "{\"time\":");
+        strbuf_json_string(out, ts);
+        strbuf_puts(out, ",\"stage\":");
+        strbuf_json_string(out, o->stage);
+        strbuf_puts(out, ",\"id\":");
+        strbuf_json_string(out, o->id);
+        strbuf_puts(out, ",\"image\":");
+        strbuf_json_string(out, o->image);
+        strbuf_puts(out, ",\"cgroup\":");
+        strbuf_json_string(out, o->cgroup);
+        strbuf_puts(out, ",\"cgroup_mode\":");
+        strbuf_json_string(out, o->cgroup_mode);
+        strbuf_printf(out, ",\"recursiveprot\":%s", o->recursiveprot ? "true" : "false");
+        strbuf_printf(out, ",\"policies\":[%s]", body(&o->policies));
+        strbuf_printf(out, ",\"build\":%s,\"build_signal\":", o->build ? "true" : "false");
+        strbuf_json_string(out, o->build_signal);
+        strbuf_printf(out, ",\"dry_run\":%s", o->dry_run ? "true" : "false");
+        strbuf_printf(out, ",\"actions\":[%s]", body(&o->actions));
+        strbuf_printf(out, ",\"skipped\":[%s]", body(&o->skipped));
+        strbuf_printf(out, ",\"errors\":[%s]", body(&o->errors));
+        strbuf_puts(out, body(&o->extra));
+        strbuf_printf(out, ",\"duration_us\":%llu}", (unsigned long long) (now_usec_monotonic() - o->start_usec));
+        return out->oom ? -ENOMEM : 0;
+}
+
+static int mkdir_parents(const char *file) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", file);
+        char *slash = strrchr(dir, '/');
+        if (!slash || slash == dir)
+                return 0;
+        *slash = '\0';
+        for (char *p = dir + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = '\0';
+                if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+void log_open_syslog(void) { openlog("oci-memguard", LOG_NDELAY | LOG_PID, LOG_DAEMON); }
+
+int outcome_write(const struct outcome *o, const char *log_file, bool use_syslog) {
+        _cleanup_(strbuf_free) struct strbuf line = {0};
+        int r = outcome_format(o, &line);
+        if (r < 0)
+                return r;
+        strbuf_puts(&line, "\n");
+        if (line.oom)
+                return -ENOMEM;
+
+        if (use_syslog) {
+                /* The summary carries container-supplied strings: always
+                 * through "%s", never as the format. */
+                char summary[1536];
+                snprintf(summary, sizeof summary, "%s id=%.128s image=%.200s cgroup=%.300s actions=%u errors=%u%s%s",
+                         o->stage, o->id, o->image[0] ? o->image : "-", o->cgroup[0] ? o->cgroup : "-", o->n_actions,
+                         o->n_errors, o->n_skipped ? " skipped=" : "", o->n_skipped ? "yes" : "");
+                for (char *p = summary; *p; p++)
+                        if ((unsigned char) *p < 0x20)
+                                *p = '?';
+                syslog(o->n_errors ? LOG_WARNING : LOG_INFO, "%s", summary);
+        }
+
+        if (!log_file || !*log_file)
+                return 0;
+        (void) mkdir_parents(log_file);
+        _cleanup_close_ int fd = open(log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640);
+        if (fd < 0)
+                return -errno;
+        /* One write(2) per record: O_APPEND keeps concurrent hooks' lines
+         * whole. */
+        size_t off = 0;
+        while (off < line.len) {
+                ssize_t w = write(fd, line.buf + off, line.len - off);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                off += (size_t) w;
+        }
+        return 0;
+}

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* The policy language (SPEC §4): parsing and validation of one file, loading
+ * the vendor and admin directories, matching a container, merging matches. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../hook/util.h"
+
+/* A size as written: bytes, or a percentage of MemTotal resolved later. */
+struct policy_size {
+        bool set;
+        bool percent;       /* value is a percentage (0..100) */
+        uint64_t value;     /* bytes, or percent */
+};
+
+enum policy_when { POLICY_WHEN_UNSET = 0, POLICY_WHEN_AUTO, POLICY_WHEN_ALWAYS, POLICY_WHEN_NEVER };
+enum policy_on_error { POLICY_ON_ERROR_UNSET = 0, POLICY_ON_ERROR_IGNORE, POLICY_ON_ERROR_FAIL };
+enum policy_tristate { POLICY_UNSET = 0, POLICY_FALSE, POLICY_TRUE };
+
+struct policy_kv {
+        char *key;
+        char *value; /* glob */
+};
+
+struct policy_match {
+        char **images;   size_t n_images;    /* NULL when absent */
+        struct policy_kv *annotations; size_t n_annotations;
+        char **commands; size_t n_commands;
+        char **cgroups;  size_t n_cgroups;
+        enum policy_tristate build;
+        bool has_images, has_annotations, has_commands, has_cgroups;
+};
+
+struct policy_reclaim {
+        enum policy_when when;
+        struct policy_size available_below;
+        bool has_order;     unsigned order;          /* 0..10 */
+        bool has_drop_caches; unsigned drop_caches;  /* 0..3 */
+        enum policy_tristate compact;
+        bool has_timeout_ms; uint64_t timeout_ms;    /* per step; default 2000 */
+};
+
+struct policy_build {
+        bool has_swappiness; unsigned swappiness;    /* 0..200 */
+        struct policy_reclaim reclaim;
+        enum policy_tristate detect;                 /* false: builder heuristics off */
+        enum policy_tristate builder;                /* this image is a builder:
+                                                      * "/bin/sh -c" steps count as builds */
+        struct {
+                enum policy_when when;               /* reclaim when the last build ends */
+                struct policy_size reclaim;          /* how much (memory.reclaim) */
+        } after;
+};
+
+struct policy_overrides {
+        enum policy_tristate annotations;
+        struct policy_size max_min;
+        struct policy_size max_low;
+};
+
+struct policy {
+        char *path;          /* file it came from (for merged: NULL) */
+        char *name;          /* basename */
+        char *description;
+        struct policy_match match;
+        struct policy_size min, low;
+        struct policy_build build;
+        bool has_build;      /* a "build" object was given */
+        struct policy_overrides overrides;
+        enum policy_on_error on_error;
+};
+
+void policy_free(struct policy *p);
+static inline void policy_freep(struct policy **p) { if (*p) policy_free(*p); }
+#define _cleanup_policy_ _cleanup_(policy_freep)
+
+/* Parses a size: "512", "512K", "2G", "1T", "25%". Suffixes are binary
+ * (K = 1024), case-insensitive; no spaces, no fractions; overflow is an
+ * error. Percent is 0..100. */
+int policy_size_parse(const char *s, struct policy_size *ret);
+/* Resolves against MemTotal (bytes), rounding down to page_size. */
+uint64_t policy_size_bytes(const struct policy_size *s, uint64_t mem_total, uint64_t page_size);
+
+/* Parses and validates one policy document. On error: negative errno and
+ * err->msg = "PATH:LINE:COL: message" (one line, with the words of SPEC §2:
+ * syntax, depth, unknown key, type, size, NUL ...). */
+int policy_parse(const char *path, const char *buf, size_t len, struct policy **ret, struct mg_error *err);
+
+/* Opens (O_NOFOLLOW on the last component unless follow_symlinks: a symlinked
+ * policy is judged by its target's owner and mode), checks owner root and not
+ * group/world writable ("owner", "mode"), size limit ("size"), then parses. */
+int policy_load_file(int dirfd, const char *name, const char *display_path, bool check_owner, struct policy **ret, struct mg_error *err);
+
+/* A loaded set of policies from the directories, in lexical order of file
+ * name, admin masking vendor by name. Invalid files are skipped and their
+ * errors collected. */
+struct policy_set {
+        struct policy **items; size_t n;
+        struct mg_error *errors; size_t n_errors;
+};
+void policy_set_free(struct policy_set *s);
+/* dirs are tried in order; a later dir masks an earlier one for the same file
+ * name (vendor first, then admin). A missing directory is not an error. */
+int policy_set_load(const char *const *dirs, size_t n_dirs, bool check_owner, struct policy_set *ret);
+
+/* What the matcher looks at. */
+struct policy_subject {
+        const char *image;        /* "" when unknown */
+        const char *const *annotation_keys; const char *const *annotation_values; size_t n_annotations;
+        const char *command;      /* process.args[0], or NULL */
+        const char *cgroup;       /* path relative to the cgroup2 root, starting with '/' */
+        bool build;
+};
+
+bool policy_matches(const struct policy *p, const struct policy_subject *s);
+
+/* Merges every matching policy of set key by key (later files win) into
+ * *ret (fields left unset where no policy set them). ret_matched receives the
+ * indices into set->items of the policies that matched (caller frees). */
+int policy_merge_matching(const struct policy_set *set, const struct policy_subject *s, struct policy *ret, size_t **ret_matched, size_t *ret_n_matched);
