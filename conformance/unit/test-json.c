@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Unit tests of the bounded JSON reader, the string escaper and the helpers
+ * in hook/util.c that every input goes through. TAP output. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "json.h"
+#include "util.h"
+#include "cgroup.h"
+
+static unsigned n_pass, n_fail, n_test;
+
+#define CHECK(cond, ...)                                         \
+        do {                                                     \
+                n_test++;                                        \
+                if (cond) {                                      \
+                        n_pass++;                                \
+                        printf("ok %u - ", n_test);              \
+                } else {                                         \
+                        n_fail++;                                \
+                        printf("not ok %u - ", n_test);          \
+                }                                                \
+                printf(__VA_ARGS__);                             \
+                printf("\n");                                    \
+        } while (0)
+
+static int parse(const char *s, bool dups, struct json_node **ret, struct mg_error *err) {
+        struct json_parse_opts o = { .reject_duplicates = dups };
+        *err = (struct mg_error) {0};
+        return json_parse(s, strlen(s), &o, ret, err);
+}
+
+static void test_parse(void) {
+        struct json_node *n = NULL;
+        struct mg_error e;
+        CHECK(parse("{\"a\": [1, -2, 3.5e2], \"b\": {\"c\": null}}", false, &n, &e) == 0, "parses a document");
+        const struct json_node *a = json_get(n, "a");
+        CHECK(a && a->type == JSON_ARRAY && a->n == 3, "array with three items");
+        CHECK(a && STREQ(a->items[2]->str, "3.5e2"), "numbers keep their source text");
+        int64_t i;
+        CHECK(a && json_number_i64(a->items[1], &i) == 0 && i == -2, "negative integer");
+        uint64_t u;
+        CHECK(a && json_number_u64(a->items[1], &u) < 0, "u64 getter refuses a negative number");
+        CHECK(a && json_number_u64(a->items[2], &u) < 0, "u64 getter refuses a float");
+        json_free(n);
+
+        CHECK(parse("{\n  \"x\": 1,\n  \"y\": tru}", false, &n, &e) == -EINVAL && strstr(e.msg, "3:") == e.msg && strstr(e.msg, "syntax"),
+              "syntax error has line:col first (%s)", e.msg);
+        CHECK(parse("{\"a\":1,\n\"a\":2}", true, &n, &e) == -EINVAL && strstr(e.msg, "2:1: syntax: duplicate key 'a'"), "duplicate rejected at 2:1 (%s)", e.msg);
+        CHECK(parse("{\"a\":1,\"a\":2}", false, &n, &e) == 0, "duplicate accepted when allowed");
+        CHECK(json_get(n, "a") && STREQ(json_get(n, "a")->str, "2") && n->n == 1, "last duplicate wins");
+        json_free(n);
+
+        char deep[200];
+        memset(deep, '[', 65);
+        memset(deep + 65, ']', 65);
+        deep[130] = '\0';
+        CHECK(parse(deep, false, &n, &e) == -E2BIG && strstr(e.msg, "depth"), "65 levels rejected: %s", e.msg);
+        deep[64] = '\0';
+        memset(deep, '[', 64);
+        char ok64[200];
+        snprintf(ok64, sizeof ok64, "%s", deep);
+        memset(ok64 + 64, ']', 64);
+        ok64[128] = '\0';
+        CHECK(parse(ok64, false, &n, &e) == 0, "64 levels accepted");
+        json_free(n);
+
+        CHECK(parse("{\"a\":\"x\\u0000y\"}", false, &n, &e) == -EBADMSG && strstr(e.msg, "NUL"), "escaped NUL rejected");
+        CHECK(json_parse("{\"a\":\0}", 7, NULL, &n, &e) == -EBADMSG, "raw NUL rejected");
+        CHECK(parse("", false, &n, &e) == -EINVAL, "empty document rejected");
+        CHECK(parse("{} x", false, &n, &e) == -EINVAL && strstr(e.msg, "syntax"), "trailing garbage rejected");
+        CHECK(parse("{/*c*/}", false, &n, &e) == -EINVAL, "comments rejected");
+        CHECK(parse("{\"a\":\"\xff\"}", false, &n, &e) == -EINVAL, "invalid UTF-8 rejected");
+}
+
+static void test_positions(void) {
+        struct json_node *n = NULL;
+        struct mg_error e;
+        CHECK(parse("{\n  \"memory\": {\n    \"min\": \"5X\"\n  }\n}", true, &n, &e) == 0, "parse for positions");
+        const struct json_node *m = json_get(n, "memory");
+        const struct json_node *v = json_get(m, "min");
+        CHECK(v && v->line == 3 && v->col == 12, "value position 3:12 (got %u:%u)", v ? v->line : 0, v ? v->col : 0);
+        CHECK(m && m->key_line[0] == 3 && m->key_col[0] == 5, "key position 3:5 (got %u:%u)", m ? m->key_line[0] : 0, m ? m->key_col[0] : 0);
+        json_free(n);
+}
+
+static void test_serialize(void) {
+        struct json_node *n = NULL;
+        struct mg_error e;
+        const char *src = "{\"a\":[1,2.50,{\"b\":\"c\\\"d\"}],\"n\":null,\"t\":true}";
+        CHECK(parse(src, false, &n, &e) == 0, "parse for round trip");
+        struct strbuf sb = {0};
+        CHECK(json_serialize(n, false, &sb) == 0 && STREQ(sb.buf, src), "compact round trip is exact: %s", sb.buf);
+        strbuf_free(&sb);
+        struct json_node *arr = json_new(JSON_ARRAY);
+        json_array_append(arr, json_new_string("x"));
+        json_object_set(n, "new", arr);
+        json_object_set(n, "t", json_new(JSON_FALSE));
+        CHECK(json_serialize(n, false, &sb) == 0 && strstr(sb.buf, "\"t\":false") && strstr(sb.buf, "\"new\":[\"x\"]"), "mutation serializes");
+        strbuf_free(&sb);
+        json_free(n);
+
+        strbuf_json_string(&sb, "a\"b\\c\n\x01\xff%n\xc3\xa9");
+        CHECK(STREQ(sb.buf, "\"a\\\"b\\\\c\\n\\u0001\\ufffd%n\xc3\xa9\""), "escaper: %s", sb.buf);
+        strbuf_free(&sb);
+}
+
+static void test_util(void) {
+        CHECK(container_id_is_valid("abc-1.2+x_y"), "valid id");
+        CHECK(!container_id_is_valid("../x") && !container_id_is_valid("a/b") && !container_id_is_valid(".a") &&
+                      !container_id_is_valid("") && !container_id_is_valid("a b") && !container_id_is_valid("-a"),
+              "invalid ids");
+        char big[1100];
+        memset(big, 'a', 1025);
+        big[1025] = '\0';
+        CHECK(!container_id_is_valid(big), "1025-char id rejected");
+        big[1024] = '\0';
+        CHECK(container_id_is_valid(big), "1024-char id accepted");
+
+        uint64_t v;
+        CHECK(parse_cgroup_value("max", &v) == 0 && v == MEMGUARD_VALUE_MAX, "max");
+        CHECK(safe_atou64("18446744073709551615", &v) == 0 && v == UINT64_MAX, "u64 max");
+        CHECK(safe_atou64("18446744073709551616", &v) == -ERANGE, "u64 overflow");
+        CHECK(safe_atou64("12a", &v) == -EINVAL && safe_atou64("", &v) == -EINVAL && safe_atou64("-1", &v) == -EINVAL, "garbage");
+
+        char p[64];
+        strcpy(p, "//a///b/");
+        CHECK(cgroup_path_normalize(p) == 0 && STREQ(p, "/a/b"), "normalize %s", p);
+        strcpy(p, "/a/../b");
+        CHECK(cgroup_path_normalize(p) == -EINVAL, "normalize refuses ..");
+        strcpy(p, "/a/./b");
+        CHECK(cgroup_path_normalize(p) == -EINVAL, "normalize refuses .");
+
+        char cg[512];
+        CHECK(cgroup_path_from_config("system.slice:docker:abc", "abc", cg, sizeof cg) == 0 && STREQ(cg, "/system.slice/docker-abc.scope"), "%s", cg);
+        CHECK(cgroup_path_from_config(":libpod:abc", "abc", cg, sizeof cg) == 0 && STREQ(cg, "/system.slice/libpod-abc.scope"), "%s", cg);
+        CHECK(cgroup_path_from_config("a-b-c.slice:cri:x", "x", cg, sizeof cg) == 0 && STREQ(cg, "/a.slice/a-b.slice/a-b-c.slice/cri-x.scope"), "%s", cg);
+        CHECK(cgroup_path_from_config("machine.slice::my.slice", "x", cg, sizeof cg) == 0 && STREQ(cg, "/machine.slice/my.slice"), "%s", cg);
+        CHECK(cgroup_path_from_config("bad:x", "x", cg, sizeof cg) < 0, "two-part systemd path refused");
+        CHECK(cgroup_path_from_config("a--b.slice:p:x", "x", cg, sizeof cg) < 0, "bad slice refused");
+        CHECK(cgroup_path_from_config("", "id1", cg, sizeof cg) == 0 && STREQ(cg, "/id1"), "%s", cg);
+
+        /* bounded reads */
+        char tmpl[] = "/tmp/memguard-unit-XXXXXX";
+        int fd = mkstemp(tmpl);
+        CHECK(fd >= 0, "tmp file");
+        if (fd >= 0) {
+                CHECK(write(fd, "0123456789", 10) == 10, "write");
+                char *buf = NULL;
+                size_t len;
+                CHECK(read_file_at(AT_FDCWD, tmpl, 10, &buf, &len) == 0 && len == 10, "exactly at the limit");
+                free(buf);
+                buf = NULL;
+                CHECK(read_file_at(AT_FDCWD, tmpl, 9, &buf, &len) == -EFBIG && !buf, "one over the limit");
+                CHECK(write(fd, "\0", 1) == 1, "write NUL");
+                CHECK(read_file_at(AT_FDCWD, tmpl, 100, &buf, &len) == -EBADMSG && !buf, "NUL rejected");
+                close(fd);
+                unlink(tmpl);
+        }
+        struct mg_error e = {0};
+        mg_error_set(&e, -EINVAL, "a\nb\tc  ");
+        CHECK(STREQ(e.msg, "a b c"), "error text flattened to one line: '%s'", e.msg);
+}
+
+int main(void) {
+        test_parse();
+        test_positions();
+        test_serialize();
+        test_util();
+        printf("1..%u\n%u passed, %u failed\n", n_test, n_pass, n_fail);
+        return n_fail ? 1 : 0;
+}
