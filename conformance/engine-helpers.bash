@@ -1,0 +1,155 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Shared by conformance/wrapper.bats, install.bats and engine-*.bats: the
+# wrapper under test, a private /etc/oci-memguard (the wrapper reads only
+# /etc/oci-memguard/runtime.conf, never the environment, so tests give it
+# their own file in a private mount namespace), a busybox image, and
+# assertions on the hook's own JSON log.
+
+MEMGUARD_WRAPPER_BIN="${MEMGUARD_WRAPPER_BIN:-$(dirname "$MEMGUARD_BIN")/oci-memguard-runtime}"
+
+# requires_built: the programs under test exist (a missing build is a
+# failure, not a skip).
+requires_built() {
+	[[ -x "$MEMGUARD_BIN" ]] || fail "hook not built: $MEMGUARD_BIN (make all)"
+	[[ -x "$MEMGUARD_WRAPPER_BIN" ]] || fail "wrapper not built: $MEMGUARD_WRAPPER_BIN (make all)"
+}
+
+# The mount point for the private /etc/oci-memguard must exist on the host.
+# Create it when absent and remember that we did, so teardown removes it.
+etc_mountpoint_prepare() {
+	if [[ ! -d /etc/oci-memguard ]]; then
+		mkdir /etc/oci-memguard
+		touch "$1/.created-etc-oci-memguard"
+	fi
+}
+etc_mountpoint_restore() {
+	if [[ -e "$1/.created-etc-oci-memguard" ]]; then
+		rmdir /etc/oci-memguard 2>/dev/null || true
+		rm -f "$1/.created-etc-oci-memguard"
+	fi
+}
+
+# in_memguard_ns ETCDIR CMD...: runs CMD in a private mount namespace where
+# ETCDIR is /etc/oci-memguard. Daemons started this way carry the view to
+# every runtime they spawn; their mounts vanish with them.
+in_memguard_ns() {
+	local etc="$1"
+	shift
+	unshare -m --propagation private sh -c 'mount --bind "$1" /etc/oci-memguard && shift && exec "$@"' sh "$etc" "$@"
+}
+
+# write_runtime_conf ETCDIR [LINES...]: runtime.conf (root, 0644).
+write_runtime_conf() {
+	local etc="$1"
+	shift
+	mkdir -p "$etc"
+	printf '%s\n' "$@" >"$etc/runtime.conf"
+	chmod 0644 "$etc/runtime.conf"
+}
+
+# hook_test_args WORK: the hook arguments that keep a test's hook off the
+# host's state, log and policies.
+hook_conf_lines() {
+	local work="$1"
+	echo "hook=$MEMGUARD_BIN"
+	echo "log_file=$work/events.jsonl"
+	echo "hook_arg=--state-dir=$work/state"
+	echo "hook_arg=--policy-dir=$work/policy"
+	echo "hook_arg=--no-syslog"
+}
+
+# test_policies WORK: a builder policy and an image policy the suites match.
+test_policies() {
+	local work="$1"
+	mkdir -p "$work/policy" "$work/state"
+	printf '{"match": {"images": ["*memguard-test*"]}, "memory": {"min": "32M", "low": "64M"}}\n' >"$work/policy/50-test-image.json"
+	printf '{"match": {"build": true}, "build": {"swappiness": 10}}\n' >"$work/policy/60-builds.json"
+	chmod 0644 "$work/policy/"*.json
+}
+
+# busybox_rootfs DIR: a static busybox root filesystem.
+busybox_rootfs() {
+	local dir="$1"
+	mkdir -p "$dir/bin" "$dir/etc" "$dir/tmp" "$dir/proc" "$dir/sys" "$dir/dev"
+	cp /bin/busybox "$dir/bin/busybox"
+	chroot "$dir" /bin/busybox --install -s /bin
+	echo "root:x:0:0:root:/root:/bin/sh" >"$dir/etc/passwd"
+	echo "root:x:0:" >"$dir/etc/group"
+}
+
+# busybox_tar FILE: the rootfs as a tarball (for podman/docker import).
+busybox_tar() {
+	local tmp
+	tmp=$(mktemp -d)
+	busybox_rootfs "$tmp/rootfs"
+	tar -C "$tmp/rootfs" -cf "$1" .
+	rm -rf "$tmp"
+}
+
+# log_records LOG ID: the hook's records for container ID, one per line.
+log_records() {
+	jq -c --arg id "$2" 'select(.id == $id)' "$1"
+}
+# log_stages LOG ID: "prestart,poststop"
+log_stages() {
+	jq -r -s --arg id "$2" '[.[] | select(.id == $id) | .stage] | join(",")' "$1"
+}
+
+# assert_hook_lifecycle LOG STATEDIR ID IMAGE-GLOB BUILD: the hook ran at
+# start and at poststop for ID, resolved the image, classified the build
+# and cleared its record; no record has errors.
+assert_hook_lifecycle() {
+	local log="$1" state="$2" id="$3" image="$4" build="$5"
+	echo "hook log for $id:" >&2
+	log_records "$log" "$id" >&2 || true
+	run log_stages "$log" "$id"
+	assert_output "prestart,poststop"
+	local img
+	img=$(jq -r -s --arg id "$id" '[.[] | select(.id == $id and .stage == "prestart")][0].image' "$log")
+	# shellcheck disable=SC2053
+	[[ "$img" == $image ]] || fail "image '$img' does not match '$image'"
+	run jq -r -s --arg id "$id" '[.[] | select(.id == $id and .stage == "prestart")][0].build' "$log"
+	assert_output "$build"
+	if [[ "$build" == true ]]; then
+		run jq -r -s --arg id "$id" '[.[] | select(.id == $id and .stage == "prestart")][0].build_signal' "$log"
+		refute_output ""
+	fi
+	run jq -r -s --arg id "$id" '[.[] | select(.id == $id) | .errors[]] | length' "$log"
+	assert_output 0
+	assert_file_not_exists "$state/containers/$id.json"
+}
+
+# cgroups_cleanup NAME...: removes empty cgroups /sys/fs/cgroup/*/NAME and
+# /sys/fs/cgroup/NAME (deepest first).
+cgroups_cleanup() {
+	local name d
+	for name in "$@"; do
+		for d in /sys/fs/cgroup/*/"$name" /sys/fs/cgroup/"$name"; do
+			[[ -d "$d" ]] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+		done
+	done
+	true
+}
+
+# wait_for CMD...: up to 30 s for CMD to succeed.
+wait_for() {
+	local i
+	for ((i = 0; i < 300; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# kill_tree PIDFILE: stops the process (SIGTERM, then SIGKILL after 20 s).
+kill_pidfile() {
+	local pf="$1" pid i
+	[[ -s "$pf" ]] || return 0
+	pid=$(cat "$pf")
+	kill "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+}

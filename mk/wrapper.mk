@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# oci-memguard-runtime (SPEC §6): the runc-compatible wrapper for Docker,
+# containerd and BuildKit, the hooks.d files for Podman/CRI-O/Buildah, the
+# BuildKit `runc` shim, and the engine suites.
+
+WRAPPER_SRCS := $(wildcard wrapper/*.c) hook/json.c hook/util.c
+WRAPPER_HDRS := $(wildcard wrapper/*.h) hook/json.h hook/util.h
+# Paths compiled in: behaviour never depends on the environment.
+WRAPPER_DEFS := -DMEMGUARD_HOOK_PATH='"$(BINDIR)/oci-memguard"' \
+                -DMEMGUARD_RUNTIME_CONF='"$(SYSCONFDIR)/oci-memguard/runtime.conf"'
+# Only yajl: the wrapper runs on every container start, keep it small.
+WRAPPER_LIBS := $(shell $(PKG_CONFIG) --libs yajl 2>/dev/null || echo -lyajl)
+# Where the BuildKit shim lives: a directory holding only `runc` (a link to
+# the wrapper) that goes first on dockerd's PATH.
+SHIMDIR      ?= $(PREFIX)/lib/oci-memguard/shim
+HOOKSDIR     ?= $(DATADIR)/containers/oci/hooks.d
+
+PROGRAMS      += build/oci-memguard-runtime build/hooks.d/oci-memguard-prestart.json build/hooks.d/oci-memguard-poststop.json
+ASAN_PROGRAMS += build/asan/oci-memguard-runtime
+INSTALL_HOOKS += install-wrapper
+UNINSTALL_HOOKS += uninstall-wrapper
+
+
+.PHONY: install-wrapper uninstall-wrapper check-engines
+
+build/oci-memguard-runtime: $(WRAPPER_SRCS) $(WRAPPER_HDRS) mk/wrapper.mk
+	@mkdir -p build
+	$(CC) $(CPPFLAGS_ALL) $(WRAPPER_DEFS) $(CFLAGS_ALL) $(OPTFLAGS) $(CFLAGS) $(WRAPPER_SRCS) -o $@ $(LDFLAGS) $(WRAPPER_LIBS)
+
+build/asan/oci-memguard-runtime: $(WRAPPER_SRCS) $(WRAPPER_HDRS) mk/wrapper.mk
+	@mkdir -p build/asan
+	$(CC) $(CPPFLAGS_ALL) $(WRAPPER_DEFS) $(CFLAGS_ALL) $(ASANFLAGS) $(WRAPPER_SRCS) -o $@ $(WRAPPER_LIBS)
+
+build/hooks.d/%.json: install.d/hooks.d/%.json.in mk/wrapper.mk
+	@mkdir -p build/hooks.d
+	sed 's|@BINDIR@|$(BINDIR)|g' $< >$@
+
+install-wrapper: build/oci-memguard-runtime build/hooks.d/oci-memguard-prestart.json build/hooks.d/oci-memguard-poststop.json
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(HOOKSDIR) $(DESTDIR)$(SHIMDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 build/oci-memguard-runtime $(DESTDIR)$(BINDIR)/oci-memguard-runtime
+	ln -sfn $(BINDIR)/oci-memguard-runtime $(DESTDIR)$(SHIMDIR)/runc
+	install -m 0644 build/hooks.d/oci-memguard-prestart.json build/hooks.d/oci-memguard-poststop.json $(DESTDIR)$(HOOKSDIR)/
+	install -m 0644 wrapper/oci-memguard-runtime.8 $(DESTDIR)$(MANDIR)/man8/oci-memguard-runtime.8
+
+uninstall-wrapper:
+	rm -f $(DESTDIR)$(BINDIR)/oci-memguard-runtime $(DESTDIR)$(SHIMDIR)/runc \
+	      $(DESTDIR)$(HOOKSDIR)/oci-memguard-prestart.json $(DESTDIR)$(HOOKSDIR)/oci-memguard-poststop.json \
+	      $(DESTDIR)$(MANDIR)/man8/oci-memguard-runtime.8
+	-rmdir $(DESTDIR)$(SHIMDIR) $(DESTDIR)$(PREFIX)/lib/oci-memguard 2>/dev/null
+
+# The suites that start real engines (podman, dockerd, containerd) take
+# minutes; check-bats already runs them (conformance/*.bats); this target
+# runs them alone.
+check-engines: build/oci-memguard build/oci-memguard-runtime
+	MEMGUARD_BIN=$(CURDIR)/build/oci-memguard bats --print-output-on-failure $(wildcard conformance/engine-*.bats)
