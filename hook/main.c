@@ -149,9 +149,9 @@ int main(int argc, char **argv) {
                 }
                 int r;
                 if (c.n_args > 1)
-                        r = policy_check_paths(c.args + 1, (size_t) c.n_args - 1, true, stdout);
+                        r = policy_check_paths(c.args + 1, (size_t) c.n_args - 1, true, false, stdout);
                 else
-                        r = policy_check_paths((char *const *) c.opts.policy_dirs, c.opts.n_policy_dirs, true, stdout);
+                        r = policy_check_paths((char *const *) c.opts.policy_dirs, c.opts.n_policy_dirs, true, true, stdout);
                 if (r < 0) {
                         fprintf(stderr, "oci-memguard: policy check: %s\n", strerror(-r));
                         return 2;

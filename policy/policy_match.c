@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "policy.h"
+
+#include <fnmatch.h>
+#include <string.h>
+
+static bool any_glob(char *const *globs, size_t n, const char *s) {
+        for (size_t i = 0; i < n; i++)
+                if (fnmatch(globs[i], s, 0) == 0)
+                        return true;
+        return false;
+}
+
+bool policy_matches(const struct policy *p, const struct policy_subject *s) {
+        const struct policy_match *m = &p->match;
+        if (m->has_images) {
+                /* An unknown image matches only policies without images. */
+                if (!s->image || !*s->image || !any_glob(m->images, m->n_images, s->image))
+                        return false;
+        }
+        if (m->has_commands && (!s->command || !any_glob(m->commands, m->n_commands, s->command)))
+                return false;
+        if (m->has_cgroups && (!s->cgroup || !*s->cgroup || !any_glob(m->cgroups, m->n_cgroups, s->cgroup)))
+                return false;
+        if (m->build != POLICY_UNSET && (m->build == POLICY_TRUE) != s->build)
+                return false;
+        for (size_t i = 0; i < m->n_annotations; i++) {
+                const char *v = NULL;
+                for (size_t j = 0; j < s->n_annotations; j++)
+                        if (STREQ(s->annotation_keys[j], m->annotations[i].key)) {
+                                v = s->annotation_values[j];
+                                break;
+                        }
+                if (!v || fnmatch(m->annotations[i].value, v, 0) != 0)
+                        return false;
+        }
+        return true;
+}
+
+static void merge_size(struct policy_size *dst, const struct policy_size *src) {
+        if (src->set)
+                *dst = *src;
+}
+
+static void merge_tri(enum policy_tristate *dst, enum policy_tristate src) {
+        if (src != POLICY_UNSET)
+                *dst = src;
+}
+
+static void merge_one(struct policy *d, const struct policy *s) {
+        merge_size(&d->min, &s->min);
+        merge_size(&d->low, &s->low);
+        if (s->has_build)
+                d->has_build = true;
+        const struct policy_build *sb = &s->build;
+        struct policy_build *db = &d->build;
+        if (sb->has_swappiness) {
+                db->has_swappiness = true;
+                db->swappiness = sb->swappiness;
+        }
+        merge_tri(&db->detect, sb->detect);
+        merge_tri(&db->builder, sb->builder);
+        if (sb->reclaim.when != POLICY_WHEN_UNSET)
+                db->reclaim.when = sb->reclaim.when;
+        merge_size(&db->reclaim.available_below, &sb->reclaim.available_below);
+        if (sb->reclaim.has_order) {
+                db->reclaim.has_order = true;
+                db->reclaim.order = sb->reclaim.order;
+        }
+        if (sb->reclaim.has_drop_caches) {
+                db->reclaim.has_drop_caches = true;
+                db->reclaim.drop_caches = sb->reclaim.drop_caches;
+        }
+        merge_tri(&db->reclaim.compact, sb->reclaim.compact);
+        if (sb->reclaim.has_timeout_ms) {
+                db->reclaim.has_timeout_ms = true;
+                db->reclaim.timeout_ms = sb->reclaim.timeout_ms;
+        }
+        if (sb->after.when != POLICY_WHEN_UNSET)
+                db->after.when = sb->after.when;
+        merge_size(&db->after.reclaim, &sb->after.reclaim);
+        merge_tri(&d->overrides.annotations, s->overrides.annotations);
+        merge_size(&d->overrides.max_min, &s->overrides.max_min);
+        merge_size(&d->overrides.max_low, &s->overrides.max_low);
+        if (s->on_error != POLICY_ON_ERROR_UNSET)
+                d->on_error = s->on_error;
+}
+
+int policy_merge_matching(const struct policy_set *set, const struct policy_subject *s, struct policy *ret, size_t **ret_matched, size_t *ret_n_matched) {
+        size_t *matched = calloc(set->n ? set->n : 1, sizeof *matched);
+        if (!matched)
+                return -ENOMEM;
+        size_t n = 0;
+        const char *description = NULL;
+        for (size_t i = 0; i < set->n; i++) {
+                if (!policy_matches(set->items[i], s))
+                        continue;
+                matched[n++] = i;
+                merge_one(ret, set->items[i]);
+                if (set->items[i]->description)
+                        description = set->items[i]->description;
+        }
+        /* The merged policy owns its strings, so policy_free() works on it. */
+        if (description && !(ret->description = strdup(description))) {
+                free(matched);
+                return -ENOMEM;
+        }
+        *ret_matched = matched;
+        *ret_n_matched = n;
+        return 0;
+}

@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "policy.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../hook/json.h"
+
+#define POLICY_MAX_GLOB 4096u
+
+void policy_free(struct policy *p) {
+        if (!p)
+                return;
+        free(p->path);
+        free(p->name);
+        free(p->description);
+        for (size_t i = 0; i < p->match.n_images; i++)
+                free(p->match.images[i]);
+        free(p->match.images);
+        for (size_t i = 0; i < p->match.n_commands; i++)
+                free(p->match.commands[i]);
+        free(p->match.commands);
+        for (size_t i = 0; i < p->match.n_cgroups; i++)
+                free(p->match.cgroups[i]);
+        free(p->match.cgroups);
+        for (size_t i = 0; i < p->match.n_annotations; i++) {
+                free(p->match.annotations[i].key);
+                free(p->match.annotations[i].value);
+        }
+        free(p->match.annotations);
+        free(p);
+}
+
+struct pctx {
+        const char *path;
+        struct mg_error *err;
+};
+
+static int perr(struct pctx *c, unsigned line, unsigned col, int code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int perr(struct pctx *c, unsigned line, unsigned col, int code, const char *fmt, ...) {
+        char msg[400];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        return mg_error_set(c->err, code, "%s:%u:%u: %s", c->path, line, col, msg);
+}
+
+static bool is_comment_key(const char *k) { return strncmp(k, "//", 2) == 0 || STREQ(k, "$schema"); }
+
+/* Checks every key of obj against the allowed list; dotted is the object's
+ * path for messages ("" at the top). */
+static int check_keys(struct pctx *c, const struct json_node *obj, const char *dotted, const char *const *allowed) {
+        for (size_t i = 0; i < obj->n; i++) {
+                const char *k = obj->keys[i];
+                if (is_comment_key(k))
+                        continue;
+                bool ok = false;
+                for (const char *const *a = allowed; *a; a++)
+                        if (STREQ(*a, k))
+                                ok = true;
+                if (!ok)
+                        return perr(c, obj->key_line[i], obj->key_col[i], -EINVAL, "unknown key '%s%s%.100s'", dotted, *dotted ? "." : "", k);
+        }
+        return 0;
+}
+
+static int want_object(struct pctx *c, const struct json_node *n, const char *dotted) {
+        if (n->type != JSON_OBJECT)
+                return perr(c, n->line, n->col, -EINVAL, "type: '%s' must be an object, not %s", dotted, json_type_name(n->type));
+        return 0;
+}
+
+static int get_bool(struct pctx *c, const struct json_node *n, const char *dotted, enum policy_tristate *ret) {
+        if (n->type != JSON_TRUE && n->type != JSON_FALSE)
+                return perr(c, n->line, n->col, -EINVAL, "type: '%s' must be true or false, not %s", dotted, json_type_name(n->type));
+        *ret = n->type == JSON_TRUE ? POLICY_TRUE : POLICY_FALSE;
+        return 0;
+}
+
+static int get_uint(struct pctx *c, const struct json_node *n, const char *dotted, uint64_t lo, uint64_t hi, uint64_t *ret) {
+        uint64_t v;
+        if (n->type != JSON_NUMBER || json_number_u64(n, &v) < 0)
+                return perr(c, n->line, n->col, -EINVAL, "type: '%s' must be an integer from %llu to %llu", dotted, (unsigned long long) lo,
+                            (unsigned long long) hi);
+        if (v < lo || v > hi)
+                return perr(c, n->line, n->col, -ERANGE, "'%s' must be from %llu to %llu, not %llu", dotted, (unsigned long long) lo,
+                            (unsigned long long) hi, (unsigned long long) v);
+        *ret = v;
+        return 0;
+}
+
+static int get_size(struct pctx *c, const struct json_node *n, const char *dotted, struct policy_size *ret) {
+        if (n->type == JSON_NUMBER) {
+                uint64_t v;
+                if (json_number_u64(n, &v) < 0)
+                        return perr(c, n->line, n->col, -EINVAL, "size: '%s' must be a non-negative integer number of bytes", dotted);
+                *ret = (struct policy_size) { .set = true, .value = v };
+                return 0;
+        }
+        if (n->type != JSON_STRING)
+                return perr(c, n->line, n->col, -EINVAL, "type: '%s' must be a size string or integer, not %s", dotted, json_type_name(n->type));
+        int r = policy_size_parse(n->str, ret);
+        if (r < 0)
+                return perr(c, n->line, n->col, -EINVAL, "size: '%s' = '%.64s' is not a size (bytes with K, M, G or T, or N%% of MemTotal)",
+                            dotted, n->str);
+        return 0;
+}
+
+static int get_enum(struct pctx *c, const struct json_node *n, const char *dotted, const char *const *names, int *ret) {
+        if (n->type != JSON_STRING)
+                return perr(c, n->line, n->col, -EINVAL, "type: '%s' must be a string, not %s", dotted, json_type_name(n->type));
+        for (int i = 0; names[i]; i++)
+                if (STREQ(names[i], n->str)) {
+                        *ret = i;
+                        return 0;
+                }
+        char list[200] = "";
+        for (int i = 0; names[i]; i++) {
+                strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+                strncat(list, names[i], sizeof list - strlen(list) - 1);
+        }
+        return perr(c, n->line, n->col, -EINVAL, "'%s' must be one of %s, not '%.64s'", dotted, list, n->str);
+}
+
+static int check_glob(struct pctx *c, const struct json_node *n, const char *dotted) {
+        if (n->type != JSON_STRING)
+                return perr(c, n->line, n->col, -EINVAL, "type: '%s' entries must be strings, not %s", dotted, json_type_name(n->type));
+        if (n->len == 0 || n->len > POLICY_MAX_GLOB)
+                return perr(c, n->line, n->col, -EINVAL, "'%s': a pattern must be 1 to %u bytes", dotted, POLICY_MAX_GLOB);
+        return 0;
+}
+
+static int get_globs(struct pctx *c, const struct json_node *n, const char *dotted, char ***ret, size_t *ret_n) {
+        if (n->type != JSON_ARRAY)
+                return perr(c, n->line, n->col, -EINVAL, "type: '%s' must be an array of patterns, not %s", dotted, json_type_name(n->type));
+        char **v = calloc(n->n ? n->n : 1, sizeof(char *));
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < n->n; i++) {
+                int r = check_glob(c, n->items[i], dotted);
+                if (r == 0 && !(v[i] = strdup(n->items[i]->str)))
+                        r = -ENOMEM;
+                if (r < 0) {
+                        for (size_t j = 0; j < i; j++)
+                                free(v[j]);
+                        free(v);
+                        return r;
+                }
+        }
+        *ret = v;
+        *ret_n = n->n;
+        return 0;
+}
+
+static const char *const when_names[] = { "", "auto", "always", "never", NULL };
+
+static int parse_when(struct pctx *c, const struct json_node *n, const char *dotted, enum policy_when *ret) {
+        int i;
+        int r = get_enum(c, n, dotted, when_names + 1, &i);
+        if (r == 0)
+                *ret = (enum policy_when) (i + 1);
+        return r;
+}
+
+static int parse_match(struct pctx *c, const struct json_node *m, struct policy_match *ret) {
+        static const char *const keys[] = { "images", "annotations", "commands", "cgroups", "build", NULL };
+        int r;
+        if ((r = want_object(c, m, "match")) < 0 || (r = check_keys(c, m, "match", keys)) < 0)
+                return r;
+        const struct json_node *n;
+        if ((n = json_get(m, "images")) && (r = get_globs(c, n, "match.images", &ret->images, &ret->n_images)) < 0)
+                return r;
+        ret->has_images = n != NULL;
+        if ((n = json_get(m, "commands")) && (r = get_globs(c, n, "match.commands", &ret->commands, &ret->n_commands)) < 0)
+                return r;
+        ret->has_commands = n != NULL;
+        if ((n = json_get(m, "cgroups")) && (r = get_globs(c, n, "match.cgroups", &ret->cgroups, &ret->n_cgroups)) < 0)
+                return r;
+        ret->has_cgroups = n != NULL;
+        if ((n = json_get(m, "build")) && (r = get_bool(c, n, "match.build", &ret->build)) < 0)
+                return r;
+        if ((n = json_get(m, "annotations"))) {
+                if ((r = want_object(c, n, "match.annotations")) < 0)
+                        return r;
+                ret->annotations = calloc(n->n ? n->n : 1, sizeof *ret->annotations);
+                if (!ret->annotations)
+                        return -ENOMEM;
+                ret->has_annotations = true;
+                for (size_t i = 0; i < n->n; i++) {
+                        if (is_comment_key(n->keys[i]))
+                                continue;
+                        if ((r = check_glob(c, n->items[i], "match.annotations")) < 0)
+                                return r;
+                        struct policy_kv *kv = &ret->annotations[ret->n_annotations];
+                        kv->key = strdup(n->keys[i]);
+                        kv->value = strdup(n->items[i]->str);
+                        ret->n_annotations++;
+                        if (!kv->key || !kv->value)
+                                return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
+static int parse_build(struct pctx *c, const struct json_node *b, struct policy_build *ret) {
+        static const char *const keys[] = { "swappiness", "detect", "builder", "reclaim", "after", NULL };
+        static const char *const rkeys[] = { "when", "available_below", "order", "drop_caches", "compact", "timeout_ms", NULL };
+        static const char *const akeys[] = { "when", "reclaim", NULL };
+        int r;
+        uint64_t v;
+        if ((r = want_object(c, b, "build")) < 0 || (r = check_keys(c, b, "build", keys)) < 0)
+                return r;
+        const struct json_node *n;
+        if ((n = json_get(b, "swappiness"))) {
+                if ((r = get_uint(c, n, "build.swappiness", 0, 200, &v)) < 0)
+                        return r;
+                ret->has_swappiness = true;
+                ret->swappiness = (unsigned) v;
+        }
+        if ((n = json_get(b, "detect")) && (r = get_bool(c, n, "build.detect", &ret->detect)) < 0)
+                return r;
+        if ((n = json_get(b, "builder")) && (r = get_bool(c, n, "build.builder", &ret->builder)) < 0)
+                return r;
+        const struct json_node *rc = json_get(b, "reclaim");
+        if (rc) {
+                if ((r = want_object(c, rc, "build.reclaim")) < 0 || (r = check_keys(c, rc, "build.reclaim", rkeys)) < 0)
+                        return r;
+                if ((n = json_get(rc, "when")) && (r = parse_when(c, n, "build.reclaim.when", &ret->reclaim.when)) < 0)
+                        return r;
+                if ((n = json_get(rc, "available_below")) && (r = get_size(c, n, "build.reclaim.available_below", &ret->reclaim.available_below)) < 0)
+                        return r;
+                if ((n = json_get(rc, "order"))) {
+                        if ((r = get_uint(c, n, "build.reclaim.order", 0, 10, &v)) < 0)
+                                return r;
+                        ret->reclaim.has_order = true;
+                        ret->reclaim.order = (unsigned) v;
+                }
+                if ((n = json_get(rc, "drop_caches"))) {
+                        if ((r = get_uint(c, n, "build.reclaim.drop_caches", 0, 3, &v)) < 0)
+                                return r;
+                        ret->reclaim.has_drop_caches = true;
+                        ret->reclaim.drop_caches = (unsigned) v;
+                }
+                if ((n = json_get(rc, "compact")) && (r = get_bool(c, n, "build.reclaim.compact", &ret->reclaim.compact)) < 0)
+                        return r;
+                if ((n = json_get(rc, "timeout_ms"))) {
+                        if ((r = get_uint(c, n, "build.reclaim.timeout_ms", 1, 60000, &v)) < 0)
+                                return r;
+                        ret->reclaim.has_timeout_ms = true;
+                        ret->reclaim.timeout_ms = v;
+                }
+        }
+        const struct json_node *af = json_get(b, "after");
+        if (af) {
+                if ((r = want_object(c, af, "build.after")) < 0 || (r = check_keys(c, af, "build.after", akeys)) < 0)
+                        return r;
+                if ((n = json_get(af, "when")) && (r = parse_when(c, n, "build.after.when", &ret->after.when)) < 0)
+                        return r;
+                if ((n = json_get(af, "reclaim")) && (r = get_size(c, n, "build.after.reclaim", &ret->after.reclaim)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int parse_root(struct pctx *c, const struct json_node *root, struct policy *p) {
+        static const char *const keys[] = { "description", "match", "memory", "build", "overrides", "on_error", NULL };
+        static const char *const mkeys[] = { "min", "low", NULL };
+        static const char *const okeys[] = { "annotations", "max_min", "max_low", NULL };
+        static const char *const on_error_names[] = { "ignore", "fail", NULL };
+        int r;
+        if (root->type != JSON_OBJECT)
+                return perr(c, root->line, root->col, -EINVAL, "type: a policy must be a JSON object, not %s", json_type_name(root->type));
+        if ((r = check_keys(c, root, "", keys)) < 0)
+                return r;
+        const struct json_node *n;
+        if ((n = json_get(root, "description"))) {
+                if (n->type != JSON_STRING)
+                        return perr(c, n->line, n->col, -EINVAL, "type: 'description' must be a string, not %s", json_type_name(n->type));
+                if (!(p->description = strdup(n->str)))
+                        return -ENOMEM;
+        }
+        if ((n = json_get(root, "match")) && (r = parse_match(c, n, &p->match)) < 0)
+                return r;
+        if ((n = json_get(root, "memory"))) {
+                if ((r = want_object(c, n, "memory")) < 0 || (r = check_keys(c, n, "memory", mkeys)) < 0)
+                        return r;
+                const struct json_node *v;
+                if ((v = json_get(n, "min")) && (r = get_size(c, v, "memory.min", &p->min)) < 0)
+                        return r;
+                if ((v = json_get(n, "low")) && (r = get_size(c, v, "memory.low", &p->low)) < 0)
+                        return r;
+        }
+        if ((n = json_get(root, "build"))) {
+                if ((r = parse_build(c, n, &p->build)) < 0)
+                        return r;
+                p->has_build = true;
+        }
+        if ((n = json_get(root, "overrides"))) {
+                if ((r = want_object(c, n, "overrides")) < 0 || (r = check_keys(c, n, "overrides", okeys)) < 0)
+                        return r;
+                const struct json_node *v;
+                if ((v = json_get(n, "annotations")) && (r = get_bool(c, v, "overrides.annotations", &p->overrides.annotations)) < 0)
+                        return r;
+                if ((v = json_get(n, "max_min")) && (r = get_size(c, v, "overrides.max_min", &p->overrides.max_min)) < 0)
+                        return r;
+                if ((v = json_get(n, "max_low")) && (r = get_size(c, v, "overrides.max_low", &p->overrides.max_low)) < 0)
+                        return r;
+        }
+        if ((n = json_get(root, "on_error"))) {
+                int i;
+                if ((r = get_enum(c, n, "on_error", on_error_names, &i)) < 0)
+                        return r;
+                p->on_error = i == 0 ? POLICY_ON_ERROR_IGNORE : POLICY_ON_ERROR_FAIL;
+        }
+        return 0;
+}
+
+int policy_parse(const char *path, const char *buf, size_t len, struct policy **ret, struct mg_error *err) {
+        struct pctx c = { .path = path, .err = err };
+        _cleanup_json_ struct json_node *root = NULL;
+        struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .reject_duplicates = true };
+        int r = json_parse(buf, len, &opts, &root, err);
+        if (r < 0)
+                return mg_error_prefix(err, "%s:", path);
+        struct policy *p = calloc(1, sizeof *p);
+        if (!p)
+                return mg_error_set(err, -ENOMEM, "%s: out of memory", path);
+        const char *base = strrchr(path, '/');
+        p->path = strdup(path);
+        p->name = strdup(base ? base + 1 : path);
+        if (!p->path || !p->name) {
+                policy_free(p);
+                return mg_error_set(err, -ENOMEM, "%s: out of memory", path);
+        }
+        r = parse_root(&c, root, p);
+        if (r < 0) {
+                policy_free(p);
+                if (r == -ENOMEM)
+                        mg_error_set(err, r, "%s: out of memory", path);
+                return r;
+        }
+        *ret = p;
+        return 0;
+}
