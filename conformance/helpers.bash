@@ -137,7 +137,7 @@ mk_proc() {
 
 # make_bundle ID [cgroupsPath] [extra jq filter]: a bundle with config.json.
 make_bundle() {
-	local id="$1" cgp="${2:-/memguard/$1}" filter="${3:-.}"
+	local id="$1" cgp="${2-/memguard/$1}" filter="${3:-.}"
 	BUNDLE="$BATS_TEST_TMPDIR/bundles/$id"
 	mkdir -p "$BUNDLE/rootfs"
 	jq -n --arg cgp "$cgp" '{

@@ -62,7 +62,7 @@ void container_view_free(struct container_view *v) {
 
 /* ---- identification --------------------------------------------------- */
 
-static void find_cgroup(struct container_view *v, const struct hook_opts *o, struct outcome *out) {
+static int find_cgroup(struct container_view *v, const struct hook_opts *o, struct outcome *out) {
         char v2[1024] = "", v1[1024] = "";
         if (v->state.has_pid) {
                 int r = cgroup_of_pid(o->sysroot, v->state.pid, v2, sizeof v2, v1, sizeof v1);
@@ -79,7 +79,10 @@ static void find_cgroup(struct container_view *v, const struct hook_opts *o, str
                 char buf[1024];
                 int r = cgroup_path_from_config(v->oci.cgroups_path, v->state.id, buf, sizeof buf);
                 if (r < 0) {
-                        outcome_error(out, "linux.cgroupsPath '%.200s' is not a valid cgroup path", v->oci.cgroups_path ? v->oci.cgroups_path : "");
+                        /* Malformed input: nothing is done for this container. */
+                        outcome_error(out, "%s/config.json: linux.cgroupsPath '%.200s' is not a valid cgroup path", v->state.bundle,
+                                      v->oci.cgroups_path ? v->oci.cgroups_path : "");
+                        return -EINVAL;
                 } else {
                         /* crun moves the container into a "container"
                          * sub-cgroup on v2: the real leaf is below. */
@@ -95,10 +98,10 @@ static void find_cgroup(struct container_view *v, const struct hook_opts *o, str
                 snprintf(v->cgroup, sizeof v->cgroup, "%s", found);
         if (v->cgroup[0] && cgroup_path_normalize(v->cgroup) < 0) {
                 outcome_error(out, "cgroup path '%.200s' is not valid", v->cgroup);
-                v->cgroup[0] = '\0';
+                return -EINVAL;
         }
         if (!v->cgroup[0])
-                return;
+                return 0;
         const char *mount = use_v2 ? v->host.v2_mount : v->host.v1_memory_mount;
         if (mount[0]) {
                 int n = snprintf(v->cgroup_dir, sizeof v->cgroup_dir, "%.512s%s", mount, STREQ(v->cgroup, "/") ? "" : v->cgroup);
@@ -115,6 +118,7 @@ static void find_cgroup(struct container_view *v, const struct hook_opts *o, str
                 snprintf(v->protect_skip, sizeof v->protect_skip, "container runs in the root cgroup; memory protection skipped");
         } else
                 v->protect_possible = true;
+        return 0;
 }
 
 static void fill_subject(struct container_view *v, struct policy_subject *s, const char **keys, const char **vals, bool build) {
@@ -217,7 +221,9 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
         }
         out->cgroup_mode = cgroup_mode_name(v->host.mode);
         out->recursiveprot = v->host.recursiveprot;
-        find_cgroup(v, o, out);
+        r = find_cgroup(v, o, out);
+        if (r < 0)
+                return r;
         snprintf(out->cgroup, sizeof out->cgroup, "%s", v->cgroup);
 
         (void) image_identify(o->sysroot, v->state.id, v->has_oci ? &v->oci : NULL, &v->state.annotations, &v->img);
@@ -311,6 +317,11 @@ static int stage_start(struct hook_opts *o, struct outcome *out) {
         }
         v.has_oci = true;
         int r = container_decide(&v, o, out);
+        if (r == -EINVAL) {
+                outcome_skip(out, "malformed config.json: nothing done");
+                fprintf(stderr, "oci-memguard: %s/config.json: linux.cgroupsPath is not a valid cgroup path\n", v.state.bundle);
+                return 0;
+        }
         if (r < 0) {
                 outcome_error(out, "deciding: %s", strerror(-r));
                 return 0;

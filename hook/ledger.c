@@ -549,26 +549,25 @@ int ledger_apply(struct ledger *l) {
         if (!drop)
                 return -ENOMEM;
 
+        /* Phase 1: read every held or needed value, adopting originals. */
+        _cleanup_free_ uint64_t *cur = calloc(l->n_entries * LV_N + 1, sizeof *cur);
+        _cleanup_free_ bool *have = calloc(l->n_entries * LV_N + 1, sizeof *have);
+        _cleanup_free_ bool *claimed = calloc(l->n_entries + 1, sizeof *claimed);
+        if (!cur || !have || !claimed)
+                return -ENOMEM;
         for (size_t ei = 0; ei < l->n_entries; ei++) {
                 struct lentry *e = &l->entries[ei];
-                uint64_t own[LV_N] = {0}, below[LV_N] = {0};
-                bool claimed = false;
+                bool wants[LV_N] = { false, false };
                 for (size_t i = 0; i < l->n_recs; i++) {
                         const struct record *rec = &l->recs[i];
                         if (!rec_live(l, i) || !rec->protect)
                                 continue;
-                        uint64_t val[LV_N] = { rec->min, rec->low };
-                        if (STREQ(rec->cgroup, e->path)) {
-                                claimed = true;
-                                for (int v = 0; v < LV_N; v++)
-                                        own[v] = val[v] > own[v] ? val[v] : own[v];
-                        } else if (path_below(rec->cgroup, e->path)) {
-                                claimed = true;
-                                for (int v = 0; v < LV_N; v++)
-                                        below[v] = sat_add(below[v], val[v]);
+                        if (STREQ(rec->cgroup, e->path) || path_below(rec->cgroup, e->path)) {
+                                claimed[ei] = true;
+                                wants[LV_MIN] |= rec->min > 0;
+                                wants[LV_LOW] |= rec->low > 0;
                         }
                 }
-
                 _cleanup_close_ int fd = -1;
                 int ro = cgroup_open(l->host, e->path, &fd);
                 if (ro < 0) {
@@ -582,10 +581,10 @@ int ledger_apply(struct ledger *l) {
                 for (int v = 0; v < LV_N; v++) {
                         struct lvalue *lv = &e->v[v];
                         const char *file = ledger_value_file[v];
-                        if (!lv->managed && (!claimed || (own[v] == 0 && below[v] == 0)))
+                        if (!lv->managed && !wants[v])
                                 continue;
-                        uint64_t cur;
-                        int rr = cgroup_read_value(fd, file, &cur);
+                        uint64_t c;
+                        int rr = cgroup_read_value(fd, file, &c);
                         if (rr < 0) {
                                 char why[512];
                                 if (rr == -ENOENT)
@@ -598,32 +597,68 @@ int ledger_apply(struct ledger *l) {
                                 continue;
                         }
                         if (!lv->managed) {
-                                *lv = (struct lvalue) { .managed = true, .orig = cur, .set = cur, .prev = cur };
-                        } else if (!lv->foreign && cur != lv->set && cur != lv->prev) {
+                                *lv = (struct lvalue) { .managed = true, .orig = c, .set = c, .prev = c };
+                        } else if (!lv->foreign && c != lv->set && c != lv->prev) {
                                 char a[32], b[32];
-                                fmt_val(cur, a, sizeof a);
+                                fmt_val(c, a, sizeof a);
                                 fmt_val(lv->set, b, sizeof b);
                                 outcome_skip(l->out, "%s of %s was changed by someone else (%s, the hook set %s): leaving it alone", file,
                                              e->path, a, b);
                                 lv->foreign = true;
                         }
+                        cur[ei * LV_N + v] = c;
+                        have[ei * LV_N + v] = true;
+                }
+        }
+
+        /* Phase 2: the value each cgroup should have. A container's
+         * protection is what its leaf really declares: the policy's value,
+         * or more when the leaf had more before (never lowered). */
+        for (size_t ei = 0; ei < l->n_entries; ei++) {
+                struct lentry *e = &l->entries[ei];
+                uint64_t own[LV_N] = {0}, below[LV_N] = {0};
+                for (size_t i = 0; i < l->n_recs; i++) {
+                        const struct record *rec = &l->recs[i];
+                        if (!rec_live(l, i) || !rec->protect)
+                                continue;
+                        bool mine = STREQ(rec->cgroup, e->path);
+                        if (!mine && !path_below(rec->cgroup, e->path))
+                                continue;
+                        ssize_t li = mine ? (ssize_t) ei : entry_find(l, rec->cgroup);
+                        uint64_t val[LV_N] = { rec->min, rec->low };
+                        for (int v = 0; v < LV_N; v++) {
+                                uint64_t eff = val[v];
+                                if (eff > 0 && li >= 0 && l->entries[li].v[v].managed && !l->entries[li].v[v].foreign &&
+                                    l->entries[li].v[v].orig > eff)
+                                        eff = l->entries[li].v[v].orig;
+                                if (mine)
+                                        own[v] = eff > own[v] ? eff : own[v];
+                                else
+                                        below[v] = sat_add(below[v], eff);
+                        }
+                }
+                for (int v = 0; v < LV_N; v++) {
+                        struct lvalue *lv = &e->v[v];
+                        if (!have[ei * LV_N + v])
+                                continue;
+                        uint64_t c = cur[ei * LV_N + v];
                         if (lv->foreign) {
-                                if (!claimed)
+                                if (!claimed[ei])
                                         lv->managed = false;
                                 continue;
                         }
-                        uint64_t target = claimed ? sat_add(lv->orig > own[v] ? lv->orig : own[v], below[v]) : lv->orig;
+                        uint64_t target = claimed[ei] ? sat_add(lv->orig > own[v] ? lv->orig : own[v], below[v]) : lv->orig;
                         /* The kernel keeps pages: write what it will read back. */
                         if (target != MEMGUARD_VALUE_MAX)
                                 target -= target % l->page_size;
-                        if (target == cur) {
-                                if (!claimed)
+                        if (target == c) {
+                                if (!claimed[ei])
                                         lv->managed = false; /* back at the original */
                                 else
-                                        lv->set = cur;
+                                        lv->set = c;
                                 continue;
                         }
-                        plans[n_plans++] = (struct plan) { .entry = ei, .v = v, .cur = cur, .target = target };
+                        plans[n_plans++] = (struct plan) { .entry = ei, .v = v, .cur = c, .target = target };
                 }
         }
 
@@ -801,14 +836,8 @@ int ledger_apply(struct ledger *l) {
                         continue;
                 }
                 for (int v = 0; v < LV_N; v++)
-                        if (e->v[v].managed && !e->v[v].foreign && e->v[v].set == e->v[v].orig) {
-                                bool claimed = false;
-                                for (size_t i = 0; i < l->n_recs && !claimed; i++)
-                                        claimed = rec_live(l, i) && l->recs[i].protect &&
-                                                  (STREQ(l->recs[i].cgroup, e->path) || path_below(l->recs[i].cgroup, e->path));
-                                if (!claimed)
-                                        e->v[v].managed = false;
-                        }
+                        if (e->v[v].managed && !e->v[v].foreign && e->v[v].set == e->v[v].orig && !claimed[ei])
+                                e->v[v].managed = false;
         }
         r = save_ledger(l);
         if (r < 0) {
