@@ -38,6 +38,22 @@ in_memguard_ns() {
 	unshare -m --propagation private sh -c 'mount --bind "$1" /etc/oci-memguard && shift && exec "$@"' sh "$etc" "$@"
 }
 
+# start_daemon_in_memguard_ns ETCDIR PIDFILE LOG CMD...: CMD in the
+# background in such a namespace; PIDFILE gets CMD's own pid (unshare and
+# sh exec into it). fd 3 is closed: bats waits for whoever holds it.
+start_daemon_in_memguard_ns() {
+	local etc="$1" pidfile="$2" log="$3"
+	shift 3
+	unshare -m --propagation private sh -c 'mount --bind "$1" /etc/oci-memguard && echo $$ >"$2" && shift 2 && exec "$@"' \
+		sh "$etc" "$pidfile" "$@" >"$log" 2>&1 3>&- &
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[[ -s "$pidfile" ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # write_runtime_conf ETCDIR [LINES...]: runtime.conf (root, 0644).
 write_runtime_conf() {
 	local etc="$1"
@@ -63,7 +79,7 @@ test_policies() {
 	local work="$1"
 	mkdir -p "$work/policy" "$work/state"
 	printf '{"match": {"images": ["*memguard-test*"]}, "memory": {"min": "32M", "low": "64M"}}\n' >"$work/policy/50-test-image.json"
-	printf '{"match": {"build": true}, "build": {"swappiness": 10}}\n' >"$work/policy/60-builds.json"
+	printf '{"match": {"build": true}, "memory": {"low": "16M"}}\n' >"$work/policy/60-builds.json"
 	chmod 0644 "$work/policy/"*.json
 }
 
@@ -141,7 +157,21 @@ wait_for() {
 	return 1
 }
 
-# kill_tree PIDFILE: stops the process (SIGTERM, then SIGKILL after 20 s).
+# kill_leftovers PATH: SIGKILL to engine processes (containerd, its shims,
+# dockerd) whose command line names PATH, a test's private directory:
+# what a failed test may leave behind. By pid, never by name alone.
+kill_leftovers() {
+	local path="$1" p comm
+	for p in $(grep -lsF -- "$path" /proc/[0-9]*/cmdline | cut -d/ -f3); do
+		[[ "$p" != "$$" && "$p" != "$BASHPID" ]] || continue
+		comm=$(cat "/proc/$p/comm" 2>/dev/null) || continue
+		case "$comm" in
+		containerd | containerd-shim* | dockerd) kill -KILL "$p" 2>/dev/null || true ;;
+		esac
+	done
+}
+
+# kill_pidfile PIDFILE: stops the process (SIGTERM, then SIGKILL after 20 s).
 kill_pidfile() {
 	local pf="$1" pid i
 	[[ -s "$pf" ]] || return 0
@@ -152,4 +182,31 @@ kill_pidfile() {
 		sleep 0.1
 	done
 	kill -KILL "$pid" 2>/dev/null || true
+}
+
+# oci_archive_from_tar ROOTFS.tar REF OUT.tar: an OCI image-layout archive
+# (what `ctr images import` reads) with one uncompressed layer, built by
+# hand: no registry, no extra tools.
+oci_archive_from_tar() {
+	local layer="$1" ref="$2" out="$3" tmp diff cfg cfgd mani manid size
+	tmp=$(mktemp -d)
+	mkdir -p "$tmp/blobs/sha256"
+	diff=$(sha256sum "$layer" | cut -d' ' -f1)
+	cp "$layer" "$tmp/blobs/sha256/$diff"
+	size=$(stat -c %s "$layer")
+	cfg=$(jq -cn --arg d "sha256:$diff" '{architecture: "amd64", os: "linux", config: {Cmd: ["/bin/sh"]}, rootfs: {type: "layers", diff_ids: [$d]}}')
+	cfgd=$(printf '%s' "$cfg" | sha256sum | cut -d' ' -f1)
+	printf '%s' "$cfg" >"$tmp/blobs/sha256/$cfgd"
+	mani=$(jq -cn --arg c "sha256:$cfgd" --argjson cs "${#cfg}" --arg l "sha256:$diff" --argjson ls "$size" '{schemaVersion: 2,
+		mediaType: "application/vnd.oci.image.manifest.v1+json",
+		config: {mediaType: "application/vnd.oci.image.config.v1+json", digest: $c, size: $cs},
+		layers: [{mediaType: "application/vnd.oci.image.layer.v1.tar", digest: $l, size: $ls}]}')
+	manid=$(printf '%s' "$mani" | sha256sum | cut -d' ' -f1)
+	printf '%s' "$mani" >"$tmp/blobs/sha256/$manid"
+	jq -cn --arg m "sha256:$manid" --argjson ms "${#mani}" --arg r "$ref" '{schemaVersion: 2, manifests: [{
+		mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $m, size: $ms,
+		annotations: {"io.containerd.image.name": $r, "org.opencontainers.image.ref.name": $r}}]}' >"$tmp/index.json"
+	echo '{"imageLayoutVersion": "1.0.0"}' >"$tmp/oci-layout"
+	tar -C "$tmp" -cf "$out" oci-layout index.json blobs
+	rm -rf "$tmp"
 }
