@@ -108,3 +108,8 @@ lint:
 
 clean:
 	rm -rf build
+
+# Test-only build with named kill points (hook/killpoint.h) for the fault suites.
+build/killpoints/oci-memguard: $(HOOK_SRCS) $(HDRS) Makefile
+	@mkdir -p build/killpoints
+	$(CC) $(CPPFLAGS_ALL) -DMEMGUARD_KILLPOINTS $(CFLAGS_ALL) $(OPTFLAGS) $(HOOK_SRCS) -o $@ $(LDLIBS_ALL)

@@ -8,8 +8,10 @@
 #include <string.h>
 
 #include "buildguard.h"
+#include "killpoint.h"
 #include "ledger.h"
 #include "meminfo.h"
+#include "sandbox.h"
 
 static const char *const known_stages[] = {
         "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop",
@@ -326,6 +328,10 @@ static int stage_start(struct hook_opts *o, struct outcome *out) {
                 outcome_error(out, "deciding: %s", strerror(-r));
                 return 0;
         }
+        /* Every input is read (state, config.json, mountinfo, policies,
+         * engine metadata): from here on only the ledger and the files it
+         * writes are touched. */
+        (void) sandbox_enter(o->no_seccomp, out);
         bool fail_on_error = v.merged->on_error == POLICY_ON_ERROR_FAIL;
         if (v.n_matched == 0) {
                 outcome_skip(out, "no policy matches this container");
@@ -385,6 +391,7 @@ static int stage_start(struct hook_opts *o, struct outcome *out) {
                 (void) ledger_apply(&l);
         }
         ledger_close(&l);
+        KILLPOINT("start-before-buildguard");
 
         if (v.build && !(fail_on_error && write_errors > 0))
                 buildguard_before_build(&v, o, out);
@@ -410,6 +417,7 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
                 outcome_error(out, "%s", err.msg);
         out->cgroup_mode = cgroup_mode_name(host.mode);
         out->recursiveprot = host.recursiveprot;
+        (void) sandbox_enter(o->no_seccomp, out);
 
         struct ledger l;
         int r = ledger_open(&l, o->state_dir, o->sysroot, &host, out, o->dry_run, &err);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "json.h"
+#include "killpoint.h"
 #include "sysctl.h"
 
 const char *const ledger_value_file[LV_N] = { "memory.min", "memory.low" };
@@ -741,7 +742,9 @@ int ledger_apply(struct ledger *l) {
                                 l->rec_state[i] = REC_KEEP;
                 }
         }
+        KILLPOINT("apply-records-saved");
         r = save_ledger(l);
+        KILLPOINT("apply-intent-saved");
         if (r < 0) {
                 /* Without the ledger the originals could not be restored:
                  * change nothing. */
@@ -804,9 +807,11 @@ int ledger_apply(struct ledger *l) {
                         } else
                                 snprintf(res, sizeof res, "ok");
                         outcome_action(l->out, e->path, file, a, b, res);
+                        KILLPOINT("apply-after-write");
                 }
         }
 
+        KILLPOINT("apply-cgroups-written");
         if (swp_write) {
                 char a[32], b[32];
                 snprintf(a, sizeof a, "%" PRIu64, swp_cur);
@@ -839,11 +844,13 @@ int ledger_apply(struct ledger *l) {
                         if (e->v[v].managed && !e->v[v].foreign && e->v[v].set == e->v[v].orig && !claimed[ei])
                                 e->v[v].managed = false;
         }
+        KILLPOINT("apply-before-final-save");
         r = save_ledger(l);
         if (r < 0) {
                 outcome_error(l->out, "write ledger.json: %s", strerror(-r));
                 l->write_errors++;
         }
+        KILLPOINT("apply-before-unlink");
         for (size_t i = 0; i < l->n_recs; i++) {
                 if (l->rec_state[i] != REC_REMOVED)
                         continue;

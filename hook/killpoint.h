@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* Named points where the fault suites kill the hook with SIGKILL, to prove
+ * the next run heals. Compiled in only for the test build
+ * (build/killpoints/oci-memguard, -DMEMGUARD_KILLPOINTS); the installed
+ * binary has no such switch. */
+#ifdef MEMGUARD_KILLPOINTS
+void killpoint(const char *name);
+#define KILLPOINT(name) killpoint(name)
+#else
+#define KILLPOINT(name) \
+        do {            \
+        } while (0)
+#endif

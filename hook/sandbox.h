@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#include "log.h"
+
+/* Confines the hook once its inputs are read and syslog is open:
+ * PR_SET_NO_NEW_PRIVS, then a libseccomp allowlist (SCMP_ACT_KILL_PROCESS by
+ * default). disabled: --no-seccomp (debugging only; logged). */
+int sandbox_enter(bool disabled, struct outcome *out);
