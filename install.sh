@@ -3,10 +3,11 @@
 # oci-memguard installer: dependencies (apt-get), build, `make install`,
 # registration with the container engines found, then `oci-memguard doctor`.
 #
-#   sudo ./install.sh [--prefix DIR] [--no-register] [--uninstall] [--dry-run]
+#   sudo ./install.sh [--prefix DIR] [--docker-default] [--no-register] [--uninstall] [--dry-run]
 #   DESTDIR=/tmp/pkg ./install.sh      (packaging: no packages, nothing outside DESTDIR)
 #
 # Idempotent: running it twice changes nothing the second time.
+# --uninstall removes exactly what it added (see install.d/register.sh).
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -14,16 +15,19 @@ PREFIX=/usr/local
 REGISTER=1
 UNINSTALL=0
 DRY_RUN=0
+DOCKER_DEFAULT=0 # read by install.d/register.sh
+export DOCKER_DEFAULT
 DESTDIR="${DESTDIR:-}"
 
 usage() {
-	sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while (($#)); do
 	case "$1" in
 	--prefix) PREFIX="$2"; shift 2 ;;
 	--prefix=*) PREFIX="${1#*=}"; shift ;;
+	--docker-default) DOCKER_DEFAULT=1; shift ;;
 	--no-register) REGISTER=0; shift ;;
 	--uninstall) UNINSTALL=1; shift ;;
 	--dry-run) DRY_RUN=1; shift ;;
@@ -31,6 +35,7 @@ while (($#)); do
 	*) echo "install.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
 	esac
 done
+BINDIR="$PREFIX/bin"
 
 say() { echo "install.sh: $*"; }
 run() {
@@ -40,6 +45,9 @@ run() {
 		"$@"
 	fi
 }
+
+# shellcheck source=install.d/register.sh disable=SC1091 # `make lint` should check it with -x
+. install.d/register.sh
 
 BUILD_DEPS=(gcc make pkg-config libyajl-dev libseccomp-dev libyajl2 libseccomp2 jq)
 
@@ -59,27 +67,50 @@ install_deps() {
 	run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-BIN="$DESTDIR$PREFIX/bin/oci-memguard"
+# Directories `make install` and this script may create, parents after
+# children; those missing now are recorded so that --uninstall removes them.
+created_dirs() {
+	echo "$BINDIR" "$PREFIX/share/man/man8" "$PREFIX/share/man" "$PREFIX/lib/oci-memguard/shim" "$PREFIX/lib/oci-memguard" \
+		/usr/share/oci-memguard/policy.d /usr/share/oci-memguard \
+		/etc/oci-memguard/policy.d /etc/oci-memguard \
+		/usr/share/containers/oci/hooks.d /usr/share/containers/oci /usr/share/containers \
+		/run/oci-memguard /var/log/oci-memguard
+}
+
+MAKEVARS=(PREFIX="$PREFIX" DESTDIR="$DESTDIR")
 
 if ((UNINSTALL)); then
-	if ((REGISTER)) && [[ -x conformance/../install.d/register.sh ]]; then
-		run install.d/register.sh --uninstall
+	if [[ -z "$DESTDIR" ]] && ((REGISTER)); then
+		unregister_engines
 	fi
-	run make uninstall PREFIX="$PREFIX" DESTDIR="$DESTDIR"
+	run make -s uninstall "${MAKEVARS[@]}"
+	if [[ -z "$DESTDIR" ]]; then
+		remove_recorded_dirs
+		if [[ -d "$MG_STATE_DIR" ]]; then
+			if ((DRY_RUN)); then echo "would remove $MG_STATE_DIR"; else rm -rf "$MG_STATE_DIR"; fi
+		fi
+	else
+		# packaging tree: drop the directories left empty
+		((DRY_RUN)) || find "$DESTDIR" -mindepth 1 -depth -type d -empty -delete 2>/dev/null || true
+	fi
 	say "uninstalled"
 	exit 0
 fi
 
 install_deps
-run make -s all
-run make -s install PREFIX="$PREFIX" DESTDIR="$DESTDIR"
-if [[ -z "$DESTDIR" ]] && ((!DRY_RUN)); then
-	install -d -m 0700 /run/oci-memguard
-	install -d -m 0750 /var/log/oci-memguard
+run make -s all "${MAKEVARS[@]}"
+if [[ -z "$DESTDIR" ]]; then
+	# shellcheck disable=SC2046
+	record_missing_dirs $(created_dirs)
 fi
-if ((REGISTER)) && [[ -z "$DESTDIR" ]] && [[ -x install.d/register.sh ]]; then
-	run install.d/register.sh --prefix "$PREFIX" $( ((DRY_RUN)) && echo --dry-run)
-fi
-if [[ -z "$DESTDIR" ]] && ((!DRY_RUN)); then
-	"$BIN" doctor || true
+run make -s install "${MAKEVARS[@]}"
+if [[ -z "$DESTDIR" ]]; then
+	run install -d -m 0700 /run/oci-memguard
+	run install -d -m 0750 /var/log/oci-memguard
+	if ((REGISTER)); then
+		register_engines
+	fi
+	if ((!DRY_RUN)); then
+		"$BINDIR/oci-memguard" doctor || true
+	fi
 fi
