@@ -23,10 +23,7 @@ mg_key() { printf '%s' "${1//\//%}"; }
 manifest_has() { [[ -f "$MG_STATE_DIR/manifest" ]] && grep -qxF -- "$1" "$MG_STATE_DIR/manifest"; }
 manifest_add() {
 	manifest_has "$1" && return 0
-	if ((DRY_RUN)); then
-		echo "would record in $MG_STATE_DIR/manifest: $1"
-		return 0
-	fi
+	((DRY_RUN)) && return 0
 	mkdir -p "$MG_STATE_DIR"
 	chmod 0700 "$MG_STATE_DIR"
 	echo "$1" >>"$MG_STATE_DIR/manifest"
@@ -129,10 +126,10 @@ register_docker() {
 		return 0
 	fi
 	# jq, never sed: every other key is kept as it is.
-	jq --arg n "$RUNTIME_NAME" --arg p "$wrapper" --argjson def "$DOCKER_DEFAULT" '
-		if (.runtimes[$n].path == $p) and ($def == 0 or .["default-runtime"] == $n) then .
+	jq --arg n "$RUNTIME_NAME" --arg p "$wrapper" --argjson dflt "$DOCKER_DEFAULT" '
+		if (.runtimes[$n].path == $p) and ($dflt == 0 or .["default-runtime"] == $n) then .
 		else .runtimes = ((.runtimes // {}) + {($n): {path: $p}})
-			| if $def == 1 then .["default-runtime"] = $n else . end
+			| if $dflt == 1 then .["default-runtime"] = $n else . end
 		end' <<<"$cur" >"$new"
 	if [[ -f "$DOCKER_JSON" ]] && jq -e --slurpfile a "$new" '. == $a[0]' "$DOCKER_JSON" >/dev/null; then
 		: # already registered: not even reformatted

@@ -1,0 +1,183 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
+# install.sh (SPEC §6): into a DESTDIR (nothing outside it), and into the
+# real root of this machine: registration with the engines found (hooks.d,
+# daemon.json with existing keys kept, the BuildKit shim), idempotence,
+# --dry-run, and --uninstall leaving no trace. Real-root tests snapshot the
+# host first and put back whatever install.sh did not, even on failure.
+
+load helpers
+load engine-helpers
+
+SRC="$BATS_TEST_DIRNAME/.."
+LOCK=/tmp/oci-memguard-install-bats.lock
+
+# Everything install.sh may touch: names, types, modes, sizes, link targets
+# everywhere, and contents where the files are small.
+host_paths=(/usr/local /usr/share/oci-memguard /usr/share/containers /etc/oci-memguard /etc/docker /etc/default/docker
+	/etc/systemd/system/docker.service.d /etc/containerd /var/lib/oci-memguard /run/oci-memguard /var/log/oci-memguard)
+install_snapshot() {
+	local p
+	for p in "${host_paths[@]}"; do
+		[[ -e "$p" ]] || { echo "absent $p"; continue; }
+		find "$p" -printf '%p %y %m %s %l\n' | sort
+	done
+	for p in /etc/docker /etc/default/docker /usr/share/containers /etc/oci-memguard /usr/share/oci-memguard; do
+		[[ -e "$p" ]] && find "$p" -type f -print0 | sort -z | xargs -0 -r sha256sum
+	done
+	true
+}
+
+setup_file() {
+	[[ $(id -u) -eq 0 ]] || return 0
+	# One real-root install at a time, across concurrent bats runs.
+	exec {INSTALL_LOCK_FD}>"$LOCK"
+	flock -w 900 "$INSTALL_LOCK_FD"
+	export INSTALL_LOCK_FD
+}
+
+teardown_file() {
+	[[ -n "${INSTALL_LOCK_FD:-}" ]] && flock -u "$INSTALL_LOCK_FD"
+	true
+}
+
+setup() {
+	requires root
+	[[ -f /var/lib/oci-memguard/manifest ]] && skip "oci-memguard is installed on this host (install.sh --uninstall first)"
+	SAVE="$BATS_TEST_TMPDIR/save"
+	mkdir -p "$SAVE"
+	install_snapshot >"$SAVE/before"
+	# for teardown: the files registration edits
+	local f
+	for f in /etc/docker/daemon.json /etc/default/docker; do
+		[[ -e "$f" ]] && cp -p "$f" "$SAVE/$(mg_name "$f")"
+	done
+	true
+}
+
+mg_name() { printf '%s' "${1//\//%}"; }
+
+teardown() {
+	[[ -n "${SAVE:-}" ]] || return 0
+	# install.sh --uninstall is what is under test; this only makes sure
+	# the host is back even when a test failed half way.
+	if [[ -f /var/lib/oci-memguard/manifest ]]; then
+		"$SRC/install.sh" --uninstall >/dev/null 2>&1 || true
+	fi
+	local f
+	for f in /etc/docker/daemon.json /etc/default/docker; do
+		if [[ -e "$SAVE/$(mg_name "$f")" ]]; then
+			cmp -s "$f" "$SAVE/$(mg_name "$f")" || cp -p "$SAVE/$(mg_name "$f")" "$f"
+		else
+			rm -f "$f"
+		fi
+	done
+	rm -rf /var/lib/oci-memguard
+}
+
+assert_no_trace() {
+	install_snapshot >"$SAVE/after"
+	run diff "$SAVE/before" "$SAVE/after"
+	assert_success
+}
+
+@test "DESTDIR install: programs, hooks.d (one file per stage), shim and man page under DESTDIR only; uninstall empties it" {
+	local dest="$BATS_TEST_TMPDIR/pkg"
+	DESTDIR="$dest" run "$SRC/install.sh"
+	assert_success
+	assert_file_executable "$dest/usr/local/bin/oci-memguard"
+	assert_file_executable "$dest/usr/local/bin/oci-memguard-runtime"
+	assert_equal "$(readlink "$dest/usr/local/lib/oci-memguard/shim/runc")" /usr/local/bin/oci-memguard-runtime
+	assert_file_exists "$dest/usr/local/share/man/man8/oci-memguard-runtime.8"
+	local st
+	for st in prestart poststop; do
+		run jq -c '[.version, .hook.path, .hook.args, .when, .stages]' "$dest/usr/share/containers/oci/hooks.d/oci-memguard-$st.json"
+		assert_output "[\"1.0.0\",\"/usr/local/bin/oci-memguard\",[\"oci-memguard\",\"$st\"],{\"always\":true},[\"$st\"]]"
+	done
+	assert_no_trace
+	DESTDIR="$dest" run "$SRC/install.sh" --uninstall
+	assert_success
+	run find "$dest" -mindepth 1
+	assert_output ""
+	assert_no_trace
+}
+
+@test "real root: install registers with what it finds, a second run changes nothing, --uninstall leaves no trace" {
+	run "$SRC/install.sh"
+	assert_success
+	assert_file_executable /usr/local/bin/oci-memguard-runtime
+	assert_file_exists /usr/share/containers/oci/hooks.d/oci-memguard-prestart.json
+	assert_file_exists /usr/share/containers/oci/hooks.d/oci-memguard-poststop.json
+	if command -v dockerd >/dev/null || [[ -d /etc/docker ]]; then
+		run jq -c '.runtimes["oci-memguard"]' /etc/docker/daemon.json
+		assert_output '{"path":"/usr/local/bin/oci-memguard-runtime"}'
+		run jq -r '.["default-runtime"] // "none"' /etc/docker/daemon.json
+		assert_output none
+	fi
+	install_snapshot >"$SAVE/once"
+	run "$SRC/install.sh"
+	assert_success
+	refute_output --partial "updated"
+	install_snapshot >"$SAVE/twice"
+	run diff "$SAVE/once" "$SAVE/twice"
+	assert_success
+
+	run "$SRC/install.sh" --uninstall
+	assert_success
+	assert_no_trace
+}
+
+@test "real root: --dry-run prints what it would do and changes nothing" {
+	run "$SRC/install.sh" --dry-run
+	assert_success
+	assert_output --partial "would run: make"
+	if command -v dockerd >/dev/null || [[ -d /etc/docker ]]; then
+		assert_output --partial "would write /etc/docker/daemon.json"
+	fi
+	assert_no_trace
+}
+
+@test "real root, Docker: existing daemon.json keys are kept, --docker-default sets default-runtime, uninstall restores it byte for byte" {
+	requires dockerd
+	mkdir -p /etc/docker
+	printf '{\n    "log-driver": "json-file",\n    "runtimes": {"nvidia": {"path": "/usr/bin/nvidia-container-runtime"}}\n}\n' >/etc/docker/daemon.json
+	cp /etc/docker/daemon.json "$SAVE/ours-before.json"
+	install_snapshot >"$SAVE/before"
+	run "$SRC/install.sh" --docker-default
+	assert_success
+	run jq -c '[.["log-driver"], (.runtimes | keys), .runtimes["oci-memguard"].path, .["default-runtime"]]' /etc/docker/daemon.json
+	assert_output '["json-file",["nvidia","oci-memguard"],"/usr/local/bin/oci-memguard-runtime","oci-memguard"]'
+	run "$SRC/install.sh" --uninstall
+	assert_success
+	cmp /etc/docker/daemon.json "$SAVE/ours-before.json"
+	assert_no_trace
+}
+
+@test "real root, Docker: daemon.json edited after install: uninstall removes only oci-memguard's keys" {
+	requires dockerd
+	run "$SRC/install.sh" --docker-default
+	assert_success
+	jq '. + {"debug": true}' /etc/docker/daemon.json >"$BATS_TEST_TMPDIR/d.json"
+	cat "$BATS_TEST_TMPDIR/d.json" >/etc/docker/daemon.json
+	run "$SRC/install.sh" --uninstall
+	assert_success
+	assert_output --partial "removed oci-memguard's part of /etc/docker/daemon.json"
+	run jq -c . /etc/docker/daemon.json
+	assert_output '{"debug":true}'
+}
+
+@test "real root, Docker without systemd: the BuildKit shim goes first on PATH in /etc/default/docker, and comes out again" {
+	requires dockerd
+	[[ -d /run/systemd/system ]] && skip "systemd runs here: the drop-in path is used instead"
+	[[ -f /etc/default/docker ]] || skip "no /etc/default/docker (docker.io's init script) on this host"
+	run "$SRC/install.sh"
+	assert_success
+	run sed -n '/^# >>> oci-memguard/,/^# <<< oci-memguard/p' /etc/default/docker
+	assert_output --partial 'export PATH="/usr/local/lib/oci-memguard/shim:$PATH"'
+	# what the init script would give dockerd
+	run env -i sh -c '. /etc/default/docker; command -v runc'
+	assert_output /usr/local/lib/oci-memguard/shim/runc
+	run "$SRC/install.sh" --uninstall
+	assert_success
+	assert_no_trace
+}
