@@ -181,3 +181,83 @@ assert_no_trace() {
 	assert_success
 	assert_no_trace
 }
+
+# ---- examples/ (no host changes) ------------------------------------------
+
+@test "examples/policies: every policy is valid (oci-memguard policy check)" {
+	[[ -x "$MEMGUARD_BIN" ]] || fail "hook not built"
+	local dir="$BATS_TEST_TMPDIR/policies"
+	# root-owned copies: the checker enforces owner and mode (SPEC §4)
+	mkdir -p "$dir"
+	install -m 0644 -o 0 -g 0 "$SRC"/examples/policies/*.json "$dir/"
+	run "$MEMGUARD_BIN" policy check "$dir"
+	assert_success
+	run ls "$dir"
+	assert_output --partial 10-go-builder.json
+}
+
+@test "examples/policies applied by the hook (fixture cgroup v2 host): builders are builds, the database gets min, the batch job nothing" {
+	[[ -x "$MEMGUARD_BIN" ]] || fail "hook not built"
+	make_sysroot v2
+	local dir="$BATS_TEST_TMPDIR/policies"
+	mkdir -p "$dir"
+	install -m 0644 -o 0 -g 0 "$SRC"/examples/policies/*.json "$dir/"
+
+	mk_cgroup /memguard/db
+	mk_proc 4242 /memguard/db
+	make_bundle db /memguard/db '.annotations = {"oci-memguard.image": "postgres:16"}'
+	state_for db 4242
+	hook_run prestart --policy-dir "$dir"
+	assert_success
+	assert_equal "$(cg_value /memguard/db memory.min)" 1073741824
+	assert_equal "$(cg_value /memguard/db memory.low)" 4294967296
+	run log_field '.policies | join(",")'
+	assert_output "40-database.json"
+
+	mk_cgroup /memguard/go
+	mk_proc 4343 /memguard/go
+	make_bundle go /memguard/go '.annotations = {"oci-memguard.image": "golang:1.22"} | .process.args = ["/bin/sh", "-c", "go build ./..."]'
+	state_for go 4343
+	hook_run prestart --policy-dir "$dir"
+	assert_success
+	run log_field '"\(.build) \(.build_signal) \(.policies | join(","))"'
+	assert_output "true /bin/sh -c in a builder image 10-go-builder.json,30-all-builds.json"
+
+	mk_cgroup /memguard/etl
+	mk_proc 4444 /memguard/etl
+	make_bundle etl /memguard/etl '.annotations = {"oci-memguard.image": "registry.example.com/batch/etl:3"}'
+	state_for etl 4444
+	hook_run prestart --policy-dir "$dir"
+	assert_success
+	assert_equal "$(cg_value /memguard/etl memory.min)" 0
+	assert_equal "$(cg_value /memguard/etl memory.low)" 0
+	run log_field '"\(.build) \(.policies | join(","))"'
+	assert_output "false 90-batch-unprotected.json"
+}
+
+@test "examples: hooks.d files match what make install ships; JSON files parse; the DaemonSet is valid YAML with valid embedded files" {
+	local st
+	for st in prestart poststop; do
+		run diff <(sed 's|@BINDIR@|/usr/local/bin|' "$SRC/install.d/hooks.d/oci-memguard-$st.json.in") "$SRC/examples/hooks.d/oci-memguard-$st.json"
+		assert_success
+	done
+	local f
+	for f in "$SRC"/examples/*/*.json "$SRC"/examples/policies/*.json; do
+		jq -e . "$f" >/dev/null || fail "$f: not JSON"
+	done
+	run python3 -c '
+import json, sys, yaml
+docs = list(yaml.safe_load_all(open(sys.argv[1])))
+kinds = [d["kind"] for d in docs]
+assert kinds == ["Namespace", "ConfigMap", "ConfigMap", "DaemonSet"], kinds
+for d in docs:
+    if d["kind"] == "ConfigMap":
+        for name, text in d["data"].items():
+            json.loads(text)
+            print(name)
+ds = docs[-1]["spec"]["template"]["spec"]
+assert ds["initContainers"][0]["securityContext"]["privileged"]
+' "$SRC/examples/kubernetes/daemonset.yaml"
+	assert_success
+	assert_output --partial oci-memguard-prestart.json
+}
