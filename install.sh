@@ -3,24 +3,26 @@
 # oci-memguard installer: dependencies (apt-get), build, `make install`,
 # registration with the container engines found, then `oci-memguard doctor`.
 #
-#   sudo ./install.sh [--prefix DIR] [--docker-default] [--no-register] [--uninstall] [--dry-run]
+#   sudo ./install.sh [--prefix DIR] [--docker-default] [--no-register] [--uninstall [--purge]] [--dry-run]
 #   DESTDIR=/tmp/pkg ./install.sh      (packaging: no packages, nothing outside DESTDIR)
 #
 # Idempotent: running it twice changes nothing the second time.
-# --uninstall removes exactly what it added (see install.d/register.sh).
+# --uninstall removes exactly what it added (see install.d/register.sh); the
+# log and admin policies are kept unless --purge.
 set -euo pipefail
 
 cd "$(dirname "$0")"
 PREFIX=/usr/local
 REGISTER=1
 UNINSTALL=0
+PURGE=0
 DRY_RUN=0
 DOCKER_DEFAULT=0 # read by install.d/register.sh
 export DOCKER_DEFAULT
 DESTDIR="${DESTDIR:-}"
 
 usage() {
-	sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '3,11p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while (($#)); do
@@ -30,6 +32,7 @@ while (($#)); do
 	--docker-default) DOCKER_DEFAULT=1; shift ;;
 	--no-register) REGISTER=0; shift ;;
 	--uninstall) UNINSTALL=1; shift ;;
+	--purge) PURGE=1; shift ;;
 	--dry-run) DRY_RUN=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "install.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
@@ -85,6 +88,8 @@ if ((UNINSTALL)); then
 	fi
 	run make -s uninstall "${MAKEVARS[@]}"
 	if [[ -z "$DESTDIR" ]]; then
+		remove_runtime_state
+		((PURGE)) && purge_data
 		remove_recorded_dirs
 		if [[ -d "$MG_STATE_DIR" ]]; then
 			if ((DRY_RUN)); then echo "would remove $MG_STATE_DIR"; else rm -rf "$MG_STATE_DIR"; fi

@@ -61,8 +61,10 @@ teardown() {
 	[[ -n "${SAVE:-}" ]] || return 0
 	# install.sh --uninstall is what is under test; this only makes sure
 	# the host is back even when a test failed half way.
+	e2e_cleanup
+	rm -f /etc/oci-memguard/policy.d/50-install-test.json
 	if [[ -f /var/lib/oci-memguard/manifest ]]; then
-		"$SRC/install.sh" --uninstall >/dev/null 2>&1 || true
+		"$SRC/install.sh" --uninstall --purge >/dev/null 2>&1 || true
 	fi
 	local f
 	for f in /etc/docker/daemon.json /etc/default/docker; do
@@ -180,6 +182,75 @@ assert_no_trace() {
 	run "$SRC/install.sh" --uninstall
 	assert_success
 	assert_no_trace
+}
+
+@test "real root, end to end: after install.sh, podman (default hooks dir) and dockerd (installed daemon.json) run the installed hook; --uninstall --purge leaves no trace" {
+	local have_podman=0 have_dockerd=0
+	command -v podman >/dev/null && have_podman=1
+	command -v dockerd >/dev/null && [[ -x /usr/bin/docker ]] && have_dockerd=1
+	((have_podman || have_dockerd)) || skip "neither podman nor dockerd installed"
+	run "$SRC/install.sh"
+	assert_success
+	printf '{"match": {"images": ["*memguard-test*"]}, "memory": {"min": "32M"}}\n' >/etc/oci-memguard/policy.d/50-install-test.json
+	chmod 0644 /etc/oci-memguard/policy.d/50-install-test.json
+	local log=/var/log/oci-memguard/events.jsonl tmp
+	tmp=$(mktemp -d /tmp/mg-e2e.XXXXXX)
+	E2E_TMP="$tmp"
+	busybox_tar "$tmp/busybox.tar"
+
+	if ((have_podman)); then
+		local P=(podman --root "$tmp/root" --runroot "$tmp/runroot" --storage-driver overlay --events-backend file
+			--runtime runc --cgroup-manager cgroupfs)
+		"${P[@]}" import "$tmp/busybox.tar" localhost/memguard-test/busybox:1 >/dev/null
+		run "${P[@]}" run --rm --network none --cgroup-parent /memguard-test --ulimit nofile=20000:20000 \
+			--ulimit nproc=32768:32768 localhost/memguard-test/busybox:1 echo hello
+		assert_success
+		local id
+		id=$(jq -r -s '[.[] | select(.stage == "prestart")][-1].id' "$log")
+		assert_hook_lifecycle "$log" /run/oci-memguard "$id" "localhost/memguard-test/busybox:1" false
+		"${P[@]}" rmi -af >/dev/null 2>&1 || true
+		cgroups_cleanup memguard-test
+	fi
+	if ((have_dockerd)); then
+		# the installed /etc/docker/daemon.json (default --config-file) plus
+		# flags that keep this daemon off the host's Docker
+		start_daemon_with_pidfile "$tmp/dockerd.pid" "$tmp/dockerd.log" dockerd --data-root "$tmp/data" \
+			--exec-root "$tmp/exec" --pidfile "$tmp/exec/docker.pid" -H "unix://$tmp/docker.sock" \
+			--iptables=false --ip6tables=false --bridge none --storage-driver overlay2 --cgroup-parent /memguard-test
+		local D=(/usr/bin/docker -H "unix://$tmp/docker.sock")
+		wait_for "${D[@]}" version || { cat "$tmp/dockerd.log" >&2; fail "dockerd did not come up"; }
+		"${D[@]}" import "$tmp/busybox.tar" memguard-test/busybox:1 >/dev/null
+		run "${D[@]}" run --rm --runtime oci-memguard --network none memguard-test/busybox:1 echo hello
+		assert_success
+		local id
+		id=$(jq -r -s '[.[] | select(.stage == "prestart")][-1].id' "$log")
+		assert_hook_lifecycle "$log" /run/oci-memguard "$id" "memguard-test/busybox:1" false
+	fi
+	e2e_cleanup
+	rm -f /etc/oci-memguard/policy.d/50-install-test.json
+	run "$SRC/install.sh" --uninstall --purge
+	assert_success
+	assert_no_trace
+}
+
+e2e_cleanup() {
+	[[ -n "${E2E_TMP:-}" ]] || return 0
+	kill_pidfile "$E2E_TMP/dockerd.pid"
+	kill_leftovers "$E2E_TMP"
+	local m
+	for m in $(awk -v r="$E2E_TMP/" 'index($5, r) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+		umount -l "$m" 2>/dev/null || true
+	done
+	rm -rf "$E2E_TMP"
+	E2E_TMP=
+	cgroups_cleanup memguard-test
+}
+
+# a daemon with the host's own /etc/oci-memguard view, pid recorded
+start_daemon_with_pidfile() {
+	local pidfile="$1" log="$2"
+	shift 2
+	sh -c 'echo $$ >"$1" && shift && exec "$@"' sh "$pidfile" "$@" >"$log" 2>&1 3>&- &
 }
 
 # ---- examples/ (no host changes) ------------------------------------------

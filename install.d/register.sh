@@ -199,6 +199,30 @@ unregister_engines() {
 	unregister_docker
 }
 
+# remove_runtime_state: the hook's state dir (lock, ledger, records) when
+# install created it and no container still holds a record: with the hook
+# gone, nothing would ever give back what such a record holds.
+remove_runtime_state() {
+	local d=/run/oci-memguard n
+	[[ -d "$d" ]] && manifest_has "dir $d" || return 0
+	n=$(find "$d/containers" -maxdepth 1 -name '*.json' 2>/dev/null | wc -l)
+	if ((n > 0)); then
+		say "kept $d: $n container(s) still hold a record; stop them (their poststop gives the protection back) and remove it"
+		return 0
+	fi
+	run rm -rf "$d"
+}
+
+# purge_data (--purge): the log and the admin policy directory, when install
+# created them.
+purge_data() {
+	local d
+	for d in /var/log/oci-memguard /etc/oci-memguard; do
+		[[ -d "$d" ]] && manifest_has "dir $d" && run rm -rf "$d"
+	done
+	true
+}
+
 # remove_recorded_dirs: rmdir, deepest first, what install created (kept
 # with a note when something else is inside).
 remove_recorded_dirs() {
