@@ -12,7 +12,7 @@ MiB=1048576
 
 ok() { echo "MG:ok - $*"; }
 notok() { echo "MG:not ok - $*"; }
-check() { # check COND-EXIT-STATUS DESCRIPTION
+check() { # check EXIT-STATUS DESCRIPTION
 	if [ "$1" -eq 0 ]; then ok "$2"; else notok "$2"; fi
 }
 val() { cat "$1" 2>/dev/null || echo "-"; }
@@ -20,8 +20,8 @@ mib() { echo $(( $1 / MiB )); }
 
 # start ID: runc run -d of /bundles/ID, stdio to /dev/null (no terminal)
 start() {
-	runc run --no-pivot -d --bundle "/bundles/$1" "$1" </dev/null >/tmp/runc-$1.log 2>&1 || {
-		echo "MG:runc run $1 failed: $(cat /tmp/runc-$1.log)"
+	runc run --no-pivot -d --bundle "/bundles/$1" "$1" </dev/null >"/tmp/runc-$1.log" 2>&1 || {
+		echo "MG:runc run $1 failed: $(cat "/tmp/runc-$1.log")"
 		return 1
 	}
 }
@@ -68,27 +68,27 @@ experiment() {
 	name="$1"
 	before=$(ancestors_snapshot)
 	start "a-$name" || return 1
-	if ! wait_current /memguard/ci/a-$name $((250 * MiB)) 60; then
-		echo "MG:  A never reached 250M: $(val $CG/memguard/ci/a-$name/memory.current)"
+	if ! wait_current /memguard/ci/a-"$name" $((250 * MiB)) 60; then
+		echo "MG:  A never reached 250M: $(val $CG/memguard/ci/a-"$name"/memory.current)"
 	fi
-	[ "$name" = leafonly ] && echo 128M >$CG/memguard/ci/a-$name/memory.min
+	[ "$name" = leafonly ] && echo 128M >$CG/memguard/ci/a-"$name"/memory.min
 	echo "MG:  [$name] during: $(ancestors_snapshot)"
-	echo "MG:  [$name] memory.events before: A{$(tr '\n' ' ' <$CG/memguard/ci/a-$name/memory.events)} /memguard/ci{$(tr '\n' ' ' <$CG/memguard/ci/memory.events)}"
+	echo "MG:  [$name] memory.events before: A{$(tr '\n' ' ' <$CG/memguard/ci/a-"$name"/memory.events)} /memguard/ci{$(tr '\n' ' ' <$CG/memguard/ci/memory.events)}"
 	start "b-$name" || return 1
 	echo "MG:  [$name]   t  A.current A.swap  B.current  MemFree (MiB)"
 	t=0
 	last=0
 	while [ $t -le 12 ]; do
-		a=$(val $CG/memguard/ci/a-$name/memory.current)
-		as=$(val $CG/memguard/ci/a-$name/memory.swap.current)
-		b=$(val $CG/memguard/batch/b-$name/memory.current)
+		a=$(val $CG/memguard/ci/a-"$name"/memory.current)
+		as=$(val $CG/memguard/ci/a-"$name"/memory.swap.current)
+		b=$(val $CG/memguard/batch/b-"$name"/memory.current)
 		mf=$(awk '/MemFree/ {print int($2/1024)}' /proc/meminfo)
-		printf 'MG:  [%s] %3ss %8s %7s %10s %8s\n' "$name" "$t" "$(mib "$a")" "$(mib "$as")" "$( [ "$b" = - ] && echo - || mib "$b")" "$mf"
+		printf 'MG:  [%s] %3ss %8s %7s %10s %8s\n' "$name" "$t" "$(mib "$a")" "$(mib "$as")" "$(if [ "$b" = - ]; then echo -; else mib "$b"; fi)" "$mf"
 		last=$a
 		sleep 1
 		t=$((t + 1))
 	done
-	echo "MG:  [$name] memory.events after:  A{$(tr '\n' ' ' <$CG/memguard/ci/a-$name/memory.events)} /memguard/ci{$(tr '\n' ' ' <$CG/memguard/ci/memory.events)} /memguard{$(tr '\n' ' ' <$CG/memguard/memory.events)}"
+	echo "MG:  [$name] memory.events after:  A{$(tr '\n' ' ' <$CG/memguard/ci/a-"$name"/memory.events)} /memguard/ci{$(tr '\n' ' ' <$CG/memguard/ci/memory.events)} /memguard{$(tr '\n' ' ' <$CG/memguard/memory.events)}"
 	stop "b-$name"
 	stop "a-$name"
 	after=$(ancestors_snapshot)
@@ -101,25 +101,29 @@ experiment() {
 
 case_protect_hook() {
 	experiment hook
-	check $([ "$RESULT" -ge 128 ]; echo $?) "[hook] policy min=128M via the hook: protected container keeps ${RESULT}M >= 128M under a noisy neighbour"
+	[ "$RESULT" -ge 128 ]
+	check $? "[hook] policy min=128M via the hook: protected container keeps ${RESULT}M >= 128M under a noisy neighbour"
 	echo "MG:  hook log:"
 	sed 's/^/MG:    /' /var/log/oci-memguard/events.jsonl
 	n=$(grep -c '"stage":"prestart"' /var/log/oci-memguard/events.jsonl)
-	check $([ "$n" -ge 1 ] && grep -q '"target":"/memguard","file":"memory.min","old":"0","new":"134217728","result":"ok"' /var/log/oci-memguard/events.jsonl; echo $?) \
-		"[hook] the hook raised the top-level ancestor /memguard from 0 to 128M (log record)"
-	check $(grep -q '"stage":"poststop".*"target":"/memguard","file":"memory.min","old":"134217728","new":"0","result":"ok"' /var/log/oci-memguard/events.jsonl; echo $?) \
-		"[hook] poststop gave /memguard back its 0 (log record)"
-	check $([ ! -e /run/oci-memguard/containers/a-hook.json ]; echo $?) "[hook] the record is cleared at poststop"
+	[ "$n" -ge 1 ] && grep -q '"target":"/memguard","file":"memory.min","old":"0","new":"134217728","result":"ok"' /var/log/oci-memguard/events.jsonl
+	check $? "[hook] the hook raised the top-level ancestor /memguard from 0 to 128M (log record)"
+	grep -q '"stage":"poststop".*"target":"/memguard","file":"memory.min","old":"134217728","new":"0","result":"ok"' /var/log/oci-memguard/events.jsonl
+	check $? "[hook] poststop gave /memguard back its 0 (log record)"
+	[ ! -e /run/oci-memguard/containers/a-hook.json ]
+	check $? "[hook] the record is cleared at poststop"
 }
 
 case_protect_nohook() {
 	experiment nohook
-	check $([ "$RESULT" -lt 96 ]; echo $?) "[nohook] same workload without the hook drops well below: ${RESULT}M < 96M"
+	[ "$RESULT" -lt 96 ]
+	check $? "[nohook] same workload without the hook drops well below: ${RESULT}M < 96M"
 }
 
 case_protect_leafonly() {
 	experiment leafonly
-	check $([ "$RESULT" -lt 96 ]; echo $?) "[leafonly] memory.min=128M on the leaf alone (ancestors at 0) is void: ${RESULT}M < 96M"
+	[ "$RESULT" -lt 96 ]
+	check $? "[leafonly] memory.min=128M on the leaf alone (ancestors at 0) is void: ${RESULT}M < 96M"
 }
 
 CASES="${CASES:-protect_hook protect_nohook protect_leafonly}"
