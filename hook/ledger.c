@@ -14,10 +14,13 @@
 #include "json.h"
 #include "killpoint.h"
 #include "sysctl.h"
+#include "systemd.h"
 
 const char *const ledger_value_file[LV_N] = { "memory.min", "memory.low" };
 
 #define LOCK_TIMEOUT_USEC (10u * 1000u * 1000u)
+/* A start must not hang on a wedged bus: fall back to a direct write. */
+#define SYSTEMD_TIMEOUT_USEC (2u * 1000u * 1000u)
 
 void record_free(struct record *r) {
         free(r->extra_json);
@@ -783,7 +786,21 @@ int ledger_apply(struct ledger *l) {
                         _cleanup_close_ int fd = -1;
                         uint64_t actual = pl->target;
                         int wr = cgroup_open(l->host, e->path, &fd);
-                        if (wr == 0)
+                        const char *via = "";
+                        if (wr == 0 && systemd_manages(l->sysroot, e->path)) {
+                                int sr = systemd_set_memory_protection(e->path, file, pl->target, SYSTEMD_TIMEOUT_USEC);
+                                if (sr == 0) {
+                                        via = " via systemd";
+                                        wr = cgroup_read_value(fd, file, &actual);
+                                } else {
+                                        /* Loud: systemd will reset this value the
+                                         * next time it realizes the unit. */
+                                        outcome_error(l->out, "set %s of %s through systemd: %s: written directly instead, systemd may reset it",
+                                                      file, e->path, strerror(-sr));
+                                        wr = cgroup_write_value(fd, file, pl->target, &actual);
+                                        via = " (direct: systemd unreachable)";
+                                }
+                        } else if (wr == 0)
                                 wr = cgroup_write_value(fd, file, pl->target, &actual);
                         if (wr < 0) {
                                 char why[512];
@@ -802,10 +819,10 @@ int ledger_apply(struct ledger *l) {
                         if (actual != pl->target) {
                                 char c[32];
                                 fmt_val(actual, c, sizeof c);
-                                snprintf(res, sizeof res, "ok (kernel reads back %s)", c);
+                                snprintf(res, sizeof res, "ok%s (kernel reads back %s)", via, c);
                                 lv->set = actual;
                         } else
-                                snprintf(res, sizeof res, "ok");
+                                snprintf(res, sizeof res, "ok%s", via);
                         outcome_action(l->out, e->path, file, a, b, res);
                         KILLPOINT("apply-after-write");
                 }

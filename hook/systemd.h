@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* systemd owns the cgroups it created: a value written into
+ * system.slice/memory.min behind its back is reset the next time systemd
+ * realizes the unit (docs/CGROUP_DELEGATION.md: "Never write to any of the
+ * attributes of a cgroup systemd created for you"). Such ancestors are
+ * changed through systemd instead, as runtime properties. */
+
+/* True when systemd runs (<sysroot>/run/systemd/system exists) and the last
+ * component of cgroup_path is a unit systemd manages itself (a .slice; the
+ * container's own delegated .scope and what is below it are the runtime's,
+ * written directly). */
+bool systemd_manages(const char *sysroot, const char *cgroup_path);
+
+/* Sets MemoryMin= (file "memory.min") or MemoryLow= ("memory.low") of the
+ * unit named by the last component of cgroup_path, as a runtime property,
+ * waiting at most timeout_usec. -EOPNOTSUPP when built without sd-bus;
+ * other negative errno when the bus cannot be reached or refuses. */
+int systemd_set_memory_protection(const char *cgroup_path, const char *file, uint64_t value, uint64_t timeout_usec);
