@@ -14,6 +14,7 @@ IMAGE=docker.io/memguard-test/busybox:1
 
 setup_file() {
 	[[ $(id -u) -eq 0 ]] && command -v containerd >/dev/null || return 0
+	host_lock
 	export CTRD_WORK="$BATS_FILE_TMPDIR/containerd"
 	mkdir -p "$CTRD_WORK"
 	busybox_tar "$CTRD_WORK/busybox.tar"
@@ -21,6 +22,7 @@ setup_file() {
 }
 
 teardown_file() {
+	host_unlock
 	[[ -n "${CTRD_WORK:-}" ]] || return 0
 	rm -rf "$CTRD_WORK"
 }

@@ -17,12 +17,14 @@ IMAGE=memguard-test/busybox:1
 
 setup_file() {
 	[[ $(id -u) -eq 0 ]] && command -v dockerd >/dev/null || return 0
+	host_lock
 	export DOCKER_WORK="$BATS_FILE_TMPDIR/docker"
 	mkdir -p "$DOCKER_WORK/data"
 	busybox_tar "$DOCKER_WORK/busybox.tar"
 }
 
 teardown_file() {
+	host_unlock
 	[[ -n "${DOCKER_WORK:-}" ]] || return 0
 	rm -rf "$DOCKER_WORK"
 }

@@ -14,6 +14,20 @@ requires_built() {
 	[[ -x "$MEMGUARD_WRAPPER_BIN" ]] || fail "wrapper not built: $MEMGUARD_WRAPPER_BIN (make all)"
 }
 
+# host_lock / host_unlock (setup_file / teardown_file): suites that touch the
+# real root (the /etc/oci-memguard mount point, install.sh into /) take turns,
+# also across concurrent bats runs on the same machine.
+MEMGUARD_HOST_LOCK=/tmp/oci-memguard-conformance-host.lock
+host_lock() {
+	exec {MEMGUARD_HOST_LOCK_FD}>"$MEMGUARD_HOST_LOCK"
+	flock -w 1200 "$MEMGUARD_HOST_LOCK_FD"
+	export MEMGUARD_HOST_LOCK_FD
+}
+host_unlock() {
+	[[ -n "${MEMGUARD_HOST_LOCK_FD:-}" ]] && flock -u "$MEMGUARD_HOST_LOCK_FD"
+	true
+}
+
 # The mount point for the private /etc/oci-memguard must exist on the host.
 # Create it when absent and remember that we did, so teardown removes it.
 etc_mountpoint_prepare() {

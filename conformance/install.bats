@@ -10,7 +10,6 @@ load helpers
 load engine-helpers
 
 SRC="$BATS_TEST_DIRNAME/.."
-LOCK=/tmp/oci-memguard-install-bats.lock
 
 # Everything install.sh may touch: names, types, modes, sizes, link targets
 # everywhere, and contents where the files are small.
@@ -30,15 +29,13 @@ install_snapshot() {
 
 setup_file() {
 	[[ $(id -u) -eq 0 ]] || return 0
-	# One real-root install at a time, across concurrent bats runs.
-	exec {INSTALL_LOCK_FD}>"$LOCK"
-	flock -w 900 "$INSTALL_LOCK_FD"
-	export INSTALL_LOCK_FD
+	# One real-root install at a time, and no suite's /etc/oci-memguard
+	# mount point in between, across concurrent bats runs.
+	host_lock
 }
 
 teardown_file() {
-	[[ -n "${INSTALL_LOCK_FD:-}" ]] && flock -u "$INSTALL_LOCK_FD"
-	true
+	host_unlock
 }
 
 setup() {
@@ -202,11 +199,11 @@ assert_no_trace() {
 		local P=(podman --root "$tmp/root" --runroot "$tmp/runroot" --storage-driver overlay --events-backend file
 			--runtime runc --cgroup-manager cgroupfs)
 		"${P[@]}" import "$tmp/busybox.tar" localhost/memguard-test/busybox:1 >/dev/null
-		run "${P[@]}" run --rm --network none --cgroup-parent /memguard-test --ulimit nofile=20000:20000 \
-			--ulimit nproc=32768:32768 localhost/memguard-test/busybox:1 echo hello
+		run "${P[@]}" run --rm --cidfile "$tmp/podman.cid" --network none --cgroup-parent /memguard-test \
+			--ulimit nofile=20000:20000 --ulimit nproc=32768:32768 localhost/memguard-test/busybox:1 echo hello
 		assert_success
 		local id
-		id=$(jq -r -s '[.[] | select(.stage == "prestart")][-1].id' "$log")
+		id=$(cat "$tmp/podman.cid")
 		assert_hook_lifecycle "$log" /run/oci-memguard "$id" "localhost/memguard-test/busybox:1" false
 		"${P[@]}" rmi -af >/dev/null 2>&1 || true
 		cgroups_cleanup memguard-test
@@ -220,10 +217,10 @@ assert_no_trace() {
 		local D=(/usr/bin/docker -H "unix://$tmp/docker.sock")
 		wait_for "${D[@]}" version || { cat "$tmp/dockerd.log" >&2; fail "dockerd did not come up"; }
 		"${D[@]}" import "$tmp/busybox.tar" memguard-test/busybox:1 >/dev/null
-		run "${D[@]}" run --rm --runtime oci-memguard --network none memguard-test/busybox:1 echo hello
+		run "${D[@]}" run --rm --cidfile "$tmp/docker.cid" --runtime oci-memguard --network none memguard-test/busybox:1 echo hello
 		assert_success
 		local id
-		id=$(jq -r -s '[.[] | select(.stage == "prestart")][-1].id' "$log")
+		id=$(cat "$tmp/docker.cid")
 		assert_hook_lifecycle "$log" /run/oci-memguard "$id" "memguard-test/busybox:1" false
 	fi
 	e2e_cleanup

@@ -12,6 +12,7 @@ load engine-helpers
 
 setup_file() {
 	[[ $(id -u) -eq 0 ]] || return 0
+	host_lock
 	# A fake runtime in C: a script would lose argv[0] to the shebang.
 	mkdir -p "$BATS_FILE_TMPDIR/fake"
 	cat >"$BATS_FILE_TMPDIR/fake/fake-runc.c" <<-'C'
@@ -37,6 +38,10 @@ setup_file() {
 		}
 	C
 	cc -o "$BATS_FILE_TMPDIR/fake/runc" "$BATS_FILE_TMPDIR/fake/fake-runc.c"
+}
+
+teardown_file() {
+	host_unlock
 }
 
 setup() {

@@ -205,7 +205,8 @@ unregister_engines() {
 remove_runtime_state() {
 	local d=/run/oci-memguard n
 	[[ -d "$d" ]] && manifest_has "dir $d" || return 0
-	n=$(find "$d/containers" -maxdepth 1 -name '*.json' 2>/dev/null | wc -l)
+	n=0
+	[[ -d "$d/containers" ]] && n=$(find "$d/containers" -maxdepth 1 -name '*.json' | wc -l)
 	if ((n > 0)); then
 		say "kept $d: $n container(s) still hold a record; stop them (their poststop gives the protection back) and remove it"
 		return 0
