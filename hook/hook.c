@@ -123,16 +123,18 @@ static int find_cgroup(struct container_view *v, const struct hook_opts *o, stru
         return 0;
 }
 
-static void fill_subject(struct container_view *v, struct policy_subject *s, const char **keys, const char **vals, bool build) {
-        const struct annotations *a = v->has_oci && v->oci.annotations.n ? &v->oci.annotations : &v->state.annotations;
-        for (size_t i = 0; i < a->n; i++) {
-                keys[i] = a->keys[i];
-                vals[i] = a->values[i];
-        }
-        *s = (struct policy_subject) {
+/* The annotations policies see: config.json's, else the state's (podman's
+ * poststop state carries them, config.json may be gone). */
+static const struct annotations *view_annotations(const struct container_view *v) {
+        return v->has_oci && v->oci.annotations.n ? &v->oci.annotations : &v->state.annotations;
+}
+
+static struct policy_subject view_subject(const struct container_view *v, bool build) {
+        const struct annotations *a = view_annotations(v);
+        return (struct policy_subject) {
                 .image = v->img.image,
-                .annotation_keys = keys,
-                .annotation_values = vals,
+                .annotation_keys = (const char *const *) a->keys,
+                .annotation_values = (const char *const *) a->values,
                 .n_annotations = a->n,
                 .command = v->has_oci && v->oci.n_args ? v->oci.args[0] : NULL,
                 .cgroup = v->cgroup,
@@ -141,13 +143,7 @@ static void fill_subject(struct container_view *v, struct policy_subject *s, con
 }
 
 static int merge(struct container_view *v, bool build) {
-        const struct annotations *a = v->has_oci && v->oci.annotations.n ? &v->oci.annotations : &v->state.annotations;
-        _cleanup_free_ const char **keys = calloc(a->n + 1, sizeof(char *));
-        _cleanup_free_ const char **vals = calloc(a->n + 1, sizeof(char *));
-        if (!keys || !vals)
-                return -ENOMEM;
-        struct policy_subject s;
-        fill_subject(v, &s, keys, vals, build);
+        struct policy_subject s = view_subject(v, build);
         if (v->merged)
                 policy_free(v->merged);
         free(v->matched);
@@ -160,14 +156,8 @@ static int merge(struct container_view *v, bool build) {
 }
 
 /* Is there a matching policy that marks this image a builder? */
-static bool builder_policy_matches(struct container_view *v) {
-        const struct annotations *a = v->has_oci && v->oci.annotations.n ? &v->oci.annotations : &v->state.annotations;
-        _cleanup_free_ const char **keys = calloc(a->n + 1, sizeof(char *));
-        _cleanup_free_ const char **vals = calloc(a->n + 1, sizeof(char *));
-        if (!keys || !vals)
-                return false;
-        struct policy_subject s;
-        fill_subject(v, &s, keys, vals, true);
+static bool builder_policy_matches(const struct container_view *v) {
+        struct policy_subject s = view_subject(v, true);
         for (size_t i = 0; i < v->policies.n; i++)
                 if (v->policies.items[i]->build.builder == POLICY_TRUE && policy_matches(v->policies.items[i], &s))
                         return true;
