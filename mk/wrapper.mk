@@ -15,6 +15,14 @@ WRAPPER_LIBS := $(shell $(PKG_CONFIG) --libs yajl 2>/dev/null || echo -lyajl)
 SHIMDIR      ?= $(PREFIX)/lib/oci-memguard/shim
 HOOKSDIR     ?= $(DATADIR)/containers/oci/hooks.d
 
+# The compiled-in paths are inputs too: a build for another prefix must not
+# reuse these objects (install.sh passes PREFIX to `make all`).
+WRAPPER_STAMP := build/.wrapper-paths
+WRAPPER_PATHS := $(BINDIR) $(SYSCONFDIR)
+ifneq ($(shell cat $(WRAPPER_STAMP) 2>/dev/null),$(WRAPPER_PATHS))
+$(shell mkdir -p build && echo '$(WRAPPER_PATHS)' >$(WRAPPER_STAMP))
+endif
+
 PROGRAMS      += build/oci-memguard-runtime build/hooks.d/oci-memguard-prestart.json build/hooks.d/oci-memguard-poststop.json
 ASAN_PROGRAMS += build/asan/oci-memguard-runtime
 INSTALL_HOOKS += install-wrapper
@@ -23,15 +31,15 @@ UNINSTALL_HOOKS += uninstall-wrapper
 
 .PHONY: install-wrapper uninstall-wrapper check-engines
 
-build/oci-memguard-runtime: $(WRAPPER_SRCS) $(WRAPPER_HDRS) mk/wrapper.mk
+build/oci-memguard-runtime: $(WRAPPER_SRCS) $(WRAPPER_HDRS) mk/wrapper.mk $(WRAPPER_STAMP)
 	@mkdir -p build
 	$(CC) $(CPPFLAGS_ALL) $(WRAPPER_DEFS) $(CFLAGS_ALL) $(OPTFLAGS) $(CFLAGS) $(WRAPPER_SRCS) -o $@ $(LDFLAGS) $(WRAPPER_LIBS)
 
-build/asan/oci-memguard-runtime: $(WRAPPER_SRCS) $(WRAPPER_HDRS) mk/wrapper.mk
+build/asan/oci-memguard-runtime: $(WRAPPER_SRCS) $(WRAPPER_HDRS) mk/wrapper.mk $(WRAPPER_STAMP)
 	@mkdir -p build/asan
 	$(CC) $(CPPFLAGS_ALL) $(WRAPPER_DEFS) $(CFLAGS_ALL) $(ASANFLAGS) $(WRAPPER_SRCS) -o $@ $(WRAPPER_LIBS)
 
-build/hooks.d/%.json: install.d/hooks.d/%.json.in mk/wrapper.mk
+build/hooks.d/%.json: install.d/hooks.d/%.json.in mk/wrapper.mk $(WRAPPER_STAMP)
 	@mkdir -p build/hooks.d
 	sed 's|@BINDIR@|$(BINDIR)|g' $< >$@
 
