@@ -15,6 +15,7 @@ IMAGE=docker.io/memguard-test/busybox:1
 setup_file() {
 	[[ $(id -u) -eq 0 ]] && command -v containerd >/dev/null || return 0
 	host_lock
+	engine_paths_mark
 	export CTRD_WORK="$BATS_FILE_TMPDIR/containerd"
 	mkdir -p "$CTRD_WORK"
 	busybox_tar "$CTRD_WORK/busybox.tar"
@@ -22,6 +23,7 @@ setup_file() {
 }
 
 teardown_file() {
+	engine_paths_restore
 	host_unlock
 	[[ -n "${CTRD_WORK:-}" ]] || return 0
 	rm -rf "$CTRD_WORK"

@@ -18,12 +18,14 @@ IMAGE=memguard-test/busybox:1
 setup_file() {
 	[[ $(id -u) -eq 0 ]] && command -v dockerd >/dev/null || return 0
 	host_lock
+	engine_paths_mark
 	export DOCKER_WORK="$BATS_FILE_TMPDIR/docker"
 	mkdir -p "$DOCKER_WORK/data"
 	busybox_tar "$DOCKER_WORK/busybox.tar"
 }
 
 teardown_file() {
+	engine_paths_restore
 	host_unlock
 	[[ -n "${DOCKER_WORK:-}" ]] || return 0
 	rm -rf "$DOCKER_WORK"

@@ -28,6 +28,32 @@ host_unlock() {
 	true
 }
 
+# Engines create these at fixed places whatever their flags (containerd's shim
+# socket dir, Docker's plugin dir, libpod's tmp dir, runc's default root,
+# containers/image's blob cache). engine_paths_mark (setup_file) notes the
+# ones missing; engine_paths_restore (teardown_file) removes them again,
+# unless something is still mounted below.
+ENGINE_HOST_PATHS=(/run/containerd /run/docker /run/libpod /run/runc /run/crun /var/lib/containers)
+engine_paths_mark() {
+	local p
+	: >"$BATS_FILE_TMPDIR/.engine-paths-created"
+	for p in "${ENGINE_HOST_PATHS[@]}"; do
+		[[ -e "$p" ]] || echo "$p" >>"$BATS_FILE_TMPDIR/.engine-paths-created"
+	done
+}
+engine_paths_restore() {
+	local p
+	[[ -f "$BATS_FILE_TMPDIR/.engine-paths-created" ]] || return 0
+	while read -r p; do
+		[[ -e "$p" ]] || continue
+		if awk -v r="$p/" 'index($5, r) == 1 {found = 1} END {exit !found}' /proc/self/mountinfo; then
+			echo "engine_paths_restore: $p still has mounts, kept" >&2
+			continue
+		fi
+		rm -rf "$p"
+	done <"$BATS_FILE_TMPDIR/.engine-paths-created"
+}
+
 # The mount point for the private /etc/oci-memguard must exist on the host.
 # Create it when absent and remember that we did, so teardown removes it.
 etc_mountpoint_prepare() {

@@ -13,6 +13,8 @@ IMAGE=localhost/memguard-test/busybox:1
 
 setup_file() {
 	[[ $(id -u) -eq 0 ]] && command -v podman >/dev/null || return 0
+	host_lock
+	engine_paths_mark
 	export PODMAN_WORK="$BATS_FILE_TMPDIR/podman"
 	mkdir -p "$PODMAN_WORK"
 	busybox_tar "$PODMAN_WORK/busybox.tar"
@@ -20,6 +22,12 @@ setup_file() {
 }
 
 teardown_file() {
+	podman_teardown
+	engine_paths_restore
+	host_unlock
+}
+
+podman_teardown() {
 	[[ -n "${PODMAN_WORK:-}" && -d "$PODMAN_WORK/root" ]] || return 0
 	podman_cmd rm -af >/dev/null 2>&1 || true
 	podman_cmd rmi -af >/dev/null 2>&1 || true
@@ -34,7 +42,7 @@ teardown_file() {
 
 # One storage configuration for the store's whole life (TESTBED).
 podman_cmd() {
-	podman --root "$PODMAN_WORK/root" --runroot "$PODMAN_WORK/runroot" --storage-driver overlay \
+	podman --root "$PODMAN_WORK/root" --runroot "$PODMAN_WORK/runroot" --tmpdir "$PODMAN_WORK/tmp" --storage-driver overlay \
 		--events-backend file --runtime runc --cgroup-manager cgroupfs "$@"
 }
 

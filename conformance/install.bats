@@ -32,9 +32,11 @@ setup_file() {
 	# One real-root install at a time, and no suite's /etc/oci-memguard
 	# mount point in between, across concurrent bats runs.
 	host_lock
+	engine_paths_mark
 }
 
 teardown_file() {
+	engine_paths_restore
 	host_unlock
 }
 
@@ -196,7 +198,7 @@ assert_no_trace() {
 	busybox_tar "$tmp/busybox.tar"
 
 	if ((have_podman)); then
-		local P=(podman --root "$tmp/root" --runroot "$tmp/runroot" --storage-driver overlay --events-backend file
+		local P=(podman --root "$tmp/root" --runroot "$tmp/runroot" --tmpdir "$tmp/ptmp" --storage-driver overlay --events-backend file
 			--runtime runc --cgroup-manager cgroupfs)
 		"${P[@]}" import "$tmp/busybox.tar" localhost/memguard-test/busybox:1 >/dev/null
 		run "${P[@]}" run --rm --cidfile "$tmp/podman.cid" --network none --cgroup-parent /memguard-test \
