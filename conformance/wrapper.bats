@@ -267,3 +267,27 @@ argv_out() { paste -sd' ' "$FAKE/argv.out"; }
 	assert_success
 	assert_hook_lifecycle "$WORK/events.jsonl" "$WORK/state" "$id" "memguard-test/app:1" false
 }
+
+@test "wrapper + runtime=crun from runtime.conf + real hook (private mount namespace without the hybrid hugetlb cgroup2)" {
+	requires crun
+	requires_built
+	test_policies "$WORK"
+	mapfile -t lines < <(hook_conf_lines "$WORK")
+	write_runtime_conf "$WORK/etc" "runtime=$(command -v crun)" "${lines[@]}"
+	rm -rf "$B"
+	mkdir -p "$B"
+	busybox_rootfs "$B/rootfs"
+	(cd "$B" && crun spec)
+	local id="memguard-wrap-crun-$$"
+	jq --arg cg "/memguard-test/$id" '.process.terminal = false | .process.args = ["/bin/true"] | .linux.cgroupsPath = $cg
+		| .annotations = {"oci-memguard.image": "memguard-test/app:2"}' "$B/config.json" >"$B/c.json"
+	mv "$B/c.json" "$B/config.json"
+	run unshare -m --propagation private sh -c '
+		mount --bind "$1" /etc/oci-memguard || exit 1
+		if grep -q " /sys/fs/cgroup/unified " /proc/self/mountinfo; then umount /sys/fs/cgroup/unified || exit 1; fi
+		shift
+		exec "$@"' sh "$WORK/etc" "$MEMGUARD_WRAPPER_BIN" --root "$WORK/crun" run --bundle "$B" "$id"
+	cgroups_cleanup memguard-test
+	assert_success
+	assert_hook_lifecycle "$WORK/events.jsonl" "$WORK/state" "$id" "memguard-test/app:2" false
+}
