@@ -74,6 +74,7 @@ uninstall: $(UNINSTALL_HOOKS)
 	rm -f $(DESTDIR)$(BINDIR)/oci-memguard
 	for f in policy/default/*.json; do rm -f $(DESTDIR)$(DATADIR)/oci-memguard/policy.d/$$(basename $$f); done
 	-rmdir $(DESTDIR)$(DATADIR)/oci-memguard/policy.d $(DESTDIR)$(DATADIR)/oci-memguard 2>/dev/null
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/oci-memguard/policy.d $(DESTDIR)$(SYSCONFDIR)/oci-memguard 2>/dev/null
 
 # ---- tests ---------------------------------------------------------------
 
@@ -103,8 +104,8 @@ check-vm: build/oci-memguard
 	MEMGUARD_BIN=$(CURDIR)/build/oci-memguard conformance/vm/run.sh
 
 lint:
-	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 -D_GNU_SOURCE hook policy
-	shellcheck install.sh .ci/run conformance/*.sh conformance/vm/*.sh
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 -D_GNU_SOURCE hook policy wrapper
+	shellcheck -x install.sh install.d/register.sh .ci/run conformance/*.sh conformance/vm/*.sh
 
 clean:
 	rm -rf build

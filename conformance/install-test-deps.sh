@@ -13,7 +13,12 @@ pkgs=(
 	# real runtimes (conformance/runtime-*.bats)
 	runc crun
 	# the cgroup v2 VM suite (conformance/vm)
-	qemu-system-x86 cpio busybox-static
+	qemu-system-x86 cpio busybox-static xz-utils
+	# engines driven by conformance/engine-*.bats and install.bats
+	podman conmon containernetworking-plugins containerd docker.io buildah skopeo umoci
+	uidmap fuse-overlayfs slirp4netns iptables
+	# examples/kubernetes/daemonset.yaml is validated with python3's yaml
+	python3-yaml
 )
 if [[ -n "${MEMGUARD_EXTRA_TEST_PKGS:-}" ]]; then
 	# shellcheck disable=SC2206
