@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include "json.h"
+#include "memhealth.h"
+#include "reclaim.h"
+#include "sysctl.h"
 
 /* Counters that tell whether a build fought for memory. */
 static const char *const vmstat_keys[] = {
@@ -37,11 +40,10 @@ static int vmstat_read(const char *sysroot, uint64_t vals[], bool have[]) {
         return 0;
 }
 
-char *buildguard_snapshot_json(const char *sysroot) {
+char *buildguard_snapshot_json(const char *sysroot, uint64_t after_reclaim, int after_when) {
         uint64_t vals[ELEMENTSOF(vmstat_keys)] = {0};
         bool have[ELEMENTSOF(vmstat_keys)] = {0};
-        if (vmstat_read(sysroot, vals, have) < 0)
-                return NULL;
+        (void) vmstat_read(sysroot, vals, have);
         struct strbuf sb = {0};
         strbuf_puts(&sb, "{\"vmstat\":{");
         bool first = true;
@@ -51,7 +53,7 @@ char *buildguard_snapshot_json(const char *sysroot) {
                 strbuf_printf(&sb, "%s\"%s\":%" PRIu64, first ? "" : ",", vmstat_keys[i], vals[i]);
                 first = false;
         }
-        strbuf_puts(&sb, "}}");
+        strbuf_printf(&sb, "},\"after_reclaim\":%" PRIu64 ",\"after_when\":%d}", after_reclaim, after_when);
         if (sb.oom) {
                 strbuf_free(&sb);
                 return NULL;
@@ -59,10 +61,167 @@ char *buildguard_snapshot_json(const char *sysroot) {
         return sb.buf;
 }
 
+#define DEFAULT_ORDER 4
+#define DEFAULT_TIMEOUT_MS 2000
+#define DEFAULT_AVAILABLE_BELOW_PERCENT 10
+
+static void fmt_u64(uint64_t v, char *buf, size_t n) { snprintf(buf, n, "%" PRIu64, v); }
+
+/* One bounded sysctl write, recorded as an action. */
+static int act_sysctl(const struct hook_opts *o, struct outcome *out, const char *name, const char *value, uint64_t timeout_ms) {
+        char path[PATH_MAX], shown[64];
+        int r = sysctl_path(o->sysroot, name, path, sizeof path);
+        if (r < 0)
+                return r;
+        snprintf(shown, sizeof shown, "/proc/sys/%s", name);
+        for (char *p = shown + 10; *p; p++)
+                if (*p == '.')
+                        *p = '/';
+        if (o->dry_run) {
+                outcome_action(out, name, shown, "", value, "planned");
+                return 0;
+        }
+        uint64_t t0 = now_usec_monotonic();
+        r = write_bounded(path, value, timeout_ms);
+        char res[128];
+        if (r == -EINTR)
+                snprintf(res, sizeof res, "error: interrupted after %" PRIu64 " ms (time budget)", timeout_ms);
+        else if (r < 0)
+                snprintf(res, sizeof res, "error: %s", strerror(-r));
+        else
+                snprintf(res, sizeof res, "ok (%" PRIu64 " ms)", (now_usec_monotonic() - t0) / 1000);
+        outcome_action(out, name, shown, "", value, res);
+        if (r < 0)
+                outcome_error(out, "write %s to %s: %s", value, shown, r == -EINTR ? "time budget exceeded" : strerror(-r));
+        return r;
+}
+
+static bool root_has_reclaim(const struct cgroup_host *h) {
+        if (h->v2_fd < 0 || !h->v2_memory)
+                return false;
+        return faccessat(h->v2_fd, "memory.reclaim", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* memory.reclaim at the cgroup2 root: reclaims from every cgroup by the
+ * kernel's own LRU order while respecting memory.min/low below the root,
+ * unlike drop_caches, which throws away all clean page cache host-wide. */
+static void act_reclaim(const struct cgroup_host *h, const struct hook_opts *o, struct outcome *out, uint64_t bytes, uint64_t timeout_ms) {
+        char want[64];
+        fmt_u64(bytes, want, sizeof want);
+        if (o->dry_run) {
+                outcome_action(out, "/", "memory.reclaim", "", want, "planned");
+                return;
+        }
+        struct reclaim_result rr;
+        uint64_t t0 = now_usec_monotonic();
+        int r = reclaim_memcg(h->v2_fd, bytes, timeout_ms, &rr);
+        char res[256];
+        snprintf(res, sizeof res, "%s%s: %" PRIu64 " bytes in %u chunk%s%s, %" PRIu64 " ms", r < 0 ? "error: " : "ok",
+                 r < 0 ? strerror(-r) : "", rr.reclaimed, rr.chunks, rr.chunks == 1 ? "" : "s",
+                 rr.swappiness_arg ? ", swappiness=0" : ", without swappiness= (kernel < 6.11)", (now_usec_monotonic() - t0) / 1000);
+        if (rr.stopped_eagain)
+                strncat(res, "; stopped: the kernel could not reclaim more (EAGAIN)", sizeof res - strlen(res) - 1);
+        if (rr.timed_out)
+                strncat(res, "; stopped: time budget", sizeof res - strlen(res) - 1);
+        outcome_action(out, "/", "memory.reclaim", "", want, res);
+        if (r < 0)
+                outcome_error(out, "memory.reclaim of the cgroup root: %s", strerror(-r));
+}
+
 void buildguard_before_build(const struct container_view *v, const struct hook_opts *o, struct outcome *out) {
-        (void) v;
-        (void) o;
-        (void) out;
+        const struct policy_reclaim *pr = &v->merged->build.reclaim;
+        enum policy_when when = pr->when ? pr->when : POLICY_WHEN_AUTO;
+        unsigned order = pr->has_order ? pr->order : DEFAULT_ORDER;
+        uint64_t timeout_ms = pr->has_timeout_ms ? pr->timeout_ms : DEFAULT_TIMEOUT_MS;
+        unsigned drop = pr->has_drop_caches ? pr->drop_caches : 1;
+        bool compact = pr->compact != POLICY_FALSE;
+        uint64_t t0 = now_usec_monotonic();
+
+        if (when == POLICY_WHEN_NEVER) {
+                outcome_extra_raw(out, "build_guard", "{\"decision\":\"off\",\"reason\":\"build.reclaim.when=never\"}");
+                return;
+        }
+        struct memhealth before;
+        int r = memhealth_read(o->sysroot, order, &before);
+        if (r < 0) {
+                outcome_error(out, "build guard: read memory health: %s", strerror(-r));
+                return;
+        }
+        long ps = sysconf(_SC_PAGESIZE);
+        uint64_t page = ps > 0 ? (uint64_t) ps : 4096;
+        struct policy_size dflt = { .set = true, .percent = true, .value = DEFAULT_AVAILABLE_BELOW_PERCENT };
+        uint64_t threshold = policy_size_bytes(pr->available_below.set ? &pr->available_below : &dflt, before.mem_total, page);
+        enum memhealth_verdict verdict = memhealth_judge(&before, threshold);
+        bool is_short = verdict == MEMHEALTH_SHORT || verdict == MEMHEALTH_SHORT_AND_FRAGMENTED;
+        bool is_frag = verdict == MEMHEALTH_FRAGMENTED || verdict == MEMHEALTH_SHORT_AND_FRAGMENTED;
+        bool always = when == POLICY_WHEN_ALWAYS;
+
+        struct strbuf sb = {0};
+        strbuf_printf(&sb, "{\"decision\":\"%s\",\"when\":\"%s\",\"order\":%u,\"available_below\":%" PRIu64
+                           ",\"mem_available_before\":%" PRIu64 ",\"cached_before\":%" PRIu64,
+                      memhealth_verdict_name(verdict), always ? "always" : "auto", order, threshold, before.mem_available, before.cached);
+        if (before.have_buddy)
+                strbuf_printf(&sb, ",\"free_blocks_at_order_before\":%" PRIu64, before.blocks_at_order);
+
+        if (verdict == MEMHEALTH_HEALTHY && !always) {
+                /* The common case: a few reads, nothing written. */
+                strbuf_printf(&sb, ",\"duration_us\":%" PRIu64 "}", now_usec_monotonic() - t0);
+                if (!sb.oom)
+                        outcome_extra_raw(out, "build_guard", sb.buf);
+                strbuf_free(&sb);
+                return;
+        }
+
+        if (is_frag) {
+                char zpath[PATH_MAX];
+                _cleanup_free_ char *zi = NULL;
+                uint64_t high;
+                if (path_join(zpath, sizeof zpath, o->sysroot, "/proc/zoneinfo") == 0 &&
+                    read_file_at(AT_FDCWD, zpath, 4u << 20, &zi, NULL) == 0 && memhealth_parse_zoneinfo(zi, &high) == 0)
+                        strbuf_printf(&sb, ",\"free_pages\":%" PRIu64 ",\"wmark_high_pages\":%" PRIu64, before.free_pages, high);
+        }
+
+        /* Short of memory: free the deficit, no more. */
+        if (is_short || always) {
+                uint64_t deficit = threshold > before.mem_available ? threshold - before.mem_available : 0;
+                deficit = (deficit + page - 1) / page * page;
+                if (deficit > 0 && root_has_reclaim(&v->host))
+                        act_reclaim(&v->host, o, out, deficit, timeout_ms);
+                else if (drop > 0 && (deficit > 0 || always)) {
+                        /* No memory.reclaim (cgroup v1, or < 5.19): the blunt
+                         * tool, after sync so dirty pages can go too. */
+                        if (!o->dry_run)
+                                sync();
+                        char val[4];
+                        snprintf(val, sizeof val, "%u", drop);
+                        (void) act_sysctl(o, out, "vm.drop_caches", val, timeout_ms);
+                } else if (deficit > 0)
+                        outcome_skip(out, "build guard: short of memory, but no memory.reclaim and build.reclaim.drop_caches=0");
+        }
+
+        /* Fragmented: compaction makes high-order blocks out of free memory. */
+        if ((is_frag || always) && compact) {
+                (void) act_sysctl(o, out, "vm.compact_memory", "1", timeout_ms);
+                struct memhealth mid;
+                if (!o->dry_run && memhealth_read(o->sysroot, order, &mid) == 0 && mid.have_buddy && mid.blocks_at_order == 0 && drop > 0) {
+                        /* Still none: reclaimable slab (dentries, inodes) pins
+                         * pageblocks; free it and compact once more. */
+                        (void) act_sysctl(o, out, "vm.drop_caches", "2", timeout_ms);
+                        (void) act_sysctl(o, out, "vm.compact_memory", "1", timeout_ms);
+                }
+        } else if (is_frag)
+                outcome_skip(out, "build guard: fragmented, but build.reclaim.compact=false");
+
+        struct memhealth after;
+        if (!o->dry_run && memhealth_read(o->sysroot, order, &after) == 0) {
+                strbuf_printf(&sb, ",\"mem_available_after\":%" PRIu64 ",\"cached_after\":%" PRIu64, after.mem_available, after.cached);
+                if (after.have_buddy)
+                        strbuf_printf(&sb, ",\"free_blocks_at_order_after\":%" PRIu64, after.blocks_at_order);
+        }
+        strbuf_printf(&sb, ",\"duration_us\":%" PRIu64 "}", now_usec_monotonic() - t0);
+        if (!sb.oom)
+                outcome_extra_raw(out, "build_guard", sb.buf);
+        strbuf_free(&sb);
 }
 
 void buildguard_after_build(const char *snapshot_json, const char *sysroot, struct outcome *out) {
@@ -92,7 +251,33 @@ void buildguard_after_build(const char *snapshot_json, const char *sysroot, stru
         strbuf_free(&sb);
 }
 
-void buildguard_after_last_build(const struct hook_opts *o, struct outcome *out) {
-        (void) o;
-        (void) out;
+void buildguard_after_last_build(const char *snapshot_json, const struct hook_opts *o, struct outcome *out) {
+        if (!snapshot_json)
+                return;
+        _cleanup_json_ struct json_node *root = NULL;
+        uint64_t bytes = 0;
+        int64_t when = 0;
+        if (json_parse(snapshot_json, strlen(snapshot_json), NULL, &root, NULL) < 0 ||
+            json_get_u64(root, "after_reclaim", &bytes, NULL) < 0 || bytes == 0 || json_get_i64(root, "after_when", &when, NULL) < 0)
+                return;
+        if (when == POLICY_WHEN_AUTO) {
+                /* auto: only when the builds left at least that much page
+                 * cache behind (WSL hands freed memory back to Windows only
+                 * when Linux frees it). */
+                struct memhealth h;
+                if (memhealth_read(o->sysroot, DEFAULT_ORDER, &h) < 0 || h.cached < bytes) {
+                        outcome_skip(out, "build.after: less page cache than %" PRIu64 " bytes left behind, nothing reclaimed", bytes);
+                        return;
+                }
+        } else if (when != POLICY_WHEN_ALWAYS)
+                return;
+        struct cgroup_host host = { .v2_fd = -1 };
+        struct mg_error err = {0};
+        if (cgroup_host_detect(o->sysroot, &host, &err) < 0 || !root_has_reclaim(&host)) {
+                outcome_skip(out, "build.after: no memory.reclaim at the cgroup v2 root, nothing reclaimed");
+                cgroup_host_close(&host);
+                return;
+        }
+        act_reclaim(&host, o, out, bytes, DEFAULT_TIMEOUT_MS);
+        cgroup_host_close(&host);
 }

@@ -286,6 +286,20 @@ static void finish(struct outcome *out, struct hook_opts *o) {
 
 static bool has_claims(const struct container_view *v) { return v->min > 0 || v->low > 0; }
 
+/* Prunes stale records and gives back what they held (SPEC §5: every run). */
+static void ledger_maintain(const struct hook_opts *o, const struct cgroup_host *host, struct outcome *out) {
+        struct ledger l;
+        struct mg_error err = {0};
+        if (ledger_open(&l, o->state_dir, o->sysroot, host, out, o->dry_run, &err) < 0) {
+                outcome_error(out, "%s", err.msg);
+                return;
+        }
+        (void) ledger_load(&l);
+        ledger_prune_stale(&l);
+        (void) ledger_apply(&l);
+        ledger_close(&l);
+}
+
 static int stage_start(struct hook_opts *o, struct outcome *out) {
         _cleanup_(container_view_free) struct container_view v = { .host.v2_fd = -1, .swappiness = LEDGER_NO_SWAPPINESS };
         struct mg_error err = {0};
@@ -324,7 +338,10 @@ static int stage_start(struct hook_opts *o, struct outcome *out) {
         (void) sandbox_enter(o->no_seccomp, out);
         bool fail_on_error = v.merged->on_error == POLICY_ON_ERROR_FAIL;
         if (v.n_matched == 0) {
+                /* Nothing to hold for this one, but every run heals what
+                 * others left behind. */
                 outcome_skip(out, "no policy matches this container");
+                ledger_maintain(o, &v.host, out);
                 return 0;
         }
         if (has_claims(&v) && !v.protect_possible)
@@ -352,8 +369,12 @@ static int stage_start(struct hook_opts *o, struct outcome *out) {
                 strbuf_printf(&sb, "[%s]", out->policies.buf ? out->policies.buf : "");
                 rec.policies_json = sb.buf;
         }
-        if (v.build)
-                rec.extra_json = buildguard_snapshot_json(o->sysroot);
+        if (v.build) {
+                const struct policy_size *after = &v.merged->build.after.reclaim;
+                enum policy_when aw = v.merged->build.after.when;
+                uint64_t after_bytes = after->set && aw != POLICY_WHEN_NEVER && aw != POLICY_WHEN_UNSET ? size_bytes(&v, o, after) : 0;
+                rec.extra_json = buildguard_snapshot_json(o->sysroot, after_bytes, (int) aw);
+        }
 
         struct ledger l;
         r = ledger_open(&l, o->state_dir, o->sysroot, &v.host, out, o->dry_run, &err);
@@ -440,10 +461,14 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
         }
         ledger_prune_stale(&l);
         (void) ledger_apply(&l);
-        bool last_build_left = rec && rec->build && !l.swappiness.managed;
+        bool last_build_left = rec && rec->build;
+        for (size_t i = 0; last_build_left && i < l.n_recs; i++)
+                if (l.rec_state[i] != REC_REMOVED && l.recs[i].build)
+                        last_build_left = false;
+        _cleanup_free_ char *snapshot = last_build_left && rec->extra_json ? strdup(rec->extra_json) : NULL;
         ledger_close(&l);
-        if (last_build_left)
-                buildguard_after_last_build(o, out);
+        if (snapshot)
+                buildguard_after_last_build(snapshot, o, out);
         hook_state_free(&st);
         cgroup_host_close(&host);
         return 0;

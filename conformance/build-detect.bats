@@ -1,0 +1,111 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Recognising build steps (SPEC §3): the record names the signal that decided.
+
+load helpers
+
+setup() {
+	make_sysroot v2
+	policy 10.json '{"build": {"reclaim": {"when": "never"}}}'
+	mk_cgroup /ci/c1
+	mk_proc 4001 /ci/c1
+}
+
+signal_for() { # run prestart, print "build signal"
+	hook_run prestart 2>/dev/null
+	assert_success
+	log_field '"\(.build) \(.build_signal)"'
+}
+
+@test "annotation oci-memguard.build=true" {
+	make_bundle c1 /ci/c1 '.annotations["oci-memguard.build"]="true"'
+	state_for c1 4001
+	run signal_for
+	assert_output "true annotation oci-memguard.build=true"
+}
+
+@test "BuildKit: cgroup under /buildkit/" {
+	mk_cgroup /docker/buildkit/x1
+	mk_proc 4002 /docker/buildkit/x1
+	make_bundle x1 /docker/buildkit/x1
+	state_for x1 4002
+	run signal_for
+	assert_output "true buildkit cgroup"
+}
+
+@test "BuildKit: bundle under buildkit/executor/ and hostname buildkitsandbox" {
+	make_bundle c1 /ci/c1
+	mkdir -p "$BATS_TEST_TMPDIR/data/buildkit/executor/k1"
+	cp "$BUNDLE/config.json" "$BATS_TEST_TMPDIR/data/buildkit/executor/k1/"
+	BUNDLE="$BATS_TEST_TMPDIR/data/buildkit/executor/k1"
+	state_for c1 4001
+	run signal_for
+	assert_output "true buildkit bundle"
+	make_bundle c1 /ci/c1 '.hostname="buildkitsandbox"'
+	state_for c1 4001
+	run signal_for
+	assert_output "true buildkit hostname"
+}
+
+@test "Buildah / podman build: id buildah-*" {
+	make_bundle buildah-abc /ci/c1
+	state_for buildah-abc 4001
+	run signal_for
+	assert_output "true buildah container id"
+}
+
+@test "Docker's classic builder: a Docker container from a bare image id running /bin/sh -c" {
+	local id=abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789
+	mkdir -p "$SYSROOT/var/lib/docker/containers/$id"
+	jq -n '{Config: {Image: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", Cmd: ["/bin/sh", "-c", "make"]}}' \
+		>"$SYSROOT/var/lib/docker/containers/$id/config.v2.json"
+	make_bundle "$id" /ci/c1 ".process.args=[\"/bin/sh\",\"-c\",\"make\"] | .mounts += [{destination: \"/etc/hostname\", source: \"/var/lib/docker/containers/$id/hostname\"}]"
+	state_for "$id" 4001
+	run signal_for
+	assert_output "true docker classic builder"
+	# the same container from a named image is a plain docker run
+	jq '.Config.Image="golang:1.22"' "$SYSROOT/var/lib/docker/containers/$id/config.v2.json" >"$BATS_TEST_TMPDIR/c" && mv "$BATS_TEST_TMPDIR/c" "$SYSROOT/var/lib/docker/containers/$id/config.v2.json"
+	run signal_for
+	assert_output "false "
+}
+
+@test "/bin/sh -c from an image a policy marks as a builder" {
+	policy 20-builder.json '{"match": {"images": ["golang:*"]}, "build": {"builder": true}}'
+	make_bundle c1 /ci/c1 '.process.args=["/bin/sh","-c","go build ./..."] | .annotations["oci-memguard.image"]="golang:1.22"'
+	state_for c1 4001
+	run signal_for
+	assert_output "true /bin/sh -c in a builder image"
+	make_bundle c1 /ci/c1 '.process.args=["/usr/local/go/bin/go","build"] | .annotations["oci-memguard.image"]="golang:1.22"'
+	run signal_for
+	assert_output "false "
+}
+
+@test "a policy can turn the heuristics off; the annotation still counts" {
+	policy 20-off.json '{"build": {"detect": false}}'
+	make_bundle buildah-x /ci/c1
+	state_for buildah-x 4001
+	run signal_for
+	assert_output "false "
+	run log_field '.skipped | join(" ")'
+	assert_output --partial "build.detect=false"
+	make_bundle buildah-x /ci/c1 '.annotations["oci-memguard.build"]="true"'
+	run signal_for
+	assert_output "true annotation oci-memguard.build=true"
+}
+
+@test "annotation oci-memguard.build=false turns recognition off for one container" {
+	make_bundle buildah-y /ci/c1 '.annotations["oci-memguard.build"]="false"'
+	state_for buildah-y 4001
+	run signal_for
+	assert_output "false "
+}
+
+@test "policies can match on the build signal" {
+	policy 30-builds.json '{"match": {"build": true}, "memory": {"low": "1G"}}'
+	make_bundle buildah-z /ci/c1
+	state_for buildah-z 4001
+	hook_run prestart
+	run log_field '.policies | join(",")'
+	assert_output "10.json,30-builds.json"
+	assert_equal "$(cg_value /ci/c1 memory.low)" 1073741824
+}

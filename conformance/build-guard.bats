@@ -1,0 +1,183 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The build guard (SPEC §4 build.reclaim): healthy hosts are left alone; a
+# short host gets a targeted memory.reclaim of the deficit (drop_caches only
+# without memory.reclaim); a fragmented one gets compaction, and
+# drop_caches=2 + compaction again when slab pins pageblocks.
+
+load helpers
+
+# buddyinfo with N free blocks at each order >= 4 in Normal and DMA32
+buddy() {
+	local hi="$1"
+	{
+		echo "Node 0, zone      DMA      1      1      1      0      2      1      1      0      1      1      3"
+		echo "Node 0, zone    DMA32   4000   3000   2000   1000 $hi $hi $hi $hi $hi $hi $hi"
+		echo "Node 0, zone   Normal   9000   8000   7000   6000 $hi $hi $hi $hi $hi $hi $hi"
+	} >"$SYSROOT/proc/buddyinfo"
+}
+
+setup() {
+	make_sysroot v2
+	buddy 50
+	printf 'Node 0, zone   Normal\n  pages free     100000\n        min      1000\n        low      1250\n        high     1500\n' >"$SYSROOT/proc/zoneinfo"
+	: >"$SYSROOT/proc/sys/vm/drop_caches"
+	: >"$SYSROOT/proc/sys/vm/compact_memory"
+	: >"$CGROOT/memory.reclaim"
+	mk_cgroup /ci/b1
+	mk_proc 4001 /ci/b1
+	make_bundle b1 /ci/b1 '.annotations["oci-memguard.build"]="true"'
+	state_for b1 4001
+}
+
+available() { # available KB
+	sed -i "s/^MemAvailable:.*/MemAvailable:   $1 kB/" "$SYSROOT/proc/meminfo"
+}
+
+@test "healthy host: the decision costs a few reads and writes nothing" {
+	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"when": "auto", "available_below": "15%"}}}'
+	hook_run prestart
+	assert_success
+	run log_field '.build_guard.decision'
+	assert_output healthy
+	assert_equal "$(cat "$SYSROOT/proc/sys/vm/drop_caches")" ""
+	assert_equal "$(cat "$SYSROOT/proc/sys/vm/compact_memory")" ""
+	assert_equal "$(cat "$CGROOT/memory.reclaim")" ""
+	run log_field '.actions | length'
+	assert_output 0
+	run log_field '"\(.build) \(.build_signal)"'
+	assert_output "true annotation oci-memguard.build=true"
+}
+
+@test "short of memory with memory.reclaim: the deficit is reclaimed at the cgroup2 root, in chunks, nothing dropped" {
+	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"available_below": "15%"}}}'
+	available 1457600    # 15% of 16384000 kB is 2457600 kB: 1000000 kB short
+	hook_run prestart
+	assert_success
+	run log_field '.build_guard.decision'
+	assert_output short
+	run log_field '.actions[] | select(.file=="memory.reclaim") | "\(.target) \(.new) \(.result)"'
+	assert_output --regexp "^/ 1024000000 ok: 1024000000 bytes in 4 chunks, swappiness=0"
+	# the last chunk written was the remainder, with swappiness=0
+	assert_equal "$(cat "$CGROOT/memory.reclaim")" "$((1024000000 - 3 * 268435456)) swappiness=0"
+	assert_equal "$(cat "$SYSROOT/proc/sys/vm/drop_caches")" ""
+}
+
+@test "short of memory without memory.reclaim (cgroup v1, old kernels): drop_caches per policy after sync" {
+	rm "$CGROOT/memory.reclaim"
+	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"available_below": "15%", "drop_caches": 1}}}'
+	available 100000
+	hook_run prestart
+	assert_success
+	assert_equal "$(cat "$SYSROOT/proc/sys/vm/drop_caches")" 1
+	run log_field '.actions[] | select(.target=="vm.drop_caches") | .result'
+	assert_output --regexp '^ok'
+}
+
+@test "short of memory, no memory.reclaim and drop_caches=0: nothing is dropped, and it says so" {
+	rm "$CGROOT/memory.reclaim"
+	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"drop_caches": 0}}}'
+	available 100000
+	hook_run prestart
+	assert_equal "$(cat "$SYSROOT/proc/sys/vm/drop_caches")" ""
+	run log_field '.skipped | join(" ")'
+	assert_output --partial "drop_caches=0"
+}
+
+@test "fragmented (no free block of order >= 4) and slab-pinned: compact, drop_caches=2, compact again" {
+	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"order": 4}}}'
+	buddy 0
+	hook_run prestart
+	assert_success
+	run log_field '.build_guard.decision'
+	assert_output fragmented
+	run log_field '[.actions[] | "\(.target)=\(.new)"] | join(",")'
+	assert_output "vm.compact_memory=1,vm.drop_caches=2,vm.compact_memory=1"
+	run log_field '.build_guard.free_blocks_at_order_before'
+	assert_output 0
+	run log_field '.build_guard.wmark_high_pages'
+	assert_output 1500
+}
+
+@test "fragmentation is judged at the policy's order" {
+	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"order": 2}}}'
+	buddy 0
+	hook_run prestart
+	run log_field '.build_guard.decision'
+	assert_output healthy
+}
+
+@test "compact=false leaves a fragmented host alone and says so" {
+	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"compact": false}}}'
+	buddy 0
+	hook_run prestart
+	run log_field '.actions | length'
+	assert_output 0
+	run log_field '.skipped | join(" ")'
+	assert_output --partial "compact=false"
+}
+
+@test "when=never touches nothing even on a sick host" {
+	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"when": "never"}}}'
+	buddy 0
+	available 1000
+	hook_run prestart
+	run log_field '.build_guard.decision'
+	assert_output off
+	run log_field '.actions | length'
+	assert_output 0
+}
+
+@test "when=always acts on a healthy host: drop_caches per policy and compaction" {
+	rm "$CGROOT/memory.reclaim"
+	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"when": "always", "drop_caches": 3}}}'
+	hook_run prestart
+	run log_field '[.actions[] | "\(.target)=\(.new)"] | join(",")'
+	assert_output "vm.drop_caches=3,vm.compact_memory=1"
+}
+
+@test "--dry-run plans the build guard's actions and writes nothing" {
+	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"available_below": "15%"}}}'
+	available 1457600
+	buddy 0
+	hook_run prestart --dry-run
+	run log_field '[.actions[] | select(.file=="memory.reclaim" or .target=="vm.compact_memory") | .result] | unique | join(",")'
+	assert_output planned
+	assert_equal "$(cat "$CGROOT/memory.reclaim")" ""
+	assert_equal "$(cat "$SYSROOT/proc/sys/vm/compact_memory")" ""
+}
+
+@test "non-builds never run the build guard" {
+	policy 10.json '{"build": {"reclaim": {"when": "always"}}}'
+	make_bundle b1 /ci/b1
+	hook_run prestart
+	run log_field '.build_guard'
+	assert_output null
+}
+
+@test "poststop of a build reports /proc/vmstat deltas and the duration" {
+	policy 10.json '{"match": {"build": true}}'
+	hook_run prestart
+	sed -i 's/^compact_stall .*/compact_stall 7/; s/^allocstall_normal .*/allocstall_normal 9/' "$SYSROOT/proc/vmstat"
+	stop_container b1 /ci/b1 4001
+	run log_field '"\(.vmstat_delta.compact_stall) \(.vmstat_delta.allocstall_normal) \(.vmstat_delta.oom_kill)"'
+	assert_output "5 4 0"
+	run log_field '.container_duration_us >= 0'
+	assert_output true
+}
+
+@test "build.after=always: when the last build ends, memory.reclaim of the given size" {
+	policy 10.json '{"match": {"build": true}, "build": {"after": {"when": "always", "reclaim": "512M"}}}'
+	hook_run prestart
+	stop_container b1 /ci/b1 4001
+	run log_field '.actions[] | select(.file=="memory.reclaim") | "\(.new) \(.result)"'
+	assert_output --regexp '^536870912 ok: 536870912 bytes in 2 chunks'
+}
+
+@test "build.after=auto reclaims only when the builds left that much page cache behind" {
+	policy 10.json '{"match": {"build": true}, "build": {"after": {"when": "auto", "reclaim": "8G"}}}'
+	hook_run prestart
+	stop_container b1 /ci/b1 4001
+	run log_field '.skipped | join(" ")'
+	assert_output --partial "less page cache than"
+}
