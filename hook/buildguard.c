@@ -158,8 +158,9 @@ void buildguard_before_build(const struct container_view *v, const struct hook_o
 
         struct strbuf sb = {0};
         strbuf_printf(&sb, "{\"decision\":\"%s\",\"when\":\"%s\",\"order\":%u,\"available_below\":%" PRIu64
-                           ",\"mem_available_before\":%" PRIu64 ",\"cached_before\":%" PRIu64,
-                      memhealth_verdict_name(verdict), always ? "always" : "auto", order, threshold, before.mem_available, before.cached);
+                           ",\"mem_available_before\":%" PRIu64 ",\"mem_free_before\":%" PRIu64 ",\"cached_before\":%" PRIu64,
+                      memhealth_verdict_name(verdict), always ? "always" : "auto", order, threshold, before.mem_available, before.mem_free,
+                      before.cached);
         if (before.have_buddy)
                 strbuf_printf(&sb, ",\"free_blocks_at_order_before\":%" PRIu64, before.blocks_at_order);
 
@@ -214,7 +215,8 @@ void buildguard_before_build(const struct container_view *v, const struct hook_o
 
         struct memhealth after;
         if (!o->dry_run && memhealth_read(o->sysroot, order, &after) == 0) {
-                strbuf_printf(&sb, ",\"mem_available_after\":%" PRIu64 ",\"cached_after\":%" PRIu64, after.mem_available, after.cached);
+                strbuf_printf(&sb, ",\"mem_available_after\":%" PRIu64 ",\"mem_free_after\":%" PRIu64 ",\"cached_after\":%" PRIu64,
+                              after.mem_available, after.mem_free, after.cached);
                 if (after.have_buddy)
                         strbuf_printf(&sb, ",\"free_blocks_at_order_after\":%" PRIu64, after.blocks_at_order);
         }

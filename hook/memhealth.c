@@ -93,7 +93,7 @@ int memhealth_read(const char *sysroot, unsigned order, struct memhealth *ret) {
         int r = meminfo_read(sysroot, &mi);
         if (r < 0)
                 return r;
-        struct memhealth h = { .mem_total = mi.total, .mem_available = mi.available, .cached = mi.cached };
+        struct memhealth h = { .mem_total = mi.total, .mem_available = mi.available, .mem_free = mi.free, .cached = mi.cached };
         _cleanup_free_ char *buddy = NULL;
         if (read_proc(sysroot, "/proc/buddyinfo", 64 * 1024, &buddy) == 0 &&
             memhealth_parse_buddyinfo(buddy, order, &h.free_pages, &h.blocks_at_order) == 0)

@@ -15,7 +15,7 @@
 #define MEMHEALTH_MAX_ORDER 10
 
 struct memhealth {
-        uint64_t mem_total, mem_available, cached;   /* bytes */
+        uint64_t mem_total, mem_available, mem_free, cached;   /* bytes */
         bool have_buddy;
         uint64_t free_pages;                          /* DMA32+Normal, pages */
         uint64_t blocks_at_order;                     /* free blocks of order >= N, DMA32+Normal */

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # fetch-kernel.sh [PACKAGE]: a Debian kernel for the cgroup v2 VM suite,
 # cached per machine (never in git). Prints the directory holding `vmlinux`,
-# `modules/` (zsmalloc.ko, zram.ko) and `release`.
+# `modules/` (zram swap; ext4 for the build guard's page-cache filesystem,
+# in load order in modules/order) and `release`.
 #
 # Only apt-get talks to the network (the Debian mirror). Nothing is installed
 # into the host's /boot: the package is unpacked with dpkg-deb -x.
@@ -21,7 +22,8 @@ fi
 [[ -n "$pkg" ]] || { echo "fetch-kernel: cannot find the kernel package (apt-cache depends linux-image-amd64)" >&2; exit 1; }
 
 out="$cache/$pkg"
-if [[ -s "$out/vmlinux" && -s "$out/modules/zram.ko" && -s "$out/release" ]]; then
+modules=(mm/zsmalloc drivers/block/zram/zram lib/crc16 crypto/crc32c_generic fs/mbcache fs/jbd2/jbd2 fs/ext4/ext4)
+if [[ -s "$out/vmlinux" && -s "$out/modules/ext4.ko" && -s "$out/modules/order" && -s "$out/release" ]]; then
 	echo "$out"
 	exit 0
 fi
@@ -36,7 +38,7 @@ rm -rf "$out.tmp" && mkdir -p "$out.tmp/x" "$out.tmp/modules"
 dpkg-deb -x "$deb" "$out.tmp/x"
 kver=$(ls "$out.tmp/x/lib/modules" | head -n 1)
 "$here/extract-vmlinux.sh" "$out.tmp/x/boot/vmlinuz-$kver" "$out.tmp/vmlinux"
-for m in mm/zsmalloc drivers/block/zram/zram; do
+for m in "${modules[@]}"; do
 	src="$out.tmp/x/lib/modules/$kver/kernel/$m.ko"
 	if [[ -f "$src" ]]; then
 		cp "$src" "$out.tmp/modules/"
@@ -44,7 +46,10 @@ for m in mm/zsmalloc drivers/block/zram/zram; do
 		xz -dc "$src.xz" >"$out.tmp/modules/$(basename "$m").ko"
 	elif [[ -f "$src.zst" ]]; then
 		zstd -qdc "$src.zst" >"$out.tmp/modules/$(basename "$m").ko"
+	else
+		continue
 	fi
+	echo "$(basename "$m").ko" >>"$out.tmp/modules/order"
 done
 echo "$kver" >"$out.tmp/release"
 rm -rf "$out.tmp/x" "$out"

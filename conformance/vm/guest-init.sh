@@ -22,11 +22,18 @@ echo "+memory +pids" >/sys/fs/cgroup/cgroup.subtree_control
 
 # zram swap: reclaim needs somewhere to push anonymous memory, or protection
 # is invisible.
-insmod /modules/zsmalloc.ko 2>/dev/null
-insmod /modules/zram.ko 2>/dev/null
+while read -r m; do
+	case "$m" in
+	zram.ko) insmod "/modules/$m" num_devices=2 ;;
+	*) insmod "/modules/$m" ;;
+	esac
+done </modules/order
 echo 1G >/sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null && swapon /dev/zram0
 
 echo "MG:boot $(uname -r) cgroup2 options: $(grep ' - cgroup2 ' /proc/self/mountinfo | sed 's/.* - cgroup2 [^ ]* //')"
+# memguard.cases=a,b on the command line runs only those cases (development)
+cases=$(sed -n 's/.*memguard.cases=\([^ ]*\).*/\1/p' /proc/cmdline | tr ',' ' ')
+[ -n "$cases" ] && export CASES="$cases"
 sh /test.sh
 echo "MG:done"
 sync

@@ -126,7 +126,71 @@ case_protect_leafonly() {
 	check $? "[leafonly] memory.min=128M on the leaf alone (ancestors at 0) is void: ${RESULT}M < 96M"
 }
 
-CASES="${CASES:-protect_hook protect_nohook protect_leafonly}"
+# The build guard on a real kernel: a cache-heavy host, a build whose policy
+# wants more MemAvailable than there is. The hook must reclaim the deficit
+# with memory.reclaim and destroy far less page cache than drop_caches=3
+# would; vm.swappiness is the policy's while the build runs.
+case_buildguard_reclaim() {
+	mkdir -p /mnt/cache
+	if ! { echo 600M >/sys/block/zram1/disksize && mke2fs -q /dev/zram1 && mount -t ext4 /dev/zram1 /mnt/cache; } >/tmp/fs.log 2>&1; then
+		echo "MG:  $(tr "\n" " " </tmp/fs.log)"
+		notok "[buildguard] a filesystem for page cache (zram1, ext2)"
+		return
+	fi
+	# cache made by a cgroup of its own, as a previous build would leave it
+	mkdir -p $CG/memguard/cachey
+	(
+		echo $$ >$CG/memguard/cachey/cgroup.procs
+		dd if=/dev/zero of=/mnt/cache/blob bs=1M count=400 2>/dev/null
+		sync
+		cat /mnt/cache/blob >/dev/null
+	)
+	avail_kb=$(awk '/MemAvailable/ {print $2}' /proc/meminfo)
+	deficit=$((64 * MiB))
+	want=$((avail_kb * 1024 + deficit))
+	printf '{"match": {"build": true}, "build": {"swappiness": 10, "reclaim": {"when": "auto", "available_below": %s, "timeout_ms": 20000}}}\n' "$want" \
+		>/etc/oci-memguard/policy.d/60-builds.json
+	chmod 0644 /etc/oci-memguard/policy.d/60-builds.json
+	swp_before=$(cat /proc/sys/vm/swappiness)
+	start build1 || return
+	swp_during=$(cat /proc/sys/vm/swappiness)
+	rec=$(grep '"id":"build1"' /var/log/oci-memguard/events.jsonl | grep '"stage":"prestart"')
+	echo "MG:  [buildguard] hook record: $rec"
+	num() { echo "$rec" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+	cb=$(num cached_before)
+	ca=$(num cached_after)
+	ab=$(num mem_available_before)
+	aa=$(num mem_available_after)
+	fb=$(num mem_free_before)
+	fa=$(num mem_free_after)
+	asked=$(echo "$rec" | sed -n 's/.*"file":"memory.reclaim","old":"","new":"\([0-9]*\)".*/\1/p')
+	hook_dropped=$((cb - ca))
+	stop build1
+	swp_after=$(cat /proc/sys/vm/swappiness)
+	# what drop_caches=3 destroys from here, plus what the hook already took
+	c1=$(awk '/^Cached/ {print $2 * 1024}' /proc/meminfo)
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	c2=$(awk '/^Cached/ {print $2 * 1024}' /proc/meminfo)
+	dc_dropped=$((hook_dropped + c1 - c2))
+	echo "MG:  [buildguard] deficit $(mib "$asked")M; MemFree $(mib "$fb")M -> $(mib "$fa")M; MemAvailable $(mib "$ab")M -> $(mib "$aa")M; page cache $(mib "$cb")M -> $(mib "$ca")M"
+	echo "MG:  [buildguard] (MemAvailable already counts reclaimable cache: reclaim turns it into free memory, it does not raise MemAvailable)"
+	echo "MG:  [buildguard] cache dropped / memory needed: memory.reclaim $((hook_dropped * 100 / asked))%, drop_caches=3 would be $((dc_dropped * 100 / asked))%"
+	echo "$rec" | grep -q '"decision":"short"'
+	check $? "[buildguard] a build on a host below its MemAvailable threshold is judged short"
+	echo "$rec" | grep -q '"target":"/","file":"memory.reclaim".*"result":"ok'
+	check $? "[buildguard] the hook reclaimed with memory.reclaim at the cgroup2 root"
+	[ "$fa" -ge $((fb + asked * 8 / 10)) ]
+	check $? "[buildguard] free memory rose by at least 80% of the deficit ($(mib $((fa - fb)))M of $(mib "$asked")M)"
+	[ $((hook_dropped * 2)) -lt "$dc_dropped" ]
+	check $? "[buildguard] memory.reclaim destroyed far less page cache than drop_caches=3 would ($(mib "$hook_dropped")M vs $(mib "$dc_dropped")M)"
+	echo "$rec" | grep -q 'without swappiness= (kernel < 6.11)\|swappiness=0'
+	check $? "[buildguard] swappiness= support detected by the kernel's answer"
+	[ "$swp_during" = 10 ] && [ "$swp_after" = "$swp_before" ]
+	check $? "[buildguard] vm.swappiness $swp_before -> $swp_during while the build ran -> $swp_after after"
+}
+
+CASES="${CASES:-protect_hook protect_nohook protect_leafonly buildguard_reclaim}"
 prepare
 echo "MG:memory.events: /memguard's 'max' counts the times the shared 400M limit forced reclaim (the pressure);"
 echo "MG:  'low' counts reclaim of a cgroup below its effective memory.low (none here: the policy sets min), 'oom'/'oom_kill'"

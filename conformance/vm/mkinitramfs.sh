@@ -22,7 +22,7 @@ mkdir -p "$stage"/{bin,sbin,proc,sys,dev,run,tmp,etc,modules,var/log,bundles/roo
 install -m 0755 /bin/busybox "$stage/bin/busybox"
 install -m 0755 "$here/guest-init.sh" "$stage/init"
 install -m 0644 "$here/guest-test.sh" "$stage/test.sh"
-cp "$kdir"/modules/*.ko "$stage/modules/"
+cp "$kdir"/modules/*.ko "$kdir/modules/order" "$stage/modules/"
 copy_bin "$(command -v runc)" /usr/sbin/runc
 copy_bin "$hook" /usr/bin/oci-memguard
 
@@ -59,6 +59,10 @@ for name in hook nohook leafonly; do
 	bundle "a-$name" "/memguard/ci/a-$name" "$hooked" '["/bin/memhog", "256"]'
 	bundle "b-$name" "/memguard/batch/b-$name" 0 '["/bin/memhog", "380", "active"]'
 done
+# the build guard case: a build step (annotation) that sleeps while checked
+bundle build1 /memguard/build/build1 1 '["/bin/sh", "-c", "sleep 30"]'
+jq '.annotations = {"oci-memguard.build": "true"}' "$stage/bundles/build1/config.json" >"$stage/bundles/build1/c.json"
+mv "$stage/bundles/build1/c.json" "$stage/bundles/build1/config.json"
 rm -f "$spec"
 
 (cd "$stage" && find . -print0 | cpio --null -o -H newc -R 0:0 --quiet) | gzip -1 >"$out"

@@ -48,8 +48,17 @@ boot() { # boot LABEL EXTRA-CMDLINE
 	done < <(grep -a '^MG:' "$work/console-$label.log")
 }
 
-boot recursiveprot "memguard.recursiveprot=1"
-boot no-recursiveprot "memguard.recursiveprot=0"
+# MEMGUARD_VM_CASES=case1,case2 runs only those (development); MEMGUARD_VM_BOOTS
+# picks the boots (default both).
+extra=""
+[[ -n "${MEMGUARD_VM_CASES:-}" ]] && extra="memguard.cases=$MEMGUARD_VM_CASES"
+for b in ${MEMGUARD_VM_BOOTS:-recursiveprot no-recursiveprot}; do
+	case "$b" in
+	recursiveprot) boot recursiveprot "memguard.recursiveprot=1 $extra" ;;
+	no-recursiveprot) boot no-recursiveprot "memguard.recursiveprot=0 $extra" ;;
+	*) echo "check-vm: unknown boot '$b'" >&2; exit 2 ;;
+	esac
+done
 echo "1..$n"
 echo "$((n - failed)) passed, $failed failed"
 echo "# VM suite: $(( $(date +%s) - t0 ))s"
