@@ -264,7 +264,7 @@ static int fail(struct parse_ctx *c, int code, unsigned line, unsigned col, cons
 
 static int add_value(struct parse_ctx *c, struct json_node *n) {
         if (!n)
-                return fail(c, -ENOMEM, n->line, n->col, "out of memory");
+                return fail(c, -ENOMEM, 0, 0, "out of memory");
         if (c->depth == 0) {
                 c->root = n;
                 return 1;

@@ -9,6 +9,7 @@
 int sysctl_path(const char *sysroot, const char *name, char *buf, size_t size) {
         char rel[256];
         size_t l = strlen(name);
+        /* cppcheck-suppress arrayIndexOutOfBoundsCond ; l is checked first */
         if (l == 0 || l >= 200 || name[0] == '.' || name[l - 1] == '.' || strstr(name, ".."))
                 return -EINVAL;
         for (size_t i = 0; i < l; i++) {

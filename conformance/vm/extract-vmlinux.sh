@@ -14,13 +14,13 @@ trap 'rm -f "$tmp"' EXIT
 try() { # try MAGIC_HEX DECOMPRESSOR...
 	local magic="$1" off
 	shift
-	for off in $(LC_ALL=C grep -obUaP "$magic" "$in" | cut -d: -f1); do
+	while read -r off; do
 		tail -c "+$((off + 1))" "$in" | "$@" >"$tmp" 2>/dev/null || true
 		if [[ "$(head -c 4 "$tmp" | od -An -tx1 | tr -d ' \n')" == 7f454c46 ]]; then
 			mv "$tmp" "$out"
 			return 0
 		fi
-	done
+	done < <(LC_ALL=C grep -obUaP "$magic" "$in" | cut -d: -f1)
 	return 1
 }
 

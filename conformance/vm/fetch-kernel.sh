@@ -29,14 +29,14 @@ if [[ -s "$out/vmlinux" && -s "$out/modules/ext4.ko" && -s "$out/modules/order" 
 fi
 mkdir -p "$cache"
 cd "$cache"
-deb=$(ls "$pkg"_*.deb 2>/dev/null | head -n 1 || true)
+deb=$(find . -maxdepth 1 -name "${pkg}_*.deb" | head -n 1)
 if [[ -z "$deb" ]]; then
 	apt-get download "$pkg" >&2 2>/dev/null || { apt-get update -qq >&2 && apt-get download "$pkg" >&2; }
-	deb=$(ls "$pkg"_*.deb | head -n 1)
+	deb=$(find . -maxdepth 1 -name "${pkg}_*.deb" | head -n 1)
 fi
 rm -rf "$out.tmp" && mkdir -p "$out.tmp/x" "$out.tmp/modules"
 dpkg-deb -x "$deb" "$out.tmp/x"
-kver=$(ls "$out.tmp/x/lib/modules" | head -n 1)
+kver=$(find "$out.tmp/x/lib/modules" -mindepth 1 -maxdepth 1 -printf '%f\n' | head -n 1)
 "$here/extract-vmlinux.sh" "$out.tmp/x/boot/vmlinuz-$kver" "$out.tmp/vmlinux"
 for m in "${modules[@]}"; do
 	src="$out.tmp/x/lib/modules/$kver/kernel/$m.ko"

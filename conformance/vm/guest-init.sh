@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 # /init of the VM suite's initramfs: a pure cgroup v2 host in a few lines,
 # then /test.sh, then power off. Everything the host needs to read is printed

@@ -11,7 +11,10 @@ hook="${MEMGUARD_BIN:-$here/../../build/oci-memguard}"
 for tool in qemu-system-x86_64 cpio runc jq gcc; do
 	command -v "$tool" >/dev/null || { echo "check-vm: $tool is missing (make test-deps installs it)" >&2; exit 1; }
 done
-[[ -x /bin/busybox ]] && /bin/busybox --list >/dev/null 2>&1 || { echo "check-vm: busybox-static is missing" >&2; exit 1; }
+if ! /bin/busybox --list >/dev/null 2>&1; then
+	echo "check-vm: busybox-static is missing" >&2
+	exit 1
+fi
 [[ -x "$hook" ]] || { echo "check-vm: hook binary $hook not built" >&2; exit 1; }
 
 work="$(mktemp -d)"
