@@ -14,6 +14,8 @@
 #   BENCH_SMOKE=1               a few iterations of everything, to prove it runs
 #   BENCH_OUT                   results file (build/bench/results.json)
 #   BENCH_TMP                   fixture dir on tmpfs (/dev/shm/oci-memguard-bench.PID)
+#   BENCH_ALT=/path/oci-memguard   also time this build of the hook (p10, p1000)
+#                               in the same start rounds: before/after a patch
 set -euo pipefail
 
 TOP="$(cd "$(dirname "$0")/.." && pwd)"
@@ -92,6 +94,11 @@ tail -n1 "$SYSROOT/var/log/oci-memguard/events.jsonl" | jq -e --arg img "registr
 echo "records in the ledger: $(find "$SYSROOT/run/oci-memguard/containers" -name '*.json' | wc -l)" >&2
 
 # ---- start stage vs /bin/true --------------------------------------------------------
+ALT=()
+if [[ -n "${BENCH_ALT:-}" ]]; then
+	ALT=(@alt-p10 stdin="$FIX/state/docker-start.json" -- "$BENCH_ALT" prestart "${A10[@]}"
+		@alt-p1000 stdin="$FIX/state/docker-start.json" -- "$BENCH_ALT" prestart "${A1000[@]}")
+fi
 section "start stage (prestart, Docker container, $BG neighbours in the ledger) vs /bin/true: $ROUNDS rounds x $ITERS execs"
 "$DRV" ab --rounds "$ROUNDS" --iters "$ITERS" --label start \
 	@true -- /bin/true \
@@ -100,7 +107,7 @@ section "start stage (prestart, Docker container, $BG neighbours in the ledger) 
 	@p100 stdin="$FIX/state/docker-start.json" -- "$HOOK" prestart "${A100[@]}" \
 	@p1000 stdin="$FIX/state/docker-start.json" -- "$HOOK" prestart "${A1000[@]}" \
 	@podman-p10 stdin="$FIX/state/podman-start.json" -- "$HOOK" prestart "${A10[@]}" \
-	>"$PARTS/start.json"
+	"${ALT[@]}" >"$PARTS/start.json"
 
 # ---- poststop ---------------------------------------------------------------------
 section "poststop (record present: a start runs untimed before each) vs /bin/true"
@@ -171,11 +178,11 @@ if ! skip callgrind && command -v valgrind >/dev/null; then
 			<"$FIX/state/docker-start.json" 2>/dev/null
 		total="$(callgrind_annotate "$T/cg.$p" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)"
 		top="$(callgrind_annotate --threshold=100 "$T/cg.$p" 2>/dev/null |
-			sed -n '/file:function/,$p' | sed -n '2,13p' |
+			sed -n '/file:function/,$p' | grep -E '^ *[0-9,]+ \(' | sed -n '1,12p' |
 			sed -E 's/^ *([0-9,]+) \(([0-9. ]+)%\) +(.*)$/\1\t\2\t\3/' | tr -d , |
 			jq -R 'split("\t") | {ir: (.[0] | tonumber), pct: (.[1] | gsub(" "; "") | tonumber), fn: .[2]}' | jq -sc .)"
 		incl="$(callgrind_annotate --inclusive=yes --threshold=100 "$T/cg.$p" 2>/dev/null |
-			grep -E ' (main|stage_start|container_decide|policy_set_load|policy_load_file|policy_parse|oci_info_load|oci_info_parse|json_parse|image_identify|cgroup_host_detect|ledger_open|ledger_load|ledger_apply|ledger_close|outcome_write|_dl_start|_dl_relocate_object|_dl_map_object|policy_merge_matching|buildguard_before_build|write_file_atomic_at|yajl_parse)( |$)' |
+			grep -E '^ *[0-9,]+ \(' | grep -E '[ :](main|stage_start|container_decide|policy_set_load|policy_load_file|policy_parse|oci_info_load|oci_info_parse|json_parse|image_identify|cgroup_host_detect|ledger_open|ledger_load|ledger_apply|ledger_close|outcome_write|_dl_start|_dl_relocate_object|_dl_map_object|policy_merge_matching|buildguard_before_build|write_file_atomic_at|yajl_parse)( |$)' | grep -v '^ *[0-9,]* ([0-9. ]*%) *[^ ]*/hook/\|^ *[0-9,]* ([0-9. ]*%) *[^ ]*/policy/' |
 			sed -E 's/^ *([0-9,]+) \(([0-9. ]+)%\) +(.*)$/\1\t\2\t\3/' | tr -d , |
 			jq -R 'split("\t") | {ir: (.[0] | tonumber), pct: (.[1] | gsub(" "; "") | tonumber), fn: .[2]}' | jq -sc .)"
 		jq --arg p "p$p" --argjson total "${total:-0}" --argjson top "$top" --argjson incl "$incl" \

@@ -24,7 +24,7 @@ bench: build/oci-memguard build/oci-memguard-runtime $(BENCH_DRIVER) $(BENCH_PRE
 
 bench-smoke: build/oci-memguard build/oci-memguard-runtime $(BENCH_DRIVER) $(BENCH_PRELOAD)
 	BENCH_SMOKE=1 BENCH_SKIP=callgrind BENCH_OUT=$(CURDIR)/build/bench/smoke.json bench/run.sh
-	@jq -e '.start.commands | length == 6 and all(.failures == 0)' build/bench/smoke.json >/dev/null || \
+	@jq -e '.start.commands | length >= 6 and all(.failures == 0)' build/bench/smoke.json >/dev/null || \
 	  { echo "bench-smoke: a benchmarked command failed (see build/bench/smoke.json)"; exit 1; }
 	@echo "bench-smoke: the bench runs (no timing asserted)"
 
