@@ -1,10 +1,361 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/* `oci-memguard doctor` (SPEC §7): will protection work on this host, and
+ * is the hook itself sound? One line per check, OK / WARN / FAIL with the
+ * fix; exit 1 only when protection cannot work here or the hook is broken. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "cgroup.h"
 #include "cli.h"
+#include "json.h"
+#include "memhealth.h"
+#include "sysctl.h"
+
+enum status { ST_OK, ST_WARN, ST_FAIL };
+static const char *const status_name[] = { "OK", "WARN", "FAIL" };
+
+struct check {
+        const char *name;
+        enum status st;
+        char finding[512];
+        char fix[512];
+};
+
+struct report {
+        struct check items[40];
+        size_t n;
+};
+
+static void add(struct report *r, const char *name, enum status st, const char *fix, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void add(struct report *r, const char *name, enum status st, const char *fix, const char *fmt, ...) {
+        if (r->n >= ELEMENTSOF(r->items))
+                return;
+        struct check *c = &r->items[r->n++];
+        c->name = name;
+        c->st = st;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->finding, sizeof c->finding, fmt, ap);
+        va_end(ap);
+        snprintf(c->fix, sizeof c->fix, "%s", fix ? fix : "");
+}
+
+static bool host_path(const struct hook_opts *o, const char *p, char *buf, size_t size) { return path_join(buf, size, o->sysroot, p) == 0; }
+
+static bool exists(const struct hook_opts *o, const char *p) {
+        char path[PATH_MAX];
+        struct stat st;
+        return host_path(o, p, path, sizeof path) && stat(path, &st) == 0;
+}
+
+static bool file_has_word(int dirfd, const char *file, const char *word) {
+        char buf[1024];
+        if (read_small_at(dirfd, file, buf, sizeof buf) < 0)
+                return false;
+        for (char *s = NULL, *t = strtok_r(buf, " \n", &s); t; t = strtok_r(NULL, " \n", &s))
+                if (STREQ(t, word))
+                        return true;
+        return false;
+}
+
+static void check_cgroups(struct report *r, const struct hook_opts *o, struct cgroup_host *h) {
+        struct mg_error err = {0};
+        if (cgroup_host_detect(o->sysroot, h, &err) < 0) {
+                add(r, "cgroup", ST_FAIL, "mount /proc", "cannot read the mount table: %s", err.msg);
+                return;
+        }
+        if (h->mode == CGROUP_MODE_V2 && h->v2_memory)
+                add(r, "cgroup", ST_OK, NULL, "cgroup v2 at %s, memory controller available", h->v2_mount);
+        else if (h->mode == CGROUP_MODE_V2)
+                add(r, "cgroup", ST_FAIL, "enable the memory controller (cgroup_enable=memory on the kernel command line)",
+                    "cgroup v2 at %s, but no memory controller: protection cannot work", h->v2_mount);
+        else
+                add(r, "cgroup", ST_FAIL,
+                    "boot with systemd.unified_cgroup_hierarchy=1 (WSL: kernelCommandLine = cgroup_no_v1=all in .wslconfig); the build guard still works",
+                    "cgroup %s: the memory controller is on cgroup v1 (%s): memory protection cannot work", cgroup_mode_name(h->mode),
+                    h->v1_memory_mount[0] ? h->v1_memory_mount : "none");
+        if (!h->has_v2 || h->v2_fd < 0 || !h->v2_memory)
+                return;
+
+        if (h->recursiveprot)
+                add(r, "memory_recursiveprot", ST_OK, NULL, "on (%s)", h->v2_options);
+        else
+                add(r, "memory_recursiveprot", ST_WARN,
+                    "mount -o remount,memory_recursiveprot /sys/fs/cgroup (systemd >= 247 mounts it so; a later fresh cgroup2 mount, e.g. by dockerd on non-systemd hosts, moby/moby#50466, drops it)",
+                    "off: protection still works (the hook raises ancestors), but unclaimed parent protection does not flow to children");
+
+        /* The engines' parents: memory must be enabled for their children. */
+        static const char *const parents[] = { "/docker", "/system.slice", "/machine.slice", "/libpod_parent", "/kubepods.slice", "/kubepods" };
+        char seen[512] = "", missing[512] = "";
+        for (size_t i = 0; i < ELEMENTSOF(parents); i++) {
+                _cleanup_close_ int fd = -1;
+                if (cgroup_open(h, parents[i], &fd) < 0)
+                        continue;
+                bool ok = file_has_word(fd, "cgroup.subtree_control", "memory") && faccessat(fd, "memory.min", F_OK, 0) == 0;
+                char *dst = ok ? seen : missing;
+                size_t l = strlen(dst);
+                snprintf(dst + l, 512 - l, "%s%s", l ? " " : "", parents[i]);
+        }
+        if (missing[0])
+                add(r, "memory along engine paths", ST_WARN, "echo +memory > <parent>/cgroup.subtree_control (runc's cgroupfs driver and systemd do it when they create the path)",
+                    "memory controller not enabled for the children of: %s", missing);
+        else if (seen[0])
+                add(r, "memory along engine paths", ST_OK, NULL, "memory enabled under %s", seen);
+        else
+                add(r, "memory along engine paths", ST_OK, NULL, "no engine cgroup yet (/docker, /system.slice, /machine.slice, /libpod_parent, kubepods)");
+}
+
+static unsigned kernel_version(const struct hook_opts *o, char *release, size_t size) {
+        char path[PATH_MAX];
+        release[0] = '\0';
+        if (!host_path(o, "/proc/sys/kernel/osrelease", path, sizeof path) || read_small_at(AT_FDCWD, path, release, size) < 0)
+                return 0;
+        unsigned a = 0, b = 0;
+        if (sscanf(release, "%u.%u", &a, &b) != 2)
+                return 0;
+        return a * 1000 + b;
+}
+
+static void check_kernel(struct report *r, const struct hook_opts *o, const struct cgroup_host *h) {
+        char rel[128];
+        unsigned v = kernel_version(o, rel, sizeof rel);
+        bool reclaim = h->v2_fd >= 0 && h->v2_memory && faccessat(h->v2_fd, "memory.reclaim", F_OK, 0) == 0;
+        if (reclaim)
+                add(r, "memory.reclaim", ST_OK, NULL, "present: the build guard reclaims the deficit, not the whole page cache");
+        else
+                add(r, "memory.reclaim", ST_WARN, "kernel >= 5.19 on cgroup v2", "absent: the build guard falls back to drop_caches (kernel %s)", rel[0] ? rel : "unknown");
+        if (v >= 6011)
+                add(r, "memory.reclaim swappiness=", ST_OK, NULL, "kernel %s >= 6.11: inferred from the version (the hook asks the kernel itself)", rel);
+        else
+                add(r, "memory.reclaim swappiness=", ST_WARN, "kernel >= 6.11",
+                    "kernel %s < 6.11 (inferred from the version): reclaim may swap anonymous memory as well as drop cache", rel[0] ? rel : "unknown");
+        /* memory.peak (5.19): look at one child cgroup, the root has none. */
+        if (h->v2_fd < 0 || !h->v2_memory)
+                return;
+        bool peak = false;
+        {
+                int dfd = openat(h->v2_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+                struct dirent *de;
+                while (d && (de = readdir(d)) && !peak) {
+                        char p[NAME_MAX + 20];
+                        if (de->d_type != DT_DIR || de->d_name[0] == '.')
+                                continue;
+                        snprintf(p, sizeof p, "%s/memory.peak", de->d_name);
+                        peak = faccessat(h->v2_fd, p, F_OK, 0) == 0;
+                }
+                if (d)
+                        closedir(d);
+                else if (dfd >= 0)
+                        close(dfd);
+        }
+        if (peak)
+                add(r, "memory.peak", ST_OK, NULL, "present");
+        else
+                add(r, "memory.peak", ST_WARN, "kernel >= 5.19", "not found in any child cgroup");
+}
+
+static void check_memory(struct report *r, const struct hook_opts *o) {
+        uint64_t swp;
+        if (sysctl_swappiness_get(o->sysroot, &swp) == 0)
+                add(r, "vm.swappiness", ST_OK, NULL, "%" PRIu64 "%s", swp, exists(o, "/run/oci-memguard/ledger.json") ? " (see ledger.json: a build may hold it)" : "");
+        else
+                add(r, "vm.swappiness", ST_WARN, NULL, "unreadable");
+        struct memhealth mh;
+        if (memhealth_read(o->sysroot, 4, &mh) < 0) {
+                add(r, "MemAvailable", ST_WARN, NULL, "/proc/meminfo unreadable");
+                return;
+        }
+        uint64_t pct = mh.mem_total ? mh.mem_available * 100 / mh.mem_total : 0;
+        add(r, "MemAvailable", pct >= 10 ? ST_OK : ST_WARN, pct >= 10 ? NULL : "find what holds the memory; builds will get the build guard's reclaim",
+            "%" PRIu64 " MiB of %" PRIu64 " MiB (%" PRIu64 "%%)", mh.mem_available >> 20, mh.mem_total >> 20, pct);
+        if (!mh.have_buddy)
+                add(r, "fragmentation (order 4)", ST_WARN, NULL, "/proc/buddyinfo unreadable");
+        else if (mh.blocks_at_order == 0)
+                add(r, "fragmentation (order 4)", ST_WARN, "echo 1 > /proc/sys/vm/compact_memory (the build guard does it before builds)",
+                    "no free block of order >= 4 in DMA32/Normal: order-4 allocations (veth queues) will fail");
+        else
+                add(r, "fragmentation (order 4)", ST_OK, NULL, "%" PRIu64 " free blocks of order >= 4 in DMA32/Normal", mh.blocks_at_order);
+}
+
+static void check_platform(struct report *r, const struct hook_opts *o) {
+        if (exists(o, "/run/systemd/system"))
+                add(r, "systemd", ST_OK, NULL, "running: ancestors that are slices are changed through systemd");
+        else
+                add(r, "systemd", ST_OK, NULL, "not running: cgroup files are written directly");
+        char rel[128] = "", path[PATH_MAX];
+        if (host_path(o, "/proc/sys/kernel/osrelease", path, sizeof path))
+                (void) read_small_at(AT_FDCWD, path, rel, sizeof rel);
+        bool wsl = strcasestr(rel, "microsoft") || exists(o, "/proc/sys/fs/binfmt_misc/WSLInterop") || exists(o, "/run/WSL");
+        if (wsl)
+                add(r, "WSL2", ST_WARN,
+                    "keep autoMemoryReclaim at its default (dropCache) or disable Docker Desktop's Resource Saver; use build.after to give memory back after builds",
+                    "WSL2 detected (%s). autoMemoryReclaim=gradual together with Docker Desktop's Resource Saver freezes WSL (microsoft/WSL#11066, docker/for-win#14656); the reclaim mode is set in %%USERPROFILE%%\\.wslconfig and cannot be read from inside Linux",
+                    rel[0] ? rel : "WSLInterop");
+        else
+                add(r, "WSL2", ST_OK, NULL, "not WSL");
+}
+
+/* A registered hook path that does not exist makes every start fail (or,
+ * for Podman, silently skips the hook): FAIL. */
+static int hooksd_path(const struct hook_opts *o, const char *file, char *ret, size_t size) {
+        char path[PATH_MAX];
+        if (!host_path(o, file, path, sizeof path))
+                return -ENAMETOOLONG;
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+        int r = read_file_at(AT_FDCWD, path, 64 * 1024, &buf, &len);
+        if (r < 0)
+                return r;
+        _cleanup_json_ struct json_node *root = NULL;
+        if (json_parse(buf, len, NULL, &root, NULL) < 0)
+                return -EBADMSG;
+        const char *keys[] = { "hook", "path", NULL };
+        const struct json_node *p = json_get_path(root, keys);
+        if (!p || p->type != JSON_STRING)
+                return -EBADMSG;
+        snprintf(ret, size, "%s", p->str);
+        return 0;
+}
+
+static void check_engines(struct report *r, const struct hook_opts *o) {
+        unsigned registered = 0;
+        static const char *const hooks[] = { "/usr/share/containers/oci/hooks.d/oci-memguard-prestart.json",
+                                             "/usr/share/containers/oci/hooks.d/oci-memguard-poststop.json" };
+        for (size_t i = 0; i < ELEMENTSOF(hooks); i++) {
+                char hp[PATH_MAX];
+                int rr = hooksd_path(o, hooks[i], hp, sizeof hp);
+                if (rr == -ENOENT)
+                        continue;
+                registered++;
+                if (rr < 0)
+                        add(r, "podman/cri-o hooks.d", ST_FAIL, "reinstall: sudo ./install.sh", "%s is not a valid hooks.d file", hooks[i]);
+                else if (!exists(o, hp))
+                        add(r, "podman/cri-o hooks.d", ST_FAIL, "reinstall, or fix hook.path", "%s names %s, which does not exist (Podman skips it silently)", hooks[i], hp);
+                else
+                        add(r, "podman/cri-o hooks.d", ST_OK, NULL, "%s -> %s", hooks[i], hp);
+        }
+        char path[PATH_MAX];
+        _cleanup_free_ char *dj = NULL;
+        size_t len;
+        if (host_path(o, "/etc/docker/daemon.json", path, sizeof path) && read_file_at(AT_FDCWD, path, 1u << 20, &dj, &len) == 0) {
+                _cleanup_json_ struct json_node *root = NULL;
+                const char *keys[] = { "runtimes", "oci-memguard", "path", NULL };
+                const struct json_node *p = json_parse(dj, len, NULL, &root, NULL) == 0 ? json_get_path(root, keys) : NULL;
+                if (p && p->type == JSON_STRING) {
+                        registered++;
+                        const struct json_node *def = json_get(root, "default-runtime");
+                        bool is_default = def && def->type == JSON_STRING && STREQ(def->str, "oci-memguard");
+                        if (!exists(o, p->str))
+                                add(r, "docker runtime", ST_FAIL, "reinstall: sudo ./install.sh", "daemon.json runtime oci-memguard -> %s does not exist", p->str);
+                        else
+                                add(r, "docker runtime", ST_OK, NULL, "daemon.json runtime oci-memguard -> %s%s", p->str,
+                                    is_default ? " (default-runtime: classic build RUN steps covered)" : " (not the default-runtime: install.sh --docker-default covers classic builds)");
+                }
+        }
+        static const char *const shims[] = { "/usr/local/lib/oci-memguard/shim/runc", "/usr/lib/oci-memguard/shim/runc" };
+        for (size_t i = 0; i < ELEMENTSOF(shims); i++)
+                if (exists(o, shims[i])) {
+                        registered++;
+                        add(r, "buildkit shim", ST_OK, NULL, "%s (dockerd must have its directory first on PATH)", shims[i]);
+                }
+        _cleanup_free_ char *ct = NULL;
+        if (host_path(o, "/etc/containerd/config.toml", path, sizeof path) && read_file_at(AT_FDCWD, path, 4u << 20, &ct, &len) == 0 &&
+            strstr(ct, "oci-memguard-runtime")) {
+                registered++;
+                add(r, "containerd", ST_OK, NULL, "config.toml names oci-memguard-runtime");
+        }
+        if (!registered)
+                add(r, "engines", ST_WARN, "sudo ./install.sh registers with the engines it finds; plain runc: see README", "no engine has the hook registered yet");
+}
+
+static void check_policies(struct report *r, const struct hook_opts *o) {
+        struct policy_set set = {0};
+        int rr = policy_set_load(o->policy_dirs, o->n_policy_dirs, true, &set);
+        if (rr < 0)
+                add(r, "policies", ST_FAIL, NULL, "cannot load: %s", strerror(-rr));
+        for (size_t i = 0; i < set.n_errors; i++)
+                add(r, "policies", ST_FAIL, "oci-memguard policy check; fix or remove the file (it is ignored as a whole)", "%s", set.errors[i].msg);
+        if (rr == 0 && set.n_errors == 0)
+                add(r, "policies", ST_OK, NULL, "%zu valid file%s", set.n, set.n == 1 ? "" : "s");
+        policy_set_free(&set);
+}
+
+static void check_writable(struct report *r, const char *name, const char *path) {
+        /* The directory, or the nearest existing parent the hook creates it in. */
+        char p[PATH_MAX];
+        snprintf(p, sizeof p, "%s", path);
+        struct stat st;
+        while (stat(p, &st) < 0) {
+                char *s = strrchr(p, '/');
+                if (!s || s == p)
+                        break;
+                *s = '\0';
+        }
+        if (access(p, W_OK) == 0)
+                add(r, name, ST_OK, NULL, "%s writable", path);
+        else
+                add(r, name, ST_WARN, "run the hook as root; check the mount is not read-only", "%s not writable (%s)", path, p);
+}
+
+static void print_json(const struct report *r, enum status worst) {
+        _cleanup_(strbuf_free) struct strbuf sb = {0};
+        strbuf_printf(&sb, "{\"verdict\":\"%s\",\"checks\":[", worst == ST_FAIL ? "fail" : worst == ST_WARN ? "warn" : "ok");
+        for (size_t i = 0; i < r->n; i++) {
+                const struct check *c = &r->items[i];
+                strbuf_puts(&sb, i ? ",{\"name\":" : "{\"name\":");
+                strbuf_json_string(&sb, c->name);
+                strbuf_printf(&sb, ",\"status\":\"%s\",\"finding\":", status_name[c->st]);
+                strbuf_json_string(&sb, c->finding);
+                strbuf_puts(&sb, ",\"fix\":");
+                strbuf_json_string(&sb, c->fix);
+                strbuf_puts(&sb, "}");
+        }
+        strbuf_puts(&sb, "]}\n");
+        fputs(sb.buf ? sb.buf : "{}\n", stdout);
+}
 
 int doctor_main(struct cli *c) {
-        (void) c;
-        fprintf(stderr, "oci-memguard: doctor is not implemented yet\n");
-        return 1;
+        struct hook_opts *o = &c->opts;
+        struct report r = {0};
+        struct cgroup_host h = { .v2_fd = -1 };
+        check_cgroups(&r, o, &h);
+        check_kernel(&r, o, &h);
+        check_memory(&r, o);
+        check_platform(&r, o);
+        check_engines(&r, o);
+        check_policies(&r, o);
+        check_writable(&r, "state dir", o->state_dir);
+        char logdir[PATH_MAX];
+        snprintf(logdir, sizeof logdir, "%s", o->log_file);
+        char *slash = strrchr(logdir, '/');
+        if (slash && slash != logdir)
+                *slash = '\0';
+        check_writable(&r, "log dir", logdir);
+        cgroup_host_close(&h);
+
+        enum status worst = ST_OK;
+        for (size_t i = 0; i < r.n; i++)
+                if (r.items[i].st > worst)
+                        worst = r.items[i].st;
+        if (c->json)
+                print_json(&r, worst);
+        else {
+                for (size_t i = 0; i < r.n; i++) {
+                        const struct check *k = &r.items[i];
+                        printf("%-4s  %-26s %s%s%s\n", status_name[k->st], k->name, k->finding, k->st != ST_OK && k->fix[0] ? " — fix: " : "",
+                               k->st != ST_OK ? k->fix : "");
+                }
+                printf("%s\n", worst == ST_FAIL ? "doctor: protection cannot work here, or the hook is broken (FAIL above)"
+                               : worst == ST_WARN ? "doctor: usable, with warnings"
+                                                  : "doctor: all good");
+        }
+        return worst == ST_FAIL ? 1 : 0;
 }
