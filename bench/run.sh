@@ -137,8 +137,10 @@ decision="$(tail -n1 "$SYSROOT/var/log/oci-memguard/events.jsonl" | jq -c '{deci
 # Which files the healthy path opens for writing (strace, one run).
 writes='[]'
 if command -v strace >/dev/null; then
-	strace -f -qq -e trace=openat,rename,renameat,renameat2,unlink,unlinkat,mkdir,mkdirat,truncate -o "$T/strace.out" \
-		"$HOOK" prestart "${ABUILD[@]}" <"$FIX/state/build-start.json" || true
+	for _ in 1 2 3; do # ptrace can fail on a loaded machine: retry
+		strace -f -qq -e trace=openat,rename,renameat,renameat2,unlink,unlinkat,mkdir,mkdirat,truncate -o "$T/strace.out" \
+			"$HOOK" prestart "${ABUILD[@]}" <"$FIX/state/build-start.json" 2>/dev/null && grep -q openat "$T/strace.out" && break
+	done
 	writes="$(grep -E 'O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|rename|unlink|mkdir|truncate' "$T/strace.out" | grep -v ' = -1 ' |
 		sed -E 's/^[0-9]+ +//; s/\) += .*/)/' | sed "s|$SYSROOT|<sysroot>|g; s|$FIX|<fixture>|g" | jq -R . | jq -sc .)"
 fi
