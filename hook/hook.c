@@ -336,32 +336,38 @@ static int stage_start(struct hook_opts *o, struct outcome *out) {
          * engine metadata): from here on only the ledger and the files it
          * writes are touched. */
         (void) sandbox_enter(o->no_seccomp, out);
-        bool fail_on_error = v.merged->on_error == POLICY_ON_ERROR_FAIL;
-        if (v.n_matched == 0) {
+        return container_protect(&v, o, out);
+}
+
+int container_protect(struct container_view *v, const struct hook_opts *o, struct outcome *out) {
+        struct mg_error err = {0};
+        int r;
+        bool fail_on_error = v->merged->on_error == POLICY_ON_ERROR_FAIL;
+        if (v->n_matched == 0) {
                 /* Nothing to hold for this one, but every run heals what
                  * others left behind. */
                 outcome_skip(out, "no policy matches this container");
-                ledger_maintain(o, &v.host, out);
+                ledger_maintain(o, &v->host, out);
                 return 0;
         }
-        if (has_claims(&v) && !v.protect_possible)
-                outcome_skip(out, "%s", v.protect_skip);
+        if (has_claims(v) && !v->protect_possible)
+                outcome_skip(out, "%s", v->protect_skip);
 
         struct record rec = {
-                .pid = v.state.has_pid ? v.state.pid : 0,
-                .protect = v.protect_possible && has_claims(&v),
-                .min = v.protect_possible ? v.min : 0,
-                .low = v.protect_possible ? v.low : 0,
-                .swappiness = v.swappiness,
-                .build = v.build,
+                .pid = v->state.has_pid ? v->state.pid : 0,
+                .protect = v->protect_possible && has_claims(v),
+                .min = v->protect_possible ? v->min : 0,
+                .low = v->protect_possible ? v->low : 0,
+                .swappiness = v->swappiness,
+                .build = v->build,
                 .started_realtime_usec = now_usec_realtime(),
                 .started_monotonic_usec = now_usec_monotonic(),
         };
-        snprintf(rec.id, sizeof rec.id, "%s", v.state.id);
-        snprintf(rec.cgroup, sizeof rec.cgroup, "%s", v.cgroup);
-        snprintf(rec.cgroup_dir, sizeof rec.cgroup_dir, "%s", v.cgroup_dir);
-        snprintf(rec.build_signal, sizeof rec.build_signal, "%s", v.build_signal);
-        snprintf(rec.image, sizeof rec.image, "%s", v.img.image);
+        snprintf(rec.id, sizeof rec.id, "%s", v->state.id);
+        snprintf(rec.cgroup, sizeof rec.cgroup, "%s", v->cgroup);
+        snprintf(rec.cgroup_dir, sizeof rec.cgroup_dir, "%s", v->cgroup_dir);
+        snprintf(rec.build_signal, sizeof rec.build_signal, "%s", v->build_signal);
+        snprintf(rec.image, sizeof rec.image, "%s", v->img.image);
         if (rec.pid > 0)
                 (void) proc_starttime(o->sysroot, rec.pid, &rec.starttime);
         {
@@ -369,15 +375,15 @@ static int stage_start(struct hook_opts *o, struct outcome *out) {
                 strbuf_printf(&sb, "[%s]", out->policies.buf ? out->policies.buf : "");
                 rec.policies_json = sb.buf;
         }
-        if (v.build) {
-                const struct policy_size *after = &v.merged->build.after.reclaim;
-                enum policy_when aw = v.merged->build.after.when;
-                uint64_t after_bytes = after->set && aw != POLICY_WHEN_NEVER && aw != POLICY_WHEN_UNSET ? size_bytes(&v, o, after) : 0;
+        if (v->build) {
+                const struct policy_size *after = &v->merged->build.after.reclaim;
+                enum policy_when aw = v->merged->build.after.when;
+                uint64_t after_bytes = after->set && aw != POLICY_WHEN_NEVER && aw != POLICY_WHEN_UNSET ? size_bytes(v, o, after) : 0;
                 rec.extra_json = buildguard_snapshot_json(o->sysroot, after_bytes, (int) aw);
         }
 
         struct ledger l;
-        r = ledger_open(&l, o->state_dir, o->sysroot, &v.host, out, o->dry_run, &err);
+        r = ledger_open(&l, o->state_dir, o->sysroot, &v->host, out, o->dry_run, &err);
         if (r < 0) {
                 record_free(&rec);
                 outcome_error(out, "%s", err.msg);
@@ -397,18 +403,18 @@ static int stage_start(struct hook_opts *o, struct outcome *out) {
         if (fail_on_error && write_errors > 0 && !o->dry_run) {
                 /* The container will not start: give back what it took now
                  * rather than waiting for a poststop that may never come. */
-                ledger_remove(&l, v.state.id);
+                ledger_remove(&l, v->state.id);
                 l.write_errors = 0;
                 (void) ledger_apply(&l);
         }
         ledger_close(&l);
         KILLPOINT("start-before-buildguard");
 
-        if (v.build && !(fail_on_error && write_errors > 0))
-                buildguard_before_build(&v, o, out);
+        if (v->build && !(fail_on_error && write_errors > 0))
+                buildguard_before_build(v, o, out);
 
         if (fail_on_error && (write_errors > 0 || r < 0)) {
-                fprintf(stderr, "oci-memguard: %s: protection could not be applied (policy on_error=fail); see %s\n", v.state.id, o->log_file);
+                fprintf(stderr, "oci-memguard: %s: protection could not be applied (policy on_error=fail); see %s\n", v->state.id, o->log_file);
                 return 1;
         }
         return 0;

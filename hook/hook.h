@@ -59,6 +59,12 @@ void container_view_free(struct container_view *v);
  * resolves the claims. Problems go to out. */
 int container_decide(struct container_view *v, const struct hook_opts *o, struct outcome *out);
 
+/* After container_decide: records the container, raises/gives back through
+ * the ledger, runs the build guard; with o->dry_run every write is a
+ * "planned" action in out and nothing changes (explain uses this). Returns
+ * the start stage's exit status (1 only for on_error=fail). */
+int container_protect(struct container_view *v, const struct hook_opts *o, struct outcome *out);
+
 /* Runs one OCI stage; returns the process exit status. */
 int hook_stage_main(const char *stage, struct hook_opts *o);
 
