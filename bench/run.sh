@@ -175,7 +175,7 @@ if ! skip callgrind && command -v valgrind >/dev/null; then
 	section "callgrind: instructions of one start (Docker container)"
 	echo '{}' >"$PARTS/callgrind.json"
 	for p in 1 10 100 1000; do
-		var="A$p[@]"
+		var="A${p}[@]"
 		valgrind -q --tool=callgrind --callgrind-out-file="$T/cg.$p" "$HOOK" prestart "${!var}" \
 			<"$FIX/state/docker-start.json" 2>/dev/null
 		total="$(callgrind_annotate "$T/cg.$p" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)"
@@ -264,6 +264,7 @@ if ! skip runc && [[ -n "$RUNC" && $(id -u) -eq 0 ]] && command -v busybox >/dev
 		MADE_ETC=1
 	fi
 	in_ns() { # in_ns ETCDIR CMD...: CMD with ETCDIR as /etc/oci-memguard
+		# shellcheck disable=SC2016 # expanded by the inner sh
 		unshare -m --propagation private sh -c 'mount --bind "$1" /etc/oci-memguard && shift && exec "$@"' sh "$@"
 	}
 	# The wrapper's own cost: the same work, then exec /bin/true instead of runc.
