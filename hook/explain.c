@@ -1,10 +1,194 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/* `oci-memguard explain` (SPEC §7): the container as the hook would see it,
+ * the policies that match and every write it would make, old → new — by
+ * running the start stage's own path with --dry-run, so what explain says
+ * is what prestart does. Nothing is written; the log is not touched. */
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
+#include "json.h"
+
+static int add_annotation(struct annotations *a, const char *key, const char *value) {
+        char **k = realloc(a->keys, (a->n + 1) * sizeof *k);
+        if (!k)
+                return -ENOMEM;
+        a->keys = k;
+        char **v = realloc(a->values, (a->n + 1) * sizeof *v);
+        if (!v)
+                return -ENOMEM;
+        a->values = v;
+        a->keys[a->n] = strdup(key);
+        a->values[a->n] = strdup(value);
+        a->n++;
+        return a->keys[a->n - 1] && a->values[a->n - 1] ? 0 : -ENOMEM;
+}
+
+/* --image REF [--annotation K=V]... [--command ARG0] [--build]: a container
+ * described on the command line. */
+static int view_from_args(struct container_view *v, const struct cli *c) {
+        v->state.id = strdup("explain");
+        v->no_cgroup = true;
+        v->has_oci = true;
+        if (!v->state.id)
+                return -ENOMEM;
+        int r = add_annotation(&v->oci.annotations, "oci-memguard.image", c->image);
+        for (size_t i = 0; r == 0 && i < c->n_annotations; i++) {
+                char kv[4096];
+                snprintf(kv, sizeof kv, "%s", c->annotations[i]);
+                char *eq = strchr(kv, '=');
+                *eq = '\0';
+                r = add_annotation(&v->oci.annotations, kv, eq + 1);
+        }
+        if (r == 0 && c->build)
+                r = add_annotation(&v->oci.annotations, "oci-memguard.build", "true");
+        if (r == 0 && c->command) {
+                v->oci.args = calloc(1, sizeof(char *));
+                if (!v->oci.args || !(v->oci.args[0] = strdup(c->command)))
+                        return -ENOMEM;
+                v->oci.n_args = 1;
+        }
+        return r;
+}
+
+static const char *fmt_size(const struct policy_size *s, char *buf, size_t n) {
+        if (!s->set)
+                snprintf(buf, n, "-");
+        else if (s->percent)
+                snprintf(buf, n, "%" PRIu64 "%%", s->value);
+        else
+                snprintf(buf, n, "%" PRIu64, s->value);
+        return buf;
+}
+
+static void print_human(const struct container_view *v, const struct outcome *out, const char *record) {
+        _cleanup_json_ struct json_node *rec = NULL;
+        (void) json_parse(record, strlen(record), NULL, &rec, NULL);
+        printf("container %s\n", v->state.id);
+        printf("  image:   %s%s%s%s\n", v->img.image[0] ? v->img.image : "\"\" (unknown)", v->img.source[0] ? " (from " : "", v->img.source,
+               v->img.source[0] ? ")" : "");
+        if (v->no_cgroup)
+                printf("  cgroup:  none (described on the command line)\n");
+        else
+                printf("  cgroup:  %s (from %s), cgroup %s, memory_recursiveprot %s\n", v->cgroup[0] ? v->cgroup : "-",
+                       v->cgroup_from ? v->cgroup_from : "-", out->cgroup_mode, out->recursiveprot ? "on" : "off");
+        printf("  build:   %s%s%s\n", v->build ? "yes (" : "no", v->build ? v->build_signal : "", v->build ? ")" : "");
+
+        printf("policies (in order):\n");
+        if (v->policies.n == 0)
+                printf("  none found\n");
+        for (size_t i = 0; i < v->policies.n; i++) {
+                bool m = false;
+                for (size_t j = 0; j < v->n_matched; j++)
+                        m |= v->matched[j] == i;
+                printf("  %-9s %s\n", m ? "matched" : "no match", v->policies.items[i]->path);
+        }
+        for (size_t i = 0; i < v->policies.n_errors; i++)
+                printf("  invalid   %s (ignored)\n", v->policies.errors[i].msg);
+        if (v->n_matched == 0)
+                printf("  no policy matches: nothing would be done for this container\n");
+
+        const struct policy *p = v->merged;
+        char a[32], b[32], cbuf[32], d[32];
+        printf("merged policy:\n");
+        printf("  memory.min %s, memory.low %s -> claims min=%" PRIu64 " low=%" PRIu64 " bytes\n", fmt_size(&p->min, a, sizeof a),
+               fmt_size(&p->low, b, sizeof b), v->min, v->low);
+        printf("  overrides: annotations %s, max_min %s, max_low %s; on_error %s\n",
+               p->overrides.annotations == POLICY_TRUE ? "allowed" : "not allowed", fmt_size(&p->overrides.max_min, cbuf, sizeof cbuf),
+               fmt_size(&p->overrides.max_low, d, sizeof d), p->on_error == POLICY_ON_ERROR_FAIL ? "fail" : "ignore");
+        if (v->build) {
+                static const char *const when[] = { "auto", "auto", "always", "never" };
+                printf("  build: swappiness %s, reclaim when=%s available_below=%s order=%u drop_caches=%u compact=%s\n",
+                       p->build.has_swappiness ? (snprintf(a, sizeof a, "%u", p->build.swappiness), a) : "unchanged",
+                       when[p->build.reclaim.when], p->build.reclaim.available_below.set ? fmt_size(&p->build.reclaim.available_below, b, sizeof b) : "10%",
+                       p->build.reclaim.has_order ? p->build.reclaim.order : 4, p->build.reclaim.has_drop_caches ? p->build.reclaim.drop_caches : 1,
+                       p->build.reclaim.compact == POLICY_FALSE ? "no" : "yes");
+                const struct json_node *bg = json_get(rec, "build_guard");
+                const struct json_node *dec = json_get(bg, "decision");
+                if (dec && dec->type == JSON_STRING)
+                        printf("  build guard decision: %s\n", dec->str);
+        }
+
+        printf("planned writes (nothing was written):\n");
+        const struct json_node *acts = json_get(rec, "actions");
+        if (!acts || acts->n == 0)
+                printf("  none\n");
+        for (size_t i = 0; acts && i < acts->n; i++) {
+                const char *t = "", *f = "", *o = "", *n = "";
+                (void) json_get_string(acts->items[i], "target", &t, NULL);
+                (void) json_get_string(acts->items[i], "file", &f, NULL);
+                (void) json_get_string(acts->items[i], "old", &o, NULL);
+                (void) json_get_string(acts->items[i], "new", &n, NULL);
+                printf("  %s %s: %s -> %s\n", t, f, o[0] ? o : "-", n);
+        }
+        static const char *const lists[] = { "skipped", "errors" };
+        for (size_t k = 0; k < ELEMENTSOF(lists); k++) {
+                const struct json_node *l = json_get(rec, lists[k]);
+                for (size_t i = 0; l && i < l->n; i++)
+                        if (l->items[i]->type == JSON_STRING)
+                                printf("%s: %s\n", lists[k], l->items[i]->str);
+        }
+}
 
 int explain_main(struct cli *c) {
-        (void) c;
-        fprintf(stderr, "oci-memguard: explain is not implemented yet\n");
-        return 1;
+        if (!c->bundle == !c->image) {
+                fprintf(stderr, "oci-memguard: explain takes --bundle DIR [--pid N] or --image REF [--annotation K=V]... [--command ARG0] [--build]\n");
+                return 2;
+        }
+        struct hook_opts o = c->opts;
+        o.dry_run = true;
+        struct outcome out;
+        outcome_init(&out, "explain");
+        out.dry_run = true;
+        _cleanup_(container_view_free) struct container_view v = { .host.v2_fd = -1, .swappiness = -1 };
+        struct mg_error err = {0};
+        int r;
+        if (c->bundle) {
+                char real[PATH_MAX];
+                if (!realpath(c->bundle, real)) {
+                        fprintf(stderr, "oci-memguard: explain: %s: %m\n", c->bundle);
+                        outcome_free(&out);
+                        return 1;
+                }
+                char tmp[PATH_MAX];
+                snprintf(tmp, sizeof tmp, "%s", real);
+                const char *base = basename(tmp);
+                v.state.id = strdup(container_id_is_valid(base) ? base : "explain");
+                v.state.bundle = strdup(real);
+                if (c->pid > 0) {
+                        v.state.has_pid = true;
+                        v.state.pid = c->pid;
+                }
+                r = v.state.id && v.state.bundle ? oci_info_load(real, &v.oci, &err) : -ENOMEM;
+                if (r < 0) {
+                        fprintf(stderr, "oci-memguard: explain: %s\n", err.msg[0] ? err.msg : strerror(-r));
+                        outcome_free(&out);
+                        return 1;
+                }
+                v.has_oci = true;
+        } else if ((r = view_from_args(&v, c)) < 0) {
+                fprintf(stderr, "oci-memguard: explain: %s\n", strerror(-r));
+                outcome_free(&out);
+                return 1;
+        }
+        snprintf(out.id, sizeof out.id, "%s", v.state.id);
+        r = container_decide(&v, &o, &out);
+        if (r >= 0)
+                (void) container_protect(&v, &o, &out);
+        _cleanup_(strbuf_free) struct strbuf rec = {0};
+        (void) outcome_format(&out, &rec);
+        if (r < 0) {
+                fprintf(stderr, "oci-memguard: explain: cannot decide: %s\n", out.errors.buf ? out.errors.buf : strerror(-r));
+                outcome_free(&out);
+                return 1;
+        }
+        if (c->json)
+                printf("%s\n", rec.buf ? rec.buf : "{}");
+        else
+                print_human(&v, &out, rec.buf ? rec.buf : "{}");
+        outcome_free(&out);
+        return 0;
 }

@@ -65,6 +65,10 @@ void container_view_free(struct container_view *v) {
 /* ---- identification --------------------------------------------------- */
 
 static int find_cgroup(struct container_view *v, const struct hook_opts *o, struct outcome *out) {
+        if (v->no_cgroup) {
+                snprintf(v->protect_skip, sizeof v->protect_skip, "no cgroup (explain --image): protection is shown as claims only");
+                return 0;
+        }
         char v2[1024] = "", v1[1024] = "";
         if (v->state.has_pid) {
                 int r = cgroup_of_pid(o->sysroot, v->state.pid, v2, sizeof v2, v1, sizeof v1);

@@ -50,6 +50,7 @@ struct container_view {
         uint64_t min, low;          /* resolved claims (bytes) */
         int swappiness;             /* claim or -1 */
         uint64_t mem_total;
+        bool no_cgroup;             /* explain --image: no container, no cgroup */
 };
 
 void container_view_free(struct container_view *v);
