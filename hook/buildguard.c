@@ -193,7 +193,7 @@ void buildguard_before_build(const struct container_view *v, const struct hook_o
                          * tool, after sync so dirty pages can go too. */
                         if (!o->dry_run)
                                 sync();
-                        char val[4];
+                        char val[12];
                         snprintf(val, sizeof val, "%u", drop);
                         (void) act_sysctl(o, out, "vm.drop_caches", val, timeout_ms);
                 } else if (deficit > 0)

@@ -123,7 +123,8 @@ int policy_set_load(const char *const *dirs, size_t n_dirs, bool check_owner, st
                 if ((r = add_error(&s, &e)) < 0)
                         goto out;
         }
-        qsort(c, n, sizeof *c, cand_cmp);
+        if (n)
+                qsort(c, n, sizeof *c, cand_cmp);
         s.items = calloc(n ? n : 1, sizeof *s.items);
         if (!s.items) {
                 r = -ENOMEM;
