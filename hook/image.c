@@ -52,7 +52,11 @@ static int docker_lookup(const char *sysroot, const char *dir, struct image_info
         if (r < 0)
                 return r;
         _cleanup_json_ struct json_node *root = NULL;
-        r = json_parse(buf, len, NULL, &root, NULL);
+        /* Only Config.Image and Config.Cmd are read. */
+        static const struct json_keep keep_cfg[] = { { "Image", NULL }, { "Cmd", NULL }, { NULL, NULL } };
+        static const struct json_keep keep_v2[] = { { "Config", keep_cfg }, { NULL, NULL } };
+        const struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = keep_v2 };
+        r = json_parse(buf, len, &opts, &root, NULL);
         if (r < 0)
                 return r;
         ret->docker = true;
@@ -106,7 +110,11 @@ static int storage_lookup(const char *sysroot, const char *id, const char *root_
         if (r < 0)
                 return r;
         _cleanup_json_ struct json_node *root = NULL;
-        r = json_parse(buf, len, NULL, &root, NULL);
+        /* Only each container's id and metadata are read (the file lists
+         * every container of the store: layers, names, flags are skipped). */
+        static const struct json_keep keep_ctr[] = { { "id", NULL }, { "metadata", NULL }, { NULL, NULL } };
+        const struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = keep_ctr };
+        r = json_parse(buf, len, &opts, &root, NULL);
         if (r < 0)
                 return r;
         if (root->type != JSON_ARRAY)

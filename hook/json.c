@@ -216,6 +216,11 @@ struct parse_ctx {
         struct json_node *root;
         struct json_node *stack[MEMGUARD_MAX_JSON_DEPTH + 2];
         unsigned depth, max_depth;
+        /* filters: keep[d] applies to the container at stack[d] */
+        const struct json_keep *keep[MEMGUARD_MAX_JSON_DEPTH + 2];
+        const struct json_keep *next_keep; /* for the value of the last key */
+        bool skip_next;                    /* the value of the last key is not kept */
+        unsigned skip_depth;               /* > 0: inside a skipped container */
         char *pending_key;
         unsigned key_line, key_col;
         /* position tracking: offset/line/col of `pos` */
@@ -308,6 +313,25 @@ static int add_value(struct parse_ctx *c, struct json_node *n) {
         return 1;
 }
 
+/* Inside a skipped value, or the value of a key the filter does not keep:
+ * nothing is built; the next kept token is located from here. */
+static bool skipping_scalar(struct parse_ctx *c) {
+        if (c->skip_depth)
+                return true;
+        if (!c->skip_next)
+                return false;
+        c->skip_next = false;
+        c->last_end = yajl_get_bytes_consumed(c->h);
+        return true;
+}
+
+static const struct json_keep *keep_find(const struct json_keep *k, const unsigned char *s, size_t len) {
+        for (; k->key; k++)
+                if (strlen(k->key) == len && memcmp(k->key, s, len) == 0)
+                        return k;
+        return NULL;
+}
+
 static struct json_node *new_at(struct parse_ctx *c, enum json_type t) {
         struct json_node *n = json_new(t);
         if (n)
@@ -317,16 +341,22 @@ static struct json_node *new_at(struct parse_ctx *c, enum json_type t) {
 
 static int cb_null(void *ctx) {
         struct parse_ctx *c = ctx;
+        if (skipping_scalar(c))
+                return 1;
         return add_value(c, new_at(c, JSON_NULL));
 }
 
 static int cb_boolean(void *ctx, int v) {
         struct parse_ctx *c = ctx;
+        if (skipping_scalar(c))
+                return 1;
         return add_value(c, new_at(c, v ? JSON_TRUE : JSON_FALSE));
 }
 
 static int cb_number(void *ctx, const char *s, size_t len) {
         struct parse_ctx *c = ctx;
+        if (skipping_scalar(c))
+                return 1;
         struct json_node *n = new_at(c, JSON_NUMBER);
         if (!n)
                 return fail(c, -ENOMEM, 0, 0, "out of memory");
@@ -341,6 +371,16 @@ static int cb_number(void *ctx, const char *s, size_t len) {
 
 static int cb_string(void *ctx, const unsigned char *s, size_t len) {
         struct parse_ctx *c = ctx;
+        if (c->skip_depth || c->skip_next) {
+                /* not kept, still checked */
+                if (memchr(s, '\0', len)) {
+                        unsigned l, co;
+                        token_start(c, &l, &co);
+                        return fail(c, -EBADMSG, l, co, "NUL: string contains a NUL byte (\\u0000)");
+                }
+                (void) skipping_scalar(c);
+                return 1;
+        }
         struct json_node *n = new_at(c, JSON_STRING);
         if (!n)
                 return fail(c, -ENOMEM, 0, 0, "out of memory");
@@ -360,6 +400,21 @@ static int cb_string(void *ctx, const unsigned char *s, size_t len) {
 
 static int cb_map_key(void *ctx, const unsigned char *s, size_t len) {
         struct parse_ctx *c = ctx;
+        if (c->skip_depth || (c->depth > 0 && c->keep[c->depth - 1])) {
+                const struct json_keep *k = c->skip_depth ? NULL : keep_find(c->keep[c->depth - 1], s, len);
+                if (!k) {
+                        if (memchr(s, '\0', len)) {
+                                unsigned l, co;
+                                token_start(c, &l, &co);
+                                return fail(c, -EBADMSG, l, co, "NUL: key contains a NUL byte (\\u0000)");
+                        }
+                        if (!c->skip_depth)
+                                c->skip_next = true;
+                        return 1;
+                }
+                c->next_keep = k->children;
+        } else
+                c->next_keep = NULL;
         token_start(c, &c->key_line, &c->key_col);
         if (memchr(s, '\0', len))
                 return fail(c, -EBADMSG, c->key_line, c->key_col, "NUL: key contains a NUL byte (\\u0000)");
@@ -371,6 +426,24 @@ static int cb_map_key(void *ctx, const unsigned char *s, size_t len) {
 }
 
 static int start_container(struct parse_ctx *c, enum json_type t) {
+        if (c->skip_depth || c->skip_next) {
+                if (c->depth + 1 > c->max_depth) {
+                        unsigned l, co;
+                        token_start(c, &l, &co);
+                        return fail(c, -E2BIG, l, co, "depth: nesting deeper than %u", c->max_depth);
+                }
+                c->stack[c->depth++] = NULL;
+                if (c->skip_next) {
+                        c->skip_next = false;
+                        c->skip_depth = c->depth;
+                }
+                return 1;
+        }
+        /* The filter of this container: the root's from the options; a
+         * key's from its entry; an array element's is the array's. */
+        const struct json_keep *keep = c->depth == 0 ? c->opts->keep
+                                       : c->stack[c->depth - 1]->type == JSON_ARRAY ? c->keep[c->depth - 1]
+                                                                                    : c->next_keep;
         struct json_node *n = new_at(c, t);
         if (!n)
                 return fail(c, -ENOMEM, 0, 0, "out of memory");
@@ -381,11 +454,20 @@ static int start_container(struct parse_ctx *c, enum json_type t) {
         }
         if (!add_value(c, n))
                 return 0;
+        c->keep[c->depth] = keep;
         c->stack[c->depth++] = n;
         return 1;
 }
 
 static int end_container(struct parse_ctx *c) {
+        if (c->skip_depth) {
+                if (c->depth == c->skip_depth) {
+                        c->skip_depth = 0;
+                        c->last_end = yajl_get_bytes_consumed(c->h);
+                }
+                c->depth--;
+                return 1;
+        }
         c->last_end = yajl_get_bytes_consumed(c->h);
         if (c->depth > 0)
                 c->depth--;

@@ -38,8 +38,19 @@ struct json_node {
         struct json_node **items;   /* OBJECT/ARRAY: n children */
 };
 
+/* What to build a tree for: at an object under a filter only the listed
+ * keys get nodes (children == NULL: the whole value; otherwise the filter
+ * for that object, or for each object element of that array).  Everything
+ * else is still parsed and checked (syntax, depth, NUL) but allocates
+ * nothing.  A list ends with { NULL }. */
+struct json_keep {
+        const char *key;
+        const struct json_keep *children;
+};
+
 struct json_parse_opts {
         unsigned max_depth;      /* default MEMGUARD_MAX_JSON_DEPTH */
+        const struct json_keep *keep; /* NULL: build everything */
         bool reject_duplicates;  /* policies: a duplicate key is an error;
                                   * state/config: the last one wins, as in
                                   * Go's encoding/json that runc and the

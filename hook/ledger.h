@@ -74,6 +74,8 @@ struct ledger {
         size_t n_entries;
         struct lvalue swappiness;
 
+        char *saved;            /* ledger.json as on disk (loaded or last written) */
+        size_t saved_len;
         unsigned write_errors;  /* failed writes during apply */
         bool loaded_ledger_corrupt;
 };

@@ -162,8 +162,13 @@ int outcome_write(const struct outcome *o, const char *log_file, bool use_syslog
 
         if (!log_file || !*log_file)
                 return 0;
-        (void) mkdir_parents(log_file);
+        /* Parents are made only when missing: not a mkdir per component on
+         * every run. */
         _cleanup_close_ int fd = open(log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640);
+        if (fd < 0 && errno == ENOENT) {
+                (void) mkdir_parents(log_file);
+                fd = open(log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640);
+        }
         if (fd < 0)
                 return -errno;
         /* One write(2) per record: O_APPEND keeps concurrent hooks' lines

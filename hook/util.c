@@ -237,13 +237,23 @@ uint64_t now_usec_realtime(void) {
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
+/* UTC by arithmetic (days to civil date, Howard Hinnant's algorithm):
+ * glibc's gmtime_r loads /etc/localtime on first use, five syscalls the
+ * hook does not need. */
 void format_rfc3339(uint64_t usec, char *buf, size_t size) {
-        time_t t = (time_t) (usec / 1000000u);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        char base[32];
-        strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(buf, size, "%s.%06uZ", base, (unsigned) (usec % 1000000u));
+        uint64_t secs = usec / 1000000u;
+        int64_t z = (int64_t) (secs / 86400u) + 719468;
+        unsigned sod = (unsigned) (secs % 86400u);
+        int64_t era = z / 146097;
+        unsigned doe = (unsigned) (z - era * 146097);
+        unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        unsigned mp = (5 * doy + 2) / 153;
+        unsigned d = doy - (153 * mp + 2) / 5 + 1;
+        unsigned m = mp < 10 ? mp + 3 : mp - 9;
+        int64_t y = (int64_t) yoe + era * 400 + (m <= 2);
+        snprintf(buf, size, "%04lld-%02u-%02uT%02u:%02u:%02u.%06uZ", (long long) y, m, d, sod / 3600, sod / 60 % 60, sod % 60,
+                 (unsigned) (usec % 1000000u));
 }
 
 bool container_id_is_valid(const char *id) {

@@ -50,9 +50,11 @@ struct cand {
         size_t dir;
 };
 
+/* By name, then by directory: a later directory's file masks an earlier one's. */
 static int cand_cmp(const void *a, const void *b) {
         const struct cand *x = a, *y = b;
-        return strcmp(x->name, y->name);
+        int r = strcmp(x->name, y->name);
+        return r ? r : (x->dir > y->dir) - (x->dir < y->dir);
 }
 
 static bool is_policy_name(const char *n) {
@@ -84,16 +86,10 @@ int policy_set_load(const char *const *dirs, size_t n_dirs, bool check_owner, st
                 while ((de = readdir(dir))) {
                         if (!is_policy_name(de->d_name))
                                 continue;
-                        /* A later directory masks an earlier one by name. */
-                        size_t i;
-                        for (i = 0; i < n; i++)
-                                if (STREQ(c[i].name, de->d_name))
-                                        break;
-                        if (i < n) {
-                                c[i].dir = d;
-                                continue;
-                        }
-                        if (n >= MEMGUARD_MAX_POLICY_FILES) {
+                        /* Same names across directories are resolved
+                         * after sorting (a later directory masks an earlier
+                         * one): no quadratic search here. */
+                        if (n >= (size_t) MEMGUARD_MAX_POLICY_FILES * n_dirs) { /* bounded memory before masking */
                                 too_many = true;
                                 continue;
                         }
@@ -117,14 +113,33 @@ int policy_set_load(const char *const *dirs, size_t n_dirs, bool check_owner, st
                 if (r < 0)
                         goto out;
         }
+        if (n)
+                qsort(c, n, sizeof *c, cand_cmp);
+        /* Equal names are adjacent, in directory order: keep the last. */
+        {
+                size_t w = 0;
+                for (size_t i = 0; i < n; i++) {
+                        if (w > 0 && STREQ(c[w - 1].name, c[i].name)) {
+                                free(c[w - 1].name);
+                                c[w - 1] = c[i];
+                                continue;
+                        }
+                        c[w++] = c[i];
+                }
+                n = w;
+                if (n > MEMGUARD_MAX_POLICY_FILES) {
+                        for (size_t i = MEMGUARD_MAX_POLICY_FILES; i < n; i++)
+                                free(c[i].name);
+                        n = MEMGUARD_MAX_POLICY_FILES;
+                        too_many = true;
+                }
+        }
         if (too_many) {
                 struct mg_error e = {0};
                 mg_error_set(&e, -E2BIG, "size: more than %u policy files; the rest are ignored", MEMGUARD_MAX_POLICY_FILES);
                 if ((r = add_error(&s, &e)) < 0)
                         goto out;
         }
-        if (n)
-                qsort(c, n, sizeof *c, cand_cmp);
         s.items = calloc(n ? n : 1, sizeof *s.items);
         if (!s.items) {
                 r = -ENOMEM;

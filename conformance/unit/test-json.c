@@ -75,6 +75,32 @@ static void test_parse(void) {
         CHECK(parse("{\"a\":\"\xff\"}", false, &n, &e) == -EINVAL, "invalid UTF-8 rejected");
 }
 
+static void test_keep(void) {
+        static const struct json_keep inner[] = { { "x", NULL }, { NULL, NULL } };
+        static const struct json_keep keep[] = { { "a", inner }, { "b", NULL }, { NULL, NULL } };
+        struct json_parse_opts o = { .keep = keep };
+        struct json_node *n = NULL;
+        struct mg_error e = {0};
+        const char *src = "{\"a\": {\"x\": 1, \"y\": [1,2]}, \"b\": [{\"z\": 2}], \"c\": {\"big\": [1,2,3]}}";
+        CHECK(json_parse(src, strlen(src), &o, &n, &e) == 0, "keep filter parses");
+        const struct json_node *a = json_get(n, "a");
+        CHECK(n && n->n == 2 && a && a->n == 1 && json_get(a, "x") && !json_get(a, "y") && !json_get(n, "c"), "only kept keys get nodes");
+        const struct json_node *b = json_get(n, "b");
+        CHECK(b && b->n == 1 && json_get(b->items[0], "z"), "a kept key without children keeps its whole value");
+        json_free(n);
+        char deep[300] = "{\"c\": ";
+        for (int i = 0; i < 70; i++)
+                strcat(deep, "[");
+        for (int i = 0; i < 70; i++)
+                strcat(deep, "]");
+        strcat(deep, "}");
+        CHECK(json_parse(deep, strlen(deep), &o, &n, &e) == -E2BIG, "depth is enforced inside skipped values");
+        const char *nul = "{\"c\": \"a\\u0000\"}";
+        CHECK(json_parse(nul, strlen(nul), &o, &n, &e) == -EBADMSG, "NUL is rejected inside skipped values");
+        const char *bad = "{\"c\": [1,}";
+        CHECK(json_parse(bad, strlen(bad), &o, &n, &e) == -EINVAL && strstr(e.msg, "syntax"), "syntax is checked inside skipped values");
+}
+
 static void test_positions(void) {
         struct json_node *n = NULL;
         struct mg_error e;
@@ -167,6 +193,7 @@ static void test_util(void) {
 int main(void) {
         test_parse();
         test_positions();
+        test_keep();
         test_serialize();
         test_util();
         printf("1..%u\n%u passed, %u failed\n", n_test, n_pass, n_fail);
