@@ -10,6 +10,9 @@ WRAPPER_DEFS := -DMEMGUARD_HOOK_PATH='"$(BINDIR)/oci-memguard"' \
                 -DMEMGUARD_RUNTIME_CONF='"$(SYSCONFDIR)/oci-memguard/runtime.conf"'
 # Only yajl: the wrapper runs on every container start, keep it small.
 WRAPPER_LIBS := $(shell $(PKG_CONFIG) --libs yajl 2>/dev/null || echo -lyajl)
+# static-pie like the hook when the archive exists (one exec less to relocate)
+WRAPPER_STATIC_OK := $(shell printf 'int main(void){return 0;}' | $(CC) -x c - -static-pie -o /dev/null -lyajl_s 2>/dev/null && echo yes)
+WRAPPER_LDLIBS := $(if $(WRAPPER_STATIC_OK),-static-pie -lyajl_s,$(WRAPPER_LIBS))
 # Where the BuildKit shim lives: a directory holding only `runc` (a link to
 # the wrapper) that goes first on dockerd's PATH.
 SHIMDIR      ?= $(PREFIX)/lib/oci-memguard/shim
@@ -33,7 +36,7 @@ UNINSTALL_HOOKS += uninstall-wrapper
 
 build/oci-memguard-runtime: $(WRAPPER_SRCS) $(WRAPPER_HDRS) mk/wrapper.mk $(WRAPPER_STAMP)
 	@mkdir -p build
-	$(CC) $(CPPFLAGS_ALL) $(WRAPPER_DEFS) $(CFLAGS_ALL) $(OPTFLAGS) $(CFLAGS) $(WRAPPER_SRCS) -o $@ $(LDFLAGS) $(WRAPPER_LIBS)
+	$(CC) $(CPPFLAGS_ALL) $(WRAPPER_DEFS) $(CFLAGS_ALL) $(OPTFLAGS) $(CFLAGS) $(WRAPPER_SRCS) -o $@ $(LDFLAGS) $(WRAPPER_LDLIBS)
 
 build/asan/oci-memguard-runtime: $(WRAPPER_SRCS) $(WRAPPER_HDRS) mk/wrapper.mk $(WRAPPER_STAMP)
 	@mkdir -p build/asan
