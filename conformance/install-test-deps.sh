@@ -9,7 +9,7 @@ pkgs=(
 	# build
 	gcc make pkg-config libyajl-dev libseccomp-dev
 	# test runners and checkers
-	bats bats-support bats-assert bats-file jq valgrind cppcheck shellcheck
+	bats bats-support bats-assert bats-file jq valgrind cppcheck shellcheck strace
 	# real runtimes (conformance/runtime-*.bats)
 	runc crun
 	# the cgroup v2 VM suite (conformance/vm)
