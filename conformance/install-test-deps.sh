@@ -10,6 +10,8 @@ pkgs=(
 	gcc make pkg-config libyajl-dev libseccomp-dev
 	# test runners and checkers
 	bats bats-support bats-assert bats-file jq valgrind cppcheck shellcheck strace
+	# libFuzzer harnesses (fuzz/)
+	clang libclang-rt-14-dev
 	# real runtimes (conformance/runtime-*.bats)
 	runc crun
 	# the cgroup v2 VM suite (conformance/vm)

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* libFuzzer: the bounded JSON reader in its three modes (state/config: last
+ * duplicate wins; policies: duplicates rejected; config.json: keep filter),
+ * then a serialize/re-parse round trip of what it built. */
+#include <string.h>
+
+#include "json.h"
+
+static const struct json_keep keep_in[] = { { "x", NULL }, { NULL, NULL } };
+static const struct json_keep keep[] = { { "a", keep_in }, { "b", NULL }, { NULL, NULL } };
+
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
+        const struct json_parse_opts modes[] = {
+                { .max_depth = MEMGUARD_MAX_JSON_DEPTH },
+                { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .reject_duplicates = true },
+                { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = keep },
+        };
+        for (size_t m = 0; m < ELEMENTSOF(modes); m++) {
+                struct json_node *n = NULL;
+                struct mg_error e = {0};
+                if (json_parse((const char *) data, size, &modes[m], &n, &e) < 0) {
+                        /* errors are one line */
+                        if (strchr(e.msg, '\n'))
+                                __builtin_trap();
+                        continue;
+                }
+                struct strbuf sb = {0};
+                if (json_serialize(n, m == 1, &sb) == 0 && m == 0) {
+                        struct json_node *n2 = NULL;
+                        if (json_parse(sb.buf, sb.len, &modes[0], &n2, &e) < 0)
+                                __builtin_trap(); /* what we write we must read */
+                        json_free(n2);
+                }
+                strbuf_free(&sb);
+                json_free(n);
+        }
+        return 0;
+}

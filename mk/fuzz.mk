@@ -1,0 +1,34 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# libFuzzer harnesses (clang) for every parser container input reaches:
+# the JSON reader, state and config.json, policies (validator, matcher,
+# merge), sizes, and the wrapper's config.json rewrite.
+#   make fuzz          FUZZ_SECONDS (default 120) per harness, corpus grows in build/fuzz/corpus
+#   make fuzz-smoke    (in `make check`) replays the seeds and regressions, then 10 s each
+# A crash is kept as fuzz/regressions/<harness>/<file> and replayed forever.
+
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 120
+FUZZ_FLAGS   := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Ihook -Ipolicy -Iwrapper \
+                $(shell $(PKG_CONFIG) --cflags yajl libseccomp 2>/dev/null)
+FUZZERS      := json oci policy size wrapper
+FUZZ_BINS    := $(patsubst %,build/fuzz/fuzz-%,$(FUZZERS))
+FUZZ_LIB     := $(LIB_SRCS)
+WRAPPER_LIB  := wrapper/bundle_hooks.c hook/json.c hook/util.c
+
+CHECK_SUITES += fuzz-smoke
+.PHONY: fuzz fuzz-smoke
+
+build/fuzz/fuzz-wrapper: fuzz/fuzz-wrapper.c $(WRAPPER_LIB) $(HDRS) mk/fuzz.mk
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(WRAPPER_LIB) -o $@ $(LDLIBS_ALL)
+
+build/fuzz/fuzz-%: fuzz/fuzz-%.c $(FUZZ_LIB) $(HDRS) mk/fuzz.mk
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(FUZZ_LIB) -o $@ $(LDLIBS_ALL)
+
+fuzz: $(FUZZ_BINS)
+	fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
+
+fuzz-smoke: $(FUZZ_BINS)
+	fuzz/run.sh 10 $(FUZZERS)
+	@echo "fuzz-smoke: seeds and regressions replayed, 10 s of fuzzing each, no crash"
