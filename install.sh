@@ -52,7 +52,7 @@ run() {
 # shellcheck source=install.d/register.sh disable=SC1091 # `make lint` should check it with -x
 . install.d/register.sh
 
-BUILD_DEPS=(gcc make pkg-config libyajl-dev libseccomp-dev libyajl2 libseccomp2 jq)
+BUILD_DEPS=(gcc make pkg-config libyajl-dev libseccomp-dev libyajl2 libseccomp2 jq scdoc)
 
 install_deps() {
 	[[ -n "$DESTDIR" ]] && return 0
@@ -73,7 +73,7 @@ install_deps() {
 # Directories `make install` and this script may create, parents after
 # children; those missing now are recorded so that --uninstall removes them.
 created_dirs() {
-	echo "$BINDIR" "$PREFIX/share/man/man8" "$PREFIX/share/man" "$PREFIX/lib/oci-memguard/shim" "$PREFIX/lib/oci-memguard" \
+	echo "$BINDIR" "$PREFIX/share/man/man8" "$PREFIX/share/man/man5" "$PREFIX/share/man" "$PREFIX/lib/oci-memguard/shim" "$PREFIX/lib/oci-memguard" \
 		/usr/share/oci-memguard/policy.d /usr/share/oci-memguard \
 		/etc/oci-memguard/policy.d /etc/oci-memguard \
 		/usr/share/containers/oci/hooks.d /usr/share/containers/oci /usr/share/containers \

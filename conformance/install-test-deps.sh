@@ -7,7 +7,7 @@ set -euo pipefail
 
 pkgs=(
 	# build
-	gcc make pkg-config libyajl-dev libseccomp-dev
+	gcc make pkg-config libyajl-dev libseccomp-dev scdoc man-db
 	# test runners and checkers
 	bats bats-support bats-assert bats-file jq valgrind cppcheck shellcheck strace
 	# libFuzzer harnesses (fuzz/)

@@ -47,16 +47,14 @@ build/hooks.d/%.json: install.d/hooks.d/%.json.in mk/wrapper.mk $(WRAPPER_STAMP)
 	sed 's|@BINDIR@|$(BINDIR)|g' $< >$@
 
 install-wrapper: build/oci-memguard-runtime build/hooks.d/oci-memguard-prestart.json build/hooks.d/oci-memguard-poststop.json
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(HOOKSDIR) $(DESTDIR)$(SHIMDIR) $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(HOOKSDIR) $(DESTDIR)$(SHIMDIR)
 	install -m 0755 build/oci-memguard-runtime $(DESTDIR)$(BINDIR)/oci-memguard-runtime
 	ln -sfn $(BINDIR)/oci-memguard-runtime $(DESTDIR)$(SHIMDIR)/runc
 	install -m 0644 build/hooks.d/oci-memguard-prestart.json build/hooks.d/oci-memguard-poststop.json $(DESTDIR)$(HOOKSDIR)/
-	install -m 0644 wrapper/oci-memguard-runtime.8 $(DESTDIR)$(MANDIR)/man8/oci-memguard-runtime.8
 
 uninstall-wrapper:
 	rm -f $(DESTDIR)$(BINDIR)/oci-memguard-runtime $(DESTDIR)$(SHIMDIR)/runc \
-	      $(DESTDIR)$(HOOKSDIR)/oci-memguard-prestart.json $(DESTDIR)$(HOOKSDIR)/oci-memguard-poststop.json \
-	      $(DESTDIR)$(MANDIR)/man8/oci-memguard-runtime.8
+	      $(DESTDIR)$(HOOKSDIR)/oci-memguard-prestart.json $(DESTDIR)$(HOOKSDIR)/oci-memguard-poststop.json
 	-rmdir $(DESTDIR)$(SHIMDIR) $(DESTDIR)$(PREFIX)/lib/oci-memguard 2>/dev/null
 
 # The suites that start real engines (podman, dockerd, containerd) take
