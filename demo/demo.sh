@@ -1,0 +1,56 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# `make demo`: a real container through runc on this very host, with the hook
+# in its config.json and a demo policy, then the hook's outcome records.
+# Everything lives in a temporary directory and is removed afterwards, even
+# on failure; the container's cgroup too. Needs root and runc.
+set -euo pipefail
+hook="${1:?usage: demo.sh HOOK}"
+[[ $(id -u) -eq 0 ]] || { echo "demo: run as root (runc needs it)" >&2; exit 1; }
+command -v runc >/dev/null || { echo "demo: runc is not installed (apt-get install runc)" >&2; exit 1; }
+command -v jq >/dev/null || { echo "demo: jq is not installed" >&2; exit 1; }
+work=$(mktemp -d /tmp/oci-memguard-demo.XXXXXX)
+id="memguard-demo-$$"
+cleanup() {
+	runc --root "$work/runc" delete -f "$id" >/dev/null 2>&1 || true
+	local d
+	for d in /sys/fs/cgroup/*/memguard-demo /sys/fs/cgroup/memguard-demo; do
+		[[ -d "$d" ]] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+mkdir -p "$work/bundle/rootfs/bin" "$work/policy" "$work/state"
+cp /bin/busybox "$work/bundle/rootfs/bin/busybox"
+for c in sh sleep true; do ln -s busybox "$work/bundle/rootfs/bin/$c"; done
+cat >"$work/policy/50-demo.json" <<'POLICY'
+{
+  "description": "demo: protect the demo image, treat it as a build",
+  "match": { "images": ["demo/*"] },
+  "memory": { "min": "64M", "low": "128M" },
+  "build": { "swappiness": 10, "reclaim": { "when": "auto", "available_below": "5%" } }
+}
+POLICY
+chmod 0644 "$work/policy/50-demo.json"
+(cd "$work/bundle" && runc spec)
+jq --arg bin "$hook" --arg s "$work/state" --arg l "$work/events.jsonl" --arg p "$work/policy" --arg cg "/memguard-demo/$id" '
+	.process.terminal = false | .process.args = ["/bin/sleep", "1"] | .linux.cgroupsPath = $cg
+	| .annotations = {"oci-memguard.image": "demo/app:1", "oci-memguard.build": "true"}
+	| .hooks = {
+		prestart: [{path: $bin, args: ["oci-memguard", "prestart", "--state-dir", $s, "--log-file", $l, "--policy-dir", $p, "--no-syslog"], timeout: 10}],
+		poststop: [{path: $bin, args: ["oci-memguard", "poststop", "--state-dir", $s, "--log-file", $l, "--policy-dir", $p, "--no-syslog"], timeout: 10}]
+	}' "$work/bundle/config.json" >"$work/c.json"
+mv "$work/c.json" "$work/bundle/config.json"
+
+echo "== oci-memguard explain (what the hook will do)"
+"$hook" explain --bundle "$work/bundle" --policy-dir "$work/policy" --state-dir "$work/state" --log-file "$work/events.jsonl"
+echo
+echo "== runc run $id (sleep 1), swappiness before: $(cat /proc/sys/vm/swappiness)"
+runc --root "$work/runc" run --bundle "$work/bundle" "$id"
+echo "== swappiness after: $(cat /proc/sys/vm/swappiness)"
+echo
+echo "== the hook's outcome records ($work/events.jsonl)"
+jq . "$work/events.jsonl"
+echo
+jq -r -s '"demo: prestart and poststop ran for \(.[0].id): image \(.[0].image), policies \(.[0].policies | join(",")), build=\(.[0].build), \(.[0].actions | length) change(s) at start, \(.[1].actions | length) given back at stop, cgroup \(.[0].cgroup_mode)\(if (.[0].skipped | length) > 0 then " (" + (.[0].skipped | join("; ")) + ")" else "" end)"' "$work/events.jsonl"
