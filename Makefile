@@ -102,10 +102,10 @@ check-valgrind: $(VALGRIND_UNITS)
 	  valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible $$t >/dev/null; \
 	  echo "valgrind $$t: 0 errors, 0 leaks"; done
 
-check-bats: $(PROGRAMS)
+check-bats: $(PROGRAMS) build/killpoints/oci-memguard
 	MEMGUARD_BIN=$(CURDIR)/build/oci-memguard bats --print-output-on-failure conformance/
 
-check-bats-asan: $(ASAN_PROGRAMS)
+check-bats-asan: $(ASAN_PROGRAMS) build/killpoints/oci-memguard
 	MEMGUARD_BIN=$(CURDIR)/build/asan/oci-memguard MEMGUARD_ASAN=1 bats --print-output-on-failure conformance/
 
 check-vm: build/oci-memguard
