@@ -6,6 +6,7 @@
 #include "sandbox.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -52,6 +53,8 @@ static const int allowed[] = {
         SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getuid), SCMP_SYS(geteuid),
         SCMP_SYS(futex), SCMP_SYS(getrandom),
         SCMP_SYS(exit), SCMP_SYS(exit_group),
+        SCMP_SYS(wait4), SCMP_SYS(waitid),    /* the build guard's bounded child */
+        SCMP_SYS(set_robust_list),            /* glibc's fork, in the child */
 #ifdef MEMGUARD_KILLPOINTS
         /* test build only: raise(SIGKILL) at a kill point */
         SCMP_SYS(kill), SCMP_SYS(tgkill),
@@ -98,6 +101,15 @@ int sandbox_enter(bool disabled, struct outcome *out) {
 #ifndef MEMGUARD_SANITIZED
         /* syslog reconnect: AF_UNIX only, never the network */
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+        if (r < 0)
+                goto fail;
+        /* The build guard runs uninterruptible sysctl writes (drop_caches,
+         * compact_memory) in a child it can stop waiting for: fork-style
+         * clone only, never into new namespaces. */
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+                             SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
+                                                                 CLONE_NEWUTS | CLONE_NEWCGROUP,
+                                     0));
         if (r < 0)
                 goto fail;
         /* stdio asks whether stderr is a terminal */

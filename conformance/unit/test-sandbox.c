@@ -7,7 +7,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,9 +75,26 @@ static int do_normal(void) {
         return 0;
 }
 
+static int do_fork(void) {
+        pid_t pid = fork();
+        if (pid == 0)
+                _exit(7);
+        int st = 0;
+        if (pid < 0 || waitpid(pid, &st, 0) != pid)
+                return 20;
+        return WIFEXITED(st) && WEXITSTATUS(st) == 7 ? 0 : 21;
+}
+
+__attribute__((unused)) static int do_unshare_clone(void) {
+        /* a new mount namespace via clone: never allowed */
+        return (int) syscall(SYS_clone, CLONE_NEWNS | SIGCHLD, 0, 0, 0, 0) >= 0 ? 94 : 95;
+}
+
 int main(void) {
         int st = confined(do_normal);
         report(WIFEXITED(st) && WEXITSTATUS(st) == 0, "after confinement: a filter is in force; files, fsync, unlink and an AF_UNIX socket work");
+        st = confined(do_fork);
+        report(WIFEXITED(st) && WEXITSTATUS(st) == 0, "after confinement: a plain fork and wait work (the build guard's bounded child)");
 #if defined(__SANITIZE_ADDRESS__)
         printf("ok %u - # SKIP exec and AF_INET: the ASan build widens the allowlist for the sanitizer runtime\n", ++n_test);
 #else
@@ -83,6 +102,8 @@ int main(void) {
         report(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "after confinement: execve kills the process (SIGSYS)");
         st = confined(do_inet);
         report(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "after confinement: an AF_INET socket kills the process (SIGSYS)");
+        st = confined(do_unshare_clone);
+        report(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "after confinement: clone into a new namespace kills the process (SIGSYS)");
 #endif
         printf("1..%u\n%u passed, %u failed\n", n_test, n_pass, n_fail);
         return n_fail ? 1 : 0;
