@@ -10,6 +10,7 @@
 #include "json.h"
 #include "memhealth.h"
 #include "reclaim.h"
+#include "sandbox.h"
 #include "sysctl.h"
 
 /* Counters that tell whether a build fought for memory. */
@@ -63,37 +64,93 @@ char *buildguard_snapshot_json(const char *sysroot, uint64_t after_reclaim, int 
 
 #define DEFAULT_ORDER 4
 #define DEFAULT_TIMEOUT_MS 2000
+/* build.reclaim.available_below when no policy sets it: 10% of MemTotal.
+ * Below that the kernel's own watermarks are near (min_free_kbytes and the
+ * zone watermarks are well under 10% on any host with more than ~1G), and a
+ * build that allocates page cache and veth queues will hit direct reclaim. */
 #define DEFAULT_AVAILABLE_BELOW_PERCENT 10
 
-static void fmt_u64(uint64_t v, char *buf, size_t n) { snprintf(buf, n, "%" PRIu64, v); }
+/* The sysctl writes (drop_caches, compact_memory, the sync before them)
+ * ignore signals (reclaim.h): only a child process bounds them. The child
+ * needs fork and wait in the seccomp allowlist; sandbox.h says when it has
+ * them. Unconfined (--no-seccomp) they are always possible. */
+static bool guard_can_detach(const struct hook_opts *o) {
+#ifdef SANDBOX_ALLOWS_FORK
+        (void) o;
+        return true;
+#else
+        return o->no_seccomp;
+#endif
+}
+
+/* One run of the build guard: the options, the time budget per step and
+ * whether a step has already used all of it. */
+struct guard {
+        const struct hook_opts *o;
+        struct outcome *out;
+        uint64_t timeout_ms;
+        bool detach;
+        bool out_of_time;
+        unsigned steps;
+};
+
+/* A step may start only while no earlier one ran out of time: a child left
+ * running in the background must not be joined by another. */
+static bool guard_may_act(struct guard *g, const char *what) {
+        if (!g->out_of_time)
+                return true;
+        outcome_skip(g->out, "build guard: %s skipped, an earlier step used its whole time budget", what);
+        return false;
+}
 
 /* One bounded sysctl write, recorded as an action. */
-static int act_sysctl(const struct hook_opts *o, struct outcome *out, const char *name, const char *value, uint64_t timeout_ms) {
+static int act_sysctl(struct guard *g, const char *name, const char *value, unsigned flags, const char *planned) {
         char path[PATH_MAX], shown[64];
-        int r = sysctl_path(o->sysroot, name, path, sizeof path);
+        int r = sysctl_path(g->o->sysroot, name, path, sizeof path);
         if (r < 0)
                 return r;
-        snprintf(shown, sizeof shown, "/proc/sys/%s", name);
+        int n = snprintf(shown, sizeof shown, "/proc/sys/%s", name);
+        if (n < 0 || (size_t) n >= sizeof shown)
+                return -ENAMETOOLONG;
         for (char *p = shown + 10; *p; p++)
                 if (*p == '.')
                         *p = '/';
-        if (o->dry_run) {
-                outcome_action(out, name, shown, "", value, "planned");
+        if (g->o->dry_run) {
+                outcome_action(g->out, name, shown, "", value, planned ? planned : "planned");
                 return 0;
         }
+        if (!guard_may_act(g, name))
+                return -ETIMEDOUT;
+        if (g->detach)
+                flags |= WRITE_BOUNDED_DETACH;
         uint64_t t0 = now_usec_monotonic();
-        r = write_bounded(path, value, timeout_ms);
-        char res[128];
-        if (r == -EINTR)
-                snprintf(res, sizeof res, "error: interrupted after %" PRIu64 " ms (time budget)", timeout_ms);
+        r = write_bounded(path, value, g->timeout_ms, flags);
+        uint64_t ms = (now_usec_monotonic() - t0) / 1000;
+        g->steps++;
+        char res[160];
+        if (r == -ETIMEDOUT)
+                snprintf(res, sizeof res, "timeout: still running after %" PRIu64 " ms (time budget), left to finish in the background",
+                         g->timeout_ms);
+        else if (r == -EINTR)
+                snprintf(res, sizeof res, "timeout: interrupted after %" PRIu64 " ms (time budget)", g->timeout_ms);
         else if (r < 0)
                 snprintf(res, sizeof res, "error: %s", strerror(-r));
         else
-                snprintf(res, sizeof res, "ok (%" PRIu64 " ms)", (now_usec_monotonic() - t0) / 1000);
-        outcome_action(out, name, shown, "", value, res);
-        if (r < 0)
-                outcome_error(out, "write %s to %s: %s", value, shown, r == -EINTR ? "time budget exceeded" : strerror(-r));
+                snprintf(res, sizeof res, "ok (%s%" PRIu64 " ms)", flags & WRITE_BOUNDED_SYNC_FIRST ? "sync + write, " : "", ms);
+        outcome_action(g->out, name, shown, "", value, res);
+        if (r == -ETIMEDOUT || r == -EINTR)
+                g->out_of_time = true;
+        else if (r < 0)
+                outcome_error(g->out, "write %s to %s: %s", value, shown, strerror(-r));
         return r;
+}
+
+/* drop_caches only frees clean objects: sync first (vm.rst), in the same
+ * bounded step. */
+static int act_drop_caches(struct guard *g, unsigned what, const char *planned) {
+        char val[12];
+        snprintf(val, sizeof val, "%u", what);
+        return act_sysctl(g, "vm.drop_caches", val, WRITE_BOUNDED_SYNC_FIRST, planned);
 }
 
 static bool root_has_reclaim(const struct cgroup_host *h) {
@@ -105,36 +162,49 @@ static bool root_has_reclaim(const struct cgroup_host *h) {
 /* memory.reclaim at the cgroup2 root: reclaims from every cgroup by the
  * kernel's own LRU order while respecting memory.min/low below the root,
  * unlike drop_caches, which throws away all clean page cache host-wide. */
-static void act_reclaim(const struct cgroup_host *h, const struct hook_opts *o, struct outcome *out, uint64_t bytes, uint64_t timeout_ms) {
-        char want[64];
-        fmt_u64(bytes, want, sizeof want);
-        if (o->dry_run) {
-                outcome_action(out, "/", "memory.reclaim", "", want, "planned");
+static void act_reclaim(struct guard *g, const struct cgroup_host *h, uint64_t bytes) {
+        char want[32];
+        snprintf(want, sizeof want, "%" PRIu64, bytes);
+        if (g->o->dry_run) {
+                outcome_action(g->out, "/", "memory.reclaim", "", want, "planned");
                 return;
         }
+        if (!guard_may_act(g, "memory.reclaim"))
+                return;
         struct reclaim_result rr;
         uint64_t t0 = now_usec_monotonic();
-        int r = reclaim_memcg(h->v2_fd, bytes, timeout_ms, &rr);
+        int r = reclaim_memcg(h->v2_fd, bytes, g->timeout_ms, &rr);
+        g->steps++;
         char res[256];
         snprintf(res, sizeof res, "%s%s: %" PRIu64 " bytes in %u chunk%s%s, %" PRIu64 " ms", r < 0 ? "error: " : "ok",
                  r < 0 ? strerror(-r) : "", rr.reclaimed, rr.chunks, rr.chunks == 1 ? "" : "s",
                  rr.swappiness_arg ? ", swappiness=0" : ", without swappiness= (kernel < 6.11)", (now_usec_monotonic() - t0) / 1000);
         if (rr.stopped_eagain)
                 strncat(res, "; stopped: the kernel could not reclaim more (EAGAIN)", sizeof res - strlen(res) - 1);
-        if (rr.timed_out)
+        if (rr.timed_out) {
                 strncat(res, "; stopped: time budget", sizeof res - strlen(res) - 1);
-        outcome_action(out, "/", "memory.reclaim", "", want, res);
+                g->out_of_time = true;
+        }
+        outcome_action(g->out, "/", "memory.reclaim", "", want, res);
         if (r < 0)
-                outcome_error(out, "memory.reclaim of the cgroup root: %s", strerror(-r));
+                outcome_error(g->out, "memory.reclaim of the cgroup root: %s", strerror(-r));
+}
+
+static void put_health(struct strbuf *sb, const char *when, const struct memhealth *h) {
+        strbuf_printf(sb, ",\"mem_available_%s\":%" PRIu64 ",\"mem_free_%s\":%" PRIu64 ",\"cached_%s\":%" PRIu64, when,
+                      h->mem_available, when, h->mem_free, when, h->cached);
+        if (h->have_buddy)
+                strbuf_printf(sb, ",\"free_blocks_at_order_%s\":%" PRIu64, when, h->blocks_at_order);
 }
 
 void buildguard_before_build(const struct container_view *v, const struct hook_opts *o, struct outcome *out) {
         const struct policy_reclaim *pr = &v->merged->build.reclaim;
         enum policy_when when = pr->when ? pr->when : POLICY_WHEN_AUTO;
         unsigned order = pr->has_order ? pr->order : DEFAULT_ORDER;
-        uint64_t timeout_ms = pr->has_timeout_ms ? pr->timeout_ms : DEFAULT_TIMEOUT_MS;
         unsigned drop = pr->has_drop_caches ? pr->drop_caches : 1;
         bool compact = pr->compact != POLICY_FALSE;
+        struct guard g = { .o = o, .out = out, .timeout_ms = pr->has_timeout_ms ? pr->timeout_ms : DEFAULT_TIMEOUT_MS,
+                           .detach = guard_can_detach(o) };
         uint64_t t0 = now_usec_monotonic();
 
         if (when == POLICY_WHEN_NEVER) {
@@ -155,25 +225,21 @@ void buildguard_before_build(const struct container_view *v, const struct hook_o
         bool is_short = verdict == MEMHEALTH_SHORT || verdict == MEMHEALTH_SHORT_AND_FRAGMENTED;
         bool is_frag = verdict == MEMHEALTH_FRAGMENTED || verdict == MEMHEALTH_SHORT_AND_FRAGMENTED;
         bool always = when == POLICY_WHEN_ALWAYS;
+        const char *decision = memhealth_verdict_name(verdict);
 
         struct strbuf sb = {0};
-        strbuf_printf(&sb, "{\"decision\":\"%s\",\"when\":\"%s\",\"order\":%u,\"available_below\":%" PRIu64
-                           ",\"mem_available_before\":%" PRIu64 ",\"mem_free_before\":%" PRIu64 ",\"cached_before\":%" PRIu64,
-                      memhealth_verdict_name(verdict), always ? "always" : "auto", order, threshold, before.mem_available, before.mem_free,
-                      before.cached);
-        if (before.have_buddy)
-                strbuf_printf(&sb, ",\"free_blocks_at_order_before\":%" PRIu64, before.blocks_at_order);
+        strbuf_printf(&sb, ",\"when\":\"%s\",\"order\":%u,\"available_below\":%" PRIu64, always ? "always" : "auto", order, threshold);
+        put_health(&sb, "before", &before);
 
         if (verdict == MEMHEALTH_HEALTHY && !always) {
                 /* The common case: a few reads, nothing written. */
                 strbuf_printf(&sb, ",\"duration_us\":%" PRIu64 "}", now_usec_monotonic() - t0);
-                if (!sb.oom)
-                        outcome_extra_raw(out, "build_guard", sb.buf);
-                strbuf_free(&sb);
-                return;
+                goto done;
         }
 
         if (is_frag) {
+                /* Why compaction may not help: it needs free pages above the
+                 * high watermark to migrate into (research §5 rule 4). */
                 char zpath[PATH_MAX];
                 _cleanup_free_ char *zi = NULL;
                 uint64_t high;
@@ -187,43 +253,61 @@ void buildguard_before_build(const struct container_view *v, const struct hook_o
                 uint64_t deficit = threshold > before.mem_available ? threshold - before.mem_available : 0;
                 deficit = (deficit + page - 1) / page * page;
                 if (deficit > 0 && root_has_reclaim(&v->host))
-                        act_reclaim(&v->host, o, out, deficit, timeout_ms);
-                else if (drop > 0 && (deficit > 0 || always)) {
-                        /* No memory.reclaim (cgroup v1, or < 5.19): the blunt
-                         * tool, after sync so dirty pages can go too. */
-                        if (!o->dry_run)
-                                sync();
-                        char val[12];
-                        snprintf(val, sizeof val, "%u", drop);
-                        (void) act_sysctl(o, out, "vm.drop_caches", val, timeout_ms);
-                } else if (deficit > 0)
+                        act_reclaim(&g, &v->host, deficit);
+                else if (drop > 0 && (deficit > 0 || always))
+                        /* No memory.reclaim (cgroup v1, hybrid, < 5.19): the
+                         * blunt tool. */
+                        (void) act_drop_caches(&g, drop, NULL);
+                else if (deficit > 0)
                         outcome_skip(out, "build guard: short of memory, but no memory.reclaim and build.reclaim.drop_caches=0");
+                if (is_frag && !o->dry_run && !always) {
+                        /* Reclaim frees whole pages back to the buddy
+                         * allocator, which merges them: look again before
+                         * compacting. */
+                        struct memhealth mid;
+                        if (memhealth_read(o->sysroot, order, &mid) == 0 && mid.have_buddy && mid.blocks_at_order > 0)
+                                is_frag = false;
+                }
         }
 
         /* Fragmented: compaction makes high-order blocks out of free memory. */
         if ((is_frag || always) && compact) {
-                (void) act_sysctl(o, out, "vm.compact_memory", "1", timeout_ms);
+                (void) act_sysctl(&g, "vm.compact_memory", "1", 0, NULL);
                 struct memhealth mid;
-                if (!o->dry_run && memhealth_read(o->sysroot, order, &mid) == 0 && mid.have_buddy && mid.blocks_at_order == 0 && drop > 0) {
-                        /* Still none: reclaimable slab (dentries, inodes) pins
-                         * pageblocks; free it and compact once more. */
-                        (void) act_sysctl(o, out, "vm.drop_caches", "2", timeout_ms);
-                        (void) act_sysctl(o, out, "vm.compact_memory", "1", timeout_ms);
+                if (o->dry_run) {
+                        if (drop > 0) {
+                                char cond[96];
+                                snprintf(cond, sizeof cond, "planned if no free block of order %u appears", order);
+                                (void) act_drop_caches(&g, 2, cond);
+                                (void) act_sysctl(&g, "vm.compact_memory", "1", 0, cond);
+                        }
+                } else if (!g.out_of_time && memhealth_read(o->sysroot, order, &mid) == 0 && mid.have_buddy && mid.blocks_at_order == 0) {
+                        /* Still none: unmovable/reclaimable slab (dentries,
+                         * inodes) pins pageblocks; free it, compact again. */
+                        decision = "slab-pinned";
+                        if (drop > 0) {
+                                if (act_drop_caches(&g, 2, NULL) == 0)
+                                        (void) act_sysctl(&g, "vm.compact_memory", "1", 0, NULL);
+                        } else
+                                outcome_skip(out, "build guard: slab pins pageblocks, but build.reclaim.drop_caches=0");
                 }
         } else if (is_frag)
                 outcome_skip(out, "build guard: fragmented, but build.reclaim.compact=false");
 
         struct memhealth after;
-        if (!o->dry_run && memhealth_read(o->sysroot, order, &after) == 0) {
-                strbuf_printf(&sb, ",\"mem_available_after\":%" PRIu64 ",\"mem_free_after\":%" PRIu64 ",\"cached_after\":%" PRIu64,
-                              after.mem_available, after.mem_free, after.cached);
-                if (after.have_buddy)
-                        strbuf_printf(&sb, ",\"free_blocks_at_order_after\":%" PRIu64, after.blocks_at_order);
-        }
-        strbuf_printf(&sb, ",\"duration_us\":%" PRIu64 "}", now_usec_monotonic() - t0);
-        if (!sb.oom)
-                outcome_extra_raw(out, "build_guard", sb.buf);
+        if (!o->dry_run && memhealth_read(o->sysroot, order, &after) == 0)
+                put_health(&sb, "after", &after);
+        strbuf_printf(&sb, ",\"steps\":%u,\"bounded_by\":\"%s\",\"duration_us\":%" PRIu64 "}", g.steps,
+                      g.detach ? "child process" : "timer", now_usec_monotonic() - t0);
+done:;
+        struct strbuf js = {0};
+        strbuf_printf(&js, "{\"decision\":\"%s\"", decision);
+        if (sb.buf)
+                strbuf_puts(&js, sb.buf);
+        if (!sb.oom && !js.oom)
+                outcome_extra_raw(out, "build_guard", js.buf);
         strbuf_free(&sb);
+        strbuf_free(&js);
 }
 
 void buildguard_after_build(const char *snapshot_json, const char *sysroot, struct outcome *out) {
@@ -280,6 +364,7 @@ void buildguard_after_last_build(const char *snapshot_json, const struct hook_op
                 cgroup_host_close(&host);
                 return;
         }
-        act_reclaim(&host, o, out, bytes, DEFAULT_TIMEOUT_MS);
+        struct guard g = { .o = o, .out = out, .timeout_ms = DEFAULT_TIMEOUT_MS };
+        act_reclaim(&g, &host, bytes);
         cgroup_host_close(&host);
 }
