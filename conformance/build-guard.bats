@@ -182,3 +182,145 @@ available() { # available KB
 	run log_field '.skipped | join(" ")'
 	assert_output --partial "less page cache than"
 }
+
+# /proc/buddyinfo as the kernel shows it over time: the first read sees
+# FIRST free blocks at each order >= 4, every later read THEN. A FIFO makes
+# the order of reads deterministic (a rewritten file would race the hook).
+buddy_sequence() { # buddy_sequence FIRST THEN
+	local f="$SYSROOT/proc/buddyinfo"
+	rm -f "$f"
+	mkfifo "$f"
+	(
+		buddy_text "$1" >"$f"
+		while true; do buddy_text "$2" >"$f"; done
+	) 3>&- &
+	FIFO_PIDS+=" $!"
+}
+
+buddy_text() {
+	local hi="$1"
+	echo "Node 0, zone    DMA32   4000   3000   2000   1000 $hi $hi $hi $hi $hi $hi $hi"
+	echo "Node 0, zone   Normal   9000   8000   7000   6000 $hi $hi $hi $hi $hi $hi $hi"
+}
+
+teardown() {
+	local p
+	for p in ${FIFO_PIDS:-}; do kill "$p" 2>/dev/null; done
+	true
+}
+
+@test "fragmented, and compaction makes blocks: compact once, no drop_caches, decision fragmented" {
+	policy 10.json '{"match": {"build": true}}'
+	buddy_sequence 0 3
+	hook_run prestart
+	assert_success
+	run log_field '.build_guard.decision'
+	assert_output fragmented
+	run log_field '[.actions[] | "\(.target)=\(.new)"] | join(",")'
+	assert_output "vm.compact_memory=1"
+	assert_equal "$(cat "$SYSROOT/proc/sys/vm/drop_caches")" ""
+	run log_field '"\(.build_guard.free_blocks_at_order_before) \(.build_guard.free_blocks_at_order_after)"'
+	assert_output "0 42"
+}
+
+@test "short and fragmented: memory.reclaim first; blocks merged by the reclaim mean no compaction" {
+	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"available_below": "15%"}}}'
+	available 2400000
+	buddy_sequence 0 1
+	hook_run prestart
+	assert_success
+	run log_field '.build_guard.decision'
+	assert_output short+fragmented
+	run log_field '[.actions[] | "\(.target) \(.file)=\(.new)"] | join(",")'
+	assert_output "/ memory.reclaim=58982400"
+	assert_equal "$(cat "$CGROOT/memory.reclaim")" "58982400 swappiness=0"
+	assert_equal "$(cat "$SYSROOT/proc/sys/vm/compact_memory")" ""
+}
+
+@test "short and fragmented, reclaim merges nothing: compaction follows" {
+	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"available_below": "15%", "drop_caches": 0}}}'
+	available 2400000
+	buddy 0
+	hook_run prestart
+	run log_field '[.actions[] | .file] | join(",")'
+	assert_output "memory.reclaim,/proc/sys/vm/compact_memory"
+	run log_field '.skipped | join(" ")'
+	assert_output --partial "slab pins pageblocks, but build.reclaim.drop_caches=0"
+}
+
+@test "a step that outlives its time budget is cut off and the remaining steps are skipped" {
+	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"timeout_ms": 300}}}'
+	buddy 0
+	rm -f "$SYSROOT/proc/sys/vm/compact_memory"
+	mkfifo "$SYSROOT/proc/sys/vm/compact_memory" # no reader: the write never completes
+	local t0=$EPOCHREALTIME
+	hook_run prestart
+	local ms=$(( (${EPOCHREALTIME/./} - ${t0/./}) / 1000 ))
+	assert_success
+	(( ms < 1500 )) || fail "the hook took $ms ms with a 300 ms budget"
+	run log_field '.actions[0].result'
+	assert_output --regexp '^timeout: '
+	run log_field '[.actions[] | .target] | join(",")'
+	assert_output "vm.compact_memory"
+	run log_field '.skipped | join(" ")'
+	assert_output --partial "a step used its whole time budget of 300 ms; the remaining steps were skipped"
+	assert_equal "$(cat "$SYSROOT/proc/sys/vm/drop_caches")" ""
+}
+
+@test "unconfined (--no-seccomp), sysctl steps run in a bounded child process" {
+	policy 10.json '{"match": {"build": true}}'
+	buddy 0
+	hook_run prestart --no-seccomp
+	assert_success
+	run log_field '"\(.build_guard.bounded_by) \(.build_guard.decision)"'
+	assert_output "child process slab-pinned"
+	assert_equal "$(cat "$SYSROOT/proc/sys/vm/drop_caches")" 2
+	assert_equal "$(cat "$SYSROOT/proc/sys/vm/compact_memory")" 1
+}
+
+@test "hybrid host (memory on cgroup v1, no memory.reclaim at the v2 root): short of memory means sync + drop_caches" {
+	make_sysroot hybrid
+	buddy 50
+	: >"$SYSROOT/proc/sys/vm/drop_caches"
+	: >"$SYSROOT/proc/sys/vm/compact_memory"
+	mkdir -p "$SYSROOT/sys/fs/cgroup/memory/ci/b1"
+	MK_PROC_V1=1 mk_proc 4001 /ci/b1
+	make_bundle b1 /ci/b1 '.annotations["oci-memguard.build"]="true"'
+	state_for b1 4001
+	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"drop_caches": 1}}}'
+	available 100000
+	hook_run prestart
+	assert_success
+	run log_field '"\(.cgroup_mode) \(.build_guard.decision)"'
+	assert_output "hybrid short"
+	run log_field '[.actions[] | "\(.target)=\(.new) \(.result | split(" ")[0:4] | join(" "))"] | join(",")'
+	assert_output "vm.drop_caches=1 ok (sync + write,"
+	assert_equal "$(cat "$SYSROOT/proc/sys/vm/drop_caches")" 1
+}
+
+@test "build.after with no memory.reclaim at the root: nothing reclaimed, and it says so" {
+	rm "$CGROOT/memory.reclaim"
+	policy 10.json '{"match": {"build": true}, "build": {"after": {"when": "always", "reclaim": "512M"}}}'
+	hook_run prestart
+	stop_container b1 /ci/b1 4001
+	run log_field '.skipped | join(" ")'
+	assert_output --partial "build.after: no memory.reclaim at the cgroup v2 root"
+	run log_field '.actions | length'
+	assert_output 0
+}
+
+@test "build.after is not run while another build still runs" {
+	policy 10.json '{"match": {"build": true}, "build": {"after": {"when": "always", "reclaim": "512M"}}}'
+	hook_run prestart
+	mk_cgroup /ci/b2
+	mk_proc 4002 /ci/b2
+	make_bundle b2 /ci/b2 '.annotations["oci-memguard.build"]="true"'
+	state_for b2 4002
+	hook_run prestart
+	stop_container b1 /ci/b1 4001
+	run log_field '[.actions[] | select(.file=="memory.reclaim")] | length'
+	assert_output 0
+	stop_container b2 /ci/b2 4002
+	run log_field '[.actions[] | select(.file=="memory.reclaim")] | length'
+	assert_output 1
+}

@@ -96,12 +96,7 @@ struct guard {
 
 /* A step may start only while no earlier one ran out of time: a child left
  * running in the background must not be joined by another. */
-static bool guard_may_act(struct guard *g, const char *what) {
-        if (!g->out_of_time)
-                return true;
-        outcome_skip(g->out, "build guard: %s skipped, an earlier step used its whole time budget", what);
-        return false;
-}
+static bool guard_may_act(struct guard *g) { return !g->out_of_time; }
 
 /* One bounded sysctl write, recorded as an action. */
 static int act_sysctl(struct guard *g, const char *name, const char *value, unsigned flags, const char *planned) {
@@ -119,7 +114,7 @@ static int act_sysctl(struct guard *g, const char *name, const char *value, unsi
                 outcome_action(g->out, name, shown, "", value, planned ? planned : "planned");
                 return 0;
         }
-        if (!guard_may_act(g, name))
+        if (!guard_may_act(g))
                 return -ETIMEDOUT;
         if (g->detach)
                 flags |= WRITE_BOUNDED_DETACH;
@@ -169,7 +164,7 @@ static void act_reclaim(struct guard *g, const struct cgroup_host *h, uint64_t b
                 outcome_action(g->out, "/", "memory.reclaim", "", want, "planned");
                 return;
         }
-        if (!guard_may_act(g, "memory.reclaim"))
+        if (!guard_may_act(g))
                 return;
         struct reclaim_result rr;
         uint64_t t0 = now_usec_monotonic();
@@ -294,6 +289,9 @@ void buildguard_before_build(const struct container_view *v, const struct hook_o
         } else if (is_frag)
                 outcome_skip(out, "build guard: fragmented, but build.reclaim.compact=false");
 
+        if (g.out_of_time)
+                outcome_skip(out, "build guard: a step used its whole time budget of %" PRIu64 " ms; the remaining steps were skipped",
+                             g.timeout_ms);
         struct memhealth after;
         if (!o->dry_run && memhealth_read(o->sysroot, order, &after) == 0)
                 put_health(&sb, "after", &after);
