@@ -184,23 +184,27 @@ available() { # available KB
 }
 
 # /proc/buddyinfo as the kernel shows it over time: the first read sees
-# FIRST free blocks at each order >= 4, every later read THEN. A FIFO makes
-# the order of reads deterministic (a rewritten file would race the hook).
+# FIRST free blocks at each order >= 4, every later read THEN. A FIFO orders
+# the reads (a file rewritten by a fake kernel would race the hook's re-read).
+# A writer that opens while the previous reader still drains would append to
+# its content: the pause after the first content keeps them apart (only that
+# transition matters; THEN twice reads as THEN).
 buddy_sequence() { # buddy_sequence FIRST THEN
 	local f="$SYSROOT/proc/buddyinfo"
 	rm -f "$f"
 	mkfifo "$f"
 	(
 		buddy_text "$1" >"$f"
+		sleep 0.5
 		while true; do buddy_text "$2" >"$f"; done
 	) 3>&- &
 	FIFO_PIDS+=" $!"
 }
 
-buddy_text() {
+buddy_text() { # one write(2), so a reader never sees half of it
 	local hi="$1"
-	echo "Node 0, zone    DMA32   4000   3000   2000   1000 $hi $hi $hi $hi $hi $hi $hi"
-	echo "Node 0, zone   Normal   9000   8000   7000   6000 $hi $hi $hi $hi $hi $hi $hi"
+	printf '%s\n%s\n' "Node 0, zone    DMA32   4000   3000   2000   1000 $hi $hi $hi $hi $hi $hi $hi" \
+		"Node 0, zone   Normal   9000   8000   7000   6000 $hi $hi $hi $hi $hi $hi $hi"
 }
 
 teardown() {
