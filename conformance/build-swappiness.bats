@@ -109,3 +109,166 @@ start_build() { # ID PID
 	hook_run prestart
 	assert_equal "$(swappiness)" 60
 }
+
+@test "poststop runs twice: restored once; a later admin value is left alone by the second run" {
+	start_build b1 4001
+	stop_container b1 /ci/b1 4001
+	assert_equal "$(swappiness)" 60
+	echo 45 >"$SYSROOT/proc/sys/vm/swappiness"
+	hook_run poststop
+	assert_success
+	assert_equal "$(swappiness)" 45
+	run log_field '.skipped | join(" ")'
+	assert_output --partial "no record for this container"
+	run jq -s '[.[].actions[] | select(.target=="vm.swappiness")] | length' "$LOG_FILE"
+	assert_output 2
+}
+
+@test "--dry-run of a build plans the swappiness change and writes nothing, not even a claim" {
+	mk_cgroup /ci/b1
+	mk_proc 4001 /ci/b1
+	make_bundle b1 /ci/b1 '.annotations["oci-memguard.build"]="true"'
+	state_for b1 4001
+	hook_run prestart --dry-run
+	assert_success
+	assert_equal "$(swappiness)" 60
+	run log_field '.actions[] | select(.target=="vm.swappiness") | "\(.old)->\(.new) \(.result)"'
+	assert_output "60->10 planned"
+	if [[ -e "$STATE_DIR/ledger.json" ]]; then
+		run jq -c '."vm.swappiness"' "$STATE_DIR/ledger.json"
+		assert_output null
+	fi
+	# a real build afterwards starts from the true value
+	hook_run prestart
+	assert_equal "$(swappiness)" 10
+}
+
+@test "a stale build whose pid was reused (another start time) is released" {
+	start_build b1 4001
+	rm -rf "${CGROOT:?}/ci/b1"
+	mk_proc 4001 /other 999999 # same pid, another process
+	mk_cgroup /ci/other
+	mk_proc 4002 /ci/other
+	make_bundle other /ci/other
+	state_for other 4002
+	hook_run prestart
+	assert_equal "$(swappiness)" 60
+}
+
+@test "a stale build released while another build runs keeps the value until the last one stops" {
+	start_build b1 4001
+	start_build b2 4002
+	rm -rf "${CGROOT:?}/ci/b1" "$SYSROOT/proc/4001"
+	start_build b3 4003
+	assert_equal "$(swappiness)" 10
+	stop_container b2 /ci/b2 4002
+	assert_equal "$(swappiness)" 10
+	stop_container b3 /ci/b3 4003
+	assert_equal "$(swappiness)" 60
+	run jq -s '[.[].actions[] | select(.target=="vm.swappiness") | "\(.old)->\(.new)"] | join(",")' "$LOG_FILE"
+	assert_output '"60->10,10->60"'
+}
+
+@test "a foreign change noticed only when the last build stops: not overwritten" {
+	start_build b1 4001
+	echo 33 >"$SYSROOT/proc/sys/vm/swappiness"
+	stop_container b1 /ci/b1 4001
+	assert_equal "$(swappiness)" 33
+	run log_field '.skipped | join(" ")'
+	assert_output --partial "vm.swappiness was changed by someone else"
+}
+
+@test "builds whose policy sets no swappiness never claim it" {
+	policy 10-builds.json '{"match": {"build": true}, "build": {"reclaim": {"when": "never"}}}'
+	start_build b1 4001
+	assert_equal "$(swappiness)" 60
+	run log_field '[.actions[] | select(.target=="vm.swappiness")] | length'
+	assert_output 0
+	stop_container b1 /ci/b1 4001
+	assert_equal "$(swappiness)" 60
+}
+
+@test "a policy with build.detect=false: a heuristic build takes no claim, an annotated one does" {
+	policy 20-off.json '{"build": {"detect": false}}'
+	mk_cgroup /ci/buildah-x
+	mk_proc 4001 /ci/buildah-x
+	make_bundle buildah-x /ci/buildah-x
+	state_for buildah-x 4001
+	hook_run prestart
+	assert_equal "$(swappiness)" 60
+	start_build b2 4002
+	assert_equal "$(swappiness)" 10
+}
+
+@test "16 builds starting and stopping interleaved, in random order: every episode restored exactly once" {
+	local i
+	for i in $(seq 1 16); do
+		mk_cgroup "/ci/q$i"
+		mk_proc $((6000 + i)) "/ci/q$i"
+		make_bundle "q$i" "/ci/q$i" '.annotations["oci-memguard.build"]="true"'
+		state_for "q$i" $((6000 + i))
+		jq '.status="stopped" | del(.pid)' "$BATS_TEST_TMPDIR/state-q$i.json" >"$BATS_TEST_TMPDIR/stop-q$i.json"
+	done
+	# first half running; then the second half starts while the first stops
+	for i in $(seq 1 8); do
+		"$MEMGUARD_BIN" prestart --sysroot "$SYSROOT" --no-syslog <"$BATS_TEST_TMPDIR/state-q$i.json" &
+	done
+	wait
+	assert_equal "$(swappiness)" 10
+	for i in $(seq 1 16 | shuf); do
+		if ((i <= 8)); then
+			rm -rf "${CGROOT:?}/ci/q$i" "$SYSROOT/proc/$((6000 + i))"
+			"$MEMGUARD_BIN" poststop --sysroot "$SYSROOT" --no-syslog <"$BATS_TEST_TMPDIR/stop-q$i.json" &
+		else
+			"$MEMGUARD_BIN" prestart --sysroot "$SYSROOT" --no-syslog <"$BATS_TEST_TMPDIR/state-q$i.json" &
+		fi
+	done
+	wait
+	# the second half still runs: the value holds
+	assert_equal "$(swappiness)" 10
+	for i in $(seq 9 16 | shuf); do
+		rm -rf "${CGROOT:?}/ci/q$i" "$SYSROOT/proc/$((6000 + i))"
+		"$MEMGUARD_BIN" poststop --sysroot "$SYSROOT" --no-syslog <"$BATS_TEST_TMPDIR/stop-q$i.json" &
+	done
+	wait
+	assert_equal "$(swappiness)" 60
+	# one set, one restore (or, if the first half all left before any of the
+	# second started, two complete episodes): never a restore without a set
+	run jq -s -r '[.[].actions[] | select(.target=="vm.swappiness") | "\(.old)->\(.new)"] | join(",")' "$LOG_FILE"
+	assert_output --regexp '^(60->10,10->60)(,60->10,10->60)?$'
+	run jq -s '[.[].errors[]] | length' "$LOG_FILE"
+	assert_output 0
+}
+
+@test "a foreign change, then the build goes stale: pruning does not overwrite the admin's value" {
+	start_build b1 4001
+	echo 33 >"$SYSROOT/proc/sys/vm/swappiness"
+	rm -rf "${CGROOT:?}/ci/b1" "$SYSROOT/proc/4001"
+	mk_cgroup /ci/other
+	mk_proc 4002 /ci/other
+	make_bundle other /ci/other
+	state_for other 4002
+	hook_run prestart
+	assert_equal "$(swappiness)" 33
+}
+
+@test "the policy's value equals the host's: the claim still guards against foreign changes" {
+	policy 10-builds.json '{"match": {"build": true}, "build": {"swappiness": 60, "reclaim": {"when": "never"}}}'
+	start_build b1 4001
+	assert_equal "$(swappiness)" 60
+	echo 20 >"$SYSROOT/proc/sys/vm/swappiness"
+	stop_container b1 /ci/b1 4001
+	assert_equal "$(swappiness)" 20
+}
+
+@test "a foreign change while two builds with different values run: the departure of the lower one does not raise it back" {
+	policy 20-go.json '{"match": {"build": true, "cgroups": ["/ci/go*"]}, "build": {"swappiness": 5}}'
+	start_build b1 4001
+	start_build go1 4002
+	assert_equal "$(swappiness)" 5
+	echo 20 >"$SYSROOT/proc/sys/vm/swappiness"
+	stop_container go1 /ci/go1 4002
+	assert_equal "$(swappiness)" 20
+	stop_container b1 /ci/b1 4001
+	assert_equal "$(swappiness)" 20
+}
