@@ -47,6 +47,28 @@ signal_for() { # run prestart, print "build signal"
 	assert_output "true buildkit hostname"
 }
 
+@test "BuildKit standalone (buildkitd OCI worker): bundle under runc-<snapshotter>/executor/" {
+	make_bundle c1 /ci/c1
+	local d
+	for d in var/lib/buildkit/runc-overlayfs/executor/k2 root/.local/share/buildkit/runc-native/executor/k3; do
+		mkdir -p "$BATS_TEST_TMPDIR/$d"
+		cp "$BATS_TEST_TMPDIR/bundles/c1/config.json" "$BATS_TEST_TMPDIR/$d/"
+		BUNDLE="$BATS_TEST_TMPDIR/$d"
+		state_for c1 4001
+		run signal_for
+		assert_output "true buildkit bundle"
+	done
+	# look-alikes are not builds
+	for d in srv/buildkit/runc-overlayfs/bundles/k4 srv/mybuildkit/executor/k5; do
+		mkdir -p "$BATS_TEST_TMPDIR/$d"
+		cp "$BATS_TEST_TMPDIR/bundles/c1/config.json" "$BATS_TEST_TMPDIR/$d/"
+		BUNDLE="$BATS_TEST_TMPDIR/$d"
+		state_for c1 4001
+		run signal_for
+		assert_output "false "
+	done
+}
+
 @test "Buildah / podman build: id buildah-*" {
 	make_bundle buildah-abc /ci/c1
 	state_for buildah-abc 4001

@@ -8,6 +8,25 @@ bool build_args_are_shell_step(const struct oci_info *oci) {
         return oci && oci->n_args >= 2 && (STREQ(oci->args[0], "/bin/sh") || STREQ(oci->args[0], "sh")) && STREQ(oci->args[1], "-c");
 }
 
+/* BuildKit's executor keeps one bundle per step under <root>/executor/<id>:
+ * dockerd's is <data-root>/buildkit/executor/<id>; standalone buildkitd's
+ * OCI worker adds its snapshotter, <root>/runc-<snapshotter>/executor/<id>
+ * (/var/lib/buildkit/runc-overlayfs/executor/..., rootless under
+ * ~/.local/share/buildkit/). */
+static bool bundle_is_buildkit_executor(const char *bundle) {
+        for (const char *p = strstr(bundle, "/buildkit/"); p; p = strstr(p + 1, "/buildkit/")) {
+                const char *rest = p + strlen("/buildkit/");
+                if (strncmp(rest, "executor/", 9) == 0)
+                        return true;
+                if (strncmp(rest, "runc-", 5) == 0) {
+                        const char *slash = strchr(rest, '/');
+                        if (slash && strncmp(slash, "/executor/", 10) == 0)
+                                return true;
+                }
+        }
+        return false;
+}
+
 bool build_signal_detect(const char *id, const char *bundle, const char *cgroup, const struct oci_info *oci,
                          const struct annotations *state_ann, const struct image_info *img, bool *ret_annotation,
                          bool *ret_forced_off, char *buf, size_t size) {
@@ -27,11 +46,11 @@ bool build_signal_detect(const char *id, const char *bundle, const char *cgroup,
         }
         /* BuildKit runs steps as "runc run" with its own spec: no
          * annotations, but a recognisable cgroup, bundle and hostname. */
-        if (cgroup && (strstr(cgroup, "/buildkit/") || strncmp(cgroup, "/buildkit", 9) == 0)) {
+        if (cgroup && (strstr(cgroup, "/buildkit/") || STREQ(cgroup, "/buildkit"))) {
                 snprintf(buf, size, "buildkit cgroup");
                 return true;
         }
-        if (bundle && strstr(bundle, "/buildkit/executor/")) {
+        if (bundle && bundle_is_buildkit_executor(bundle)) {
                 snprintf(buf, size, "buildkit bundle");
                 return true;
         }
