@@ -16,11 +16,21 @@
 char *buildguard_snapshot_json(const char *sysroot, uint64_t after_reclaim, int after_when);
 
 /* Runs after the ledger is released (it may take up to the policy's time
- * budget per step): healthy → nothing written; short of memory → targeted
- * memory.reclaim of the deficit at the cgroup2 root (drop_caches where the
- * kernel has no memory.reclaim); fragmented → compact_memory, then
- * drop_caches=2 and compact once more if no block of the order appeared.
- * Honours o->dry_run (actions "planned"). Records "build_guard" in out. */
+ * budget per step). The record's "build_guard" object names the decision:
+ *   off          build.reclaim.when=never: nothing read, nothing written;
+ *   healthy      MemAvailable >= available_below (default 10% of MemTotal)
+ *                and a free block of order >= N (default 4) in DMA32/Normal:
+ *                two reads (meminfo, buddyinfo), nothing written;
+ *   short        memory.reclaim of the deficit at the cgroup2 root, in 256M
+ *                chunks with swappiness=0 where the kernel takes it; without
+ *                memory.reclaim, sync + drop_caches=build.reclaim.drop_caches;
+ *   fragmented   compact_memory (after the reclaim when also short, and only
+ *                if the reclaim did not already merge a block);
+ *   slab-pinned  compaction made no block: sync + drop_caches=2, compact again.
+ * when=always runs the steps on a healthy host too. Each step has
+ * build.reclaim.timeout_ms (default 2000); a step that uses it all ends the
+ * sequence. Honours o->dry_run (actions "planned", conditional steps say on
+ * what). */
 void buildguard_before_build(const struct container_view *v, const struct hook_opts *o, struct outcome *out);
 
 /* poststop of a build: /proc/vmstat deltas since the snapshot into out. */
