@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
 # `oci-memguard doctor` (SPEC §7): every check and its verdict on fixture
-# hosts; exit 1 only when protection cannot work or the hook is broken.
+# hosts, one line `OK|WARN|FAIL  <check>: <finding> [— fix: ...]` each; exit 1
+# only when protection cannot work (no cgroup v2 memory controller) or the
+# hook is broken (invalid policy, registered path missing).
 
 load helpers
 
@@ -24,30 +26,60 @@ healthy_v2() {
 	policy 10.json '{"memory": {"min": "64M"}}'
 }
 
-status_of() { # status_of CHECK-NAME
+status_of() { # status_of CHECK-NAME: the statuses of that check, comma-separated
 	doctor --json | jq -r --arg n "$1" '[.checks[] | select(.name == $n) | .status] | join(",")'
+}
+
+# Every non-empty line but the last is a check line in the documented form.
+assert_check_lines() {
+	local n
+	n=$(grep -cvE '^(OK|WARN|FAIL)  [^:]+: .+' <<<"$(head -n -1 <<<"$output")") || true
+	assert_equal "$n" 0
+	assert_line --regexp '^doctor: '
 }
 
 @test "a healthy cgroup v2 host with the hook registered: all OK, exit 0" {
 	healthy_v2
 	run doctor
 	assert_success
-	assert_line --regexp '^OK +cgroup +cgroup v2 at /sys/fs/cgroup, memory controller available$'
-	assert_line --regexp '^OK +memory_recursiveprot'
-	assert_line --regexp '^OK +memory.reclaim '
-	assert_line --regexp '^OK +memory.reclaim swappiness= +kernel 6.12.9-amd64 >= 6.11'
-	assert_line --regexp '^OK +memory.peak'
-	assert_line --regexp '^OK +fragmentation \(order 4\) +70 free blocks'
-	assert_line --regexp '^OK +podman/cri-o hooks.d'
-	assert_line --regexp '^OK +policies +1 valid file$'
+	assert_check_lines
+	assert_line 'OK    cgroup: v2 at /sys/fs/cgroup, memory controller available'
+	assert_line --regexp '^OK    memory_recursiveprot: on '
+	assert_line --regexp '^OK    memory along engine paths: memory enabled under /system.slice$'
+	assert_line --regexp '^OK    memory.reclaim: present'
+	assert_line --regexp '^OK    memory.reclaim swappiness=: kernel 6.12.9-amd64 >= 6.11: inferred from the version'
+	assert_line --regexp '^OK    memory.peak: present'
+	assert_line 'OK    vm.swappiness: 60'
+	assert_line --regexp '^OK    MemAvailable: 11718 MiB of 16000 MiB \(73%\)$'
+	assert_line --regexp '^OK    fragmentation \(order 4\): 70 free blocks'
+	assert_line --regexp '^OK    systemd: not running'
+	assert_line 'OK    WSL2: not WSL'
+	assert_line --regexp '^OK    podman/cri-o hooks.d: /usr/share/containers/oci/hooks.d/oci-memguard-prestart.json -> /usr/local/bin/oci-memguard$'
+	assert_line --regexp '^OK    policies: 1 valid file in '
+	assert_line --regexp '^OK    state dir: .* writable$'
+	assert_line --regexp '^OK    log dir: .* writable$'
+	refute_output --partial "fix:"
 	assert_line "doctor: all good"
 }
 
-@test "--json is an object with a verdict and name/status/finding/fix per check" {
+@test "--json is an object with a verdict and name/status/finding/fix per check, the same checks as the table" {
 	healthy_v2
 	run doctor --json
 	assert_success
-	run jq -e '(.verdict == "ok") and (.checks | length > 10) and all(.checks[]; has("name") and has("status") and has("finding") and has("fix"))' <<<"$output"
+	local json="$output"
+	run jq -e '(keys == ["checks", "verdict"]) and (.verdict == "ok")
+		and (.checks | length > 10)
+		and all(.checks[]; (keys == ["finding", "fix", "name", "status"]) and (.status | IN("OK", "WARN", "FAIL")))' <<<"$json"
+	assert_success
+	run doctor
+	assert_equal "$(jq -r '.checks[] | "\(.status)|\(.name)"' <<<"$json")" "$(head -n -1 <<<"$output" | sed -E 's/^([A-Z]+) +([^:]+): .*/\1|\2/')"
+}
+
+@test "--json on a failing host: verdict fail, exit 1, the fix in its own field" {
+	make_sysroot v1
+	run doctor --json
+	assert_failure 1
+	run jq -e '.verdict == "fail" and ([.checks[] | select(.name == "cgroup")][0] | .status == "FAIL" and (.fix | test("unified_cgroup_hierarchy=1")))' <<<"$output"
 	assert_success
 }
 
@@ -55,78 +87,171 @@ status_of() { # status_of CHECK-NAME
 	make_sysroot v1
 	run doctor
 	assert_failure 1
-	assert_line --regexp '^FAIL +cgroup +cgroup v1: the memory controller is on cgroup v1'
-	assert_output --partial "fix: boot with systemd.unified_cgroup_hierarchy=1"
+	assert_check_lines
+	assert_line --regexp '^FAIL  cgroup: v1: the memory controller is on cgroup v1 \(/sys/fs/cgroup/memory\): memory protection cannot work — fix: boot with systemd.unified_cgroup_hierarchy=1'
+	assert_line "doctor: protection cannot work here, or the hook is broken (FAIL above)"
 }
 
 @test "hybrid host (memory on v1, hugetlb-only cgroup2): FAIL, exit 1" {
 	make_sysroot hybrid
+	run doctor
+	assert_failure 1
+	assert_line --regexp '^FAIL  cgroup: hybrid: the memory controller is on cgroup v1'
 	run doctor --json
 	assert_failure 1
 	run jq -r '.verdict' <<<"$output"
 	assert_output fail
 }
 
-@test "memory_recursiveprot off is a warning with the remount fix and the moby#50466 note" {
+@test "cgroup v2 without the memory controller: FAIL, exit 1" {
+	healthy_v2
+	echo "cpu io pids" >"$CGROOT/cgroup.controllers"
+	run doctor
+	assert_failure 1
+	assert_line --regexp '^FAIL  cgroup: v2 at /sys/fs/cgroup, but no memory controller: protection cannot work — fix: enable the memory controller'
+}
+
+@test "memory_recursiveprot off is a warning with the remount fix and the moby#50466 note; exit 0" {
 	healthy_v2
 	sed -i 's/,memory_recursiveprot//' "$SYSROOT/proc/self/mountinfo"
 	run doctor
 	assert_success
-	assert_line --regexp '^WARN +memory_recursiveprot +off'
+	assert_line --regexp '^WARN  memory_recursiveprot: off: .* — fix: mount -o remount,memory_recursiveprot /sys/fs/cgroup'
 	assert_output --partial "moby/moby#50466"
+	assert_line "doctor: usable, with warnings"
 }
 
-@test "no memory.reclaim and an old kernel: warnings" {
+@test "cgroup2 mounted again over the first (moby/moby#50466): the superblock lost memory_recursiveprot on both lines, WARN" {
+	healthy_v2
+	# A fresh mount in the initial cgroup namespace re-applies the superblock
+	# options: every line of that superblock shows them.
+	sed -i 's/,memory_recursiveprot//' "$SYSROOT/proc/self/mountinfo"
+	echo "40 25 0:22 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw" >>"$SYSROOT/proc/self/mountinfo"
+	run status_of memory_recursiveprot
+	assert_output WARN
+	run status_of cgroup
+	assert_output OK
+}
+
+@test "no memory.reclaim and an old kernel: warnings, exit 0" {
 	healthy_v2
 	rm "$CGROOT/memory.reclaim"
-	echo "6.1.0-56-amd64" >"$SYSROOT/proc/sys/kernel/osrelease"
+	echo "5.15.0-105-generic" >"$SYSROOT/proc/sys/kernel/osrelease"
+	run doctor
+	assert_success
+	assert_line --regexp '^WARN  memory.reclaim: absent: the build guard falls back to drop_caches \(kernel 5.15.0-105-generic\) — fix: kernel >= 5.19'
+	assert_line --regexp '^WARN  memory.reclaim swappiness=: kernel 5.15.0-105-generic < 6.11 \(inferred from the version\)'
+}
+
+@test "memory.reclaim present on 6.6: swappiness= inferred unsupported" {
+	healthy_v2
+	echo "6.6.30" >"$SYSROOT/proc/sys/kernel/osrelease"
 	run status_of memory.reclaim
-	assert_output WARN
+	assert_output OK
 	run status_of "memory.reclaim swappiness="
 	assert_output WARN
 }
 
-@test "no free order-4 block: fragmentation warning" {
+@test "no memory.peak in any child cgroup: warning" {
+	healthy_v2
+	rm "$CGROOT/system.slice/memory.peak"
+	run status_of memory.peak
+	assert_output WARN
+}
+
+@test "vm.swappiness is reported; a ledger notes a build may hold it" {
+	healthy_v2
+	echo 10 >"$SYSROOT/proc/sys/vm/swappiness"
+	mkdir -p "$STATE_DIR"
+	echo '{}' >"$STATE_DIR/ledger.json"
+	run doctor
+	assert_line 'OK    vm.swappiness: 10 (a running build may hold it: the original is in ledger.json)'
+}
+
+@test "no free order-4 block: fragmentation warning with the compaction fix" {
 	healthy_v2
 	echo "Node 0, zone   Normal   10 10 10 10 0 0 0 0 0 0 0" >"$SYSROOT/proc/buddyinfo"
-	run status_of "fragmentation (order 4)"
-	assert_output WARN
+	run doctor
+	assert_success
+	assert_line --regexp '^WARN  fragmentation \(order 4\): no free block of order >= 4 .* — fix: echo 1 > /proc/sys/vm/compact_memory'
+}
+
+@test "free order-4 blocks only in DMA32 count; Movable ones do not" {
+	healthy_v2
+	printf '%s\n' "Node 0, zone    DMA32    1 1 1 1 2 0 0 0 0 0 0" "Node 0, zone  Movable  0 0 0 0 9 9 9 9 9 9 9" "Node 0, zone   Normal   10 10 10 10 0 0 0 0 0 0 0" >"$SYSROOT/proc/buddyinfo"
+	run doctor
+	assert_line --regexp '^OK    fragmentation \(order 4\): 2 free blocks'
 }
 
 @test "low MemAvailable: warning" {
 	healthy_v2
 	sed -i 's/^MemAvailable:.*/MemAvailable:   100000 kB/' "$SYSROOT/proc/meminfo"
-	run status_of MemAvailable
-	assert_output WARN
+	run doctor
+	assert_success
+	assert_line --regexp '^WARN  MemAvailable: 97 MiB of 16000 MiB \(0%\) — fix: '
 }
 
 @test "memory not enabled under an engine's parent cgroup: warning naming it" {
 	healthy_v2
 	mk_cgroup /docker
+	mk_cgroup /kubepods.slice
 	echo "pids" >"$CGROOT/docker/cgroup.subtree_control"
 	run doctor
-	assert_line --regexp '^WARN +memory along engine paths +memory controller not enabled for the children of: /docker'
+	assert_success
+	assert_line --regexp '^WARN  memory along engine paths: memory controller not enabled for the children of: /docker — fix: echo \+memory > <parent>/cgroup.subtree_control'
+	refute_output --partial "/kubepods.slice — fix"
 }
 
-@test "WSL2 is detected and the autoMemoryReclaim/Resource Saver advice given" {
+@test "no engine cgroup yet: OK" {
+	healthy_v2
+	rm -r "$CGROOT/system.slice"
+	run doctor
+	assert_line --regexp '^OK    memory along engine paths: no engine cgroup yet'
+}
+
+@test "WSL2 (osrelease): detected, with the autoMemoryReclaim/Resource Saver advice; a warning only" {
 	healthy_v2
 	echo "5.15.153.1-microsoft-standard-WSL2" >"$SYSROOT/proc/sys/kernel/osrelease"
 	run doctor
 	assert_success
-	assert_line --regexp '^WARN +WSL2 +WSL2 detected'
+	assert_line --regexp '^WARN  WSL2: WSL2 detected \(5.15.153.1-microsoft-standard-WSL2\)'
+	assert_output --partial "autoMemoryReclaim=gradual"
+	assert_output --partial "Resource Saver"
 	assert_output --partial "microsoft/WSL#11066"
+	assert_output --partial "docker/for-win#14656"
 	assert_output --partial "cannot be read from inside Linux"
-	rm "$SYSROOT/proc/sys/kernel/osrelease"
+	run doctor --json
+	run jq -e '.verdict == "warn" and ([.checks[] | select(.name == "WSL2")][0].fix | test("autoMemoryReclaim"))' <<<"$output"
+	assert_success
+}
+
+@test "WSL2 (WSLInterop or /run/WSL, kernel not named microsoft): detected" {
+	healthy_v2
+	mkdir -p "$SYSROOT/proc/sys/fs/binfmt_misc"
+	: >"$SYSROOT/proc/sys/fs/binfmt_misc/WSLInterop"
+	run status_of WSL2
+	assert_output WARN
+	rm "$SYSROOT/proc/sys/fs/binfmt_misc/WSLInterop"
 	mkdir -p "$SYSROOT/run/WSL"
 	run status_of WSL2
 	assert_output WARN
+}
+
+@test "WSL2 with a cgroup v1 memory controller: both reported, exit 1" {
+	make_sysroot hybrid
+	mkdir -p "$SYSROOT/proc/sys/kernel"
+	echo "5.15.153.1-microsoft-standard-WSL2" >"$SYSROOT/proc/sys/kernel/osrelease"
+	run doctor
+	assert_failure 1
+	assert_line --regexp '^FAIL  cgroup: hybrid: .* — fix: .*kernelCommandLine = cgroup_no_v1=all'
+	assert_line --regexp '^WARN  WSL2: WSL2 detected'
 }
 
 @test "systemd running is reported" {
 	healthy_v2
 	mkdir -p "$SYSROOT/run/systemd/system"
 	run doctor
-	assert_line --regexp '^OK +systemd +running'
+	assert_line --regexp '^OK    systemd: running'
 }
 
 @test "an invalid policy file: FAIL naming it, exit 1" {
@@ -134,7 +259,16 @@ status_of() { # status_of CHECK-NAME
 	policy 20-bad.json '{"memroy": {}}'
 	run doctor
 	assert_failure 1
-	assert_line --regexp "^FAIL +policies +.*20-bad.json:1:2: unknown key 'memroy'"
+	assert_line --regexp "^FAIL  policies: .*20-bad.json:1:2: unknown key 'memroy'"
+	assert_line "doctor: protection cannot work here, or the hook is broken (FAIL above)"
+}
+
+@test "no policy file at all: a warning (the hook does nothing)" {
+	healthy_v2
+	rm "$ADMIN_POLICY_DIR"/*.json
+	run doctor
+	assert_success
+	assert_line --regexp '^WARN  policies: no policy file in .*: the hook does nothing for any container'
 }
 
 @test "a registered hook path that does not exist: FAIL, exit 1" {
@@ -142,7 +276,16 @@ status_of() { # status_of CHECK-NAME
 	rm "$SYSROOT/usr/local/bin/oci-memguard"
 	run doctor
 	assert_failure 1
-	assert_line --regexp '^FAIL +podman/cri-o hooks.d +.*names /usr/local/bin/oci-memguard, which does not exist'
+	assert_line --regexp '^FAIL  podman/cri-o hooks.d: .*oci-memguard-prestart.json names /usr/local/bin/oci-memguard, which does not exist'
+}
+
+@test "a hooks.d file in /etc that is not valid JSON: FAIL, exit 1" {
+	healthy_v2
+	mkdir -p "$SYSROOT/etc/containers/oci/hooks.d"
+	echo '{"hook": ' >"$SYSROOT/etc/containers/oci/hooks.d/oci-memguard-prestart.json"
+	run doctor
+	assert_failure 1
+	assert_line --regexp '^FAIL  podman/cri-o hooks.d: /etc/containers/oci/hooks.d/oci-memguard-prestart.json is not a valid hooks.d file'
 }
 
 @test "docker registration: runtime path checked, default-runtime noted" {
@@ -150,10 +293,59 @@ status_of() { # status_of CHECK-NAME
 	mkdir -p "$SYSROOT/etc/docker"
 	jq -n '{"runtimes": {"oci-memguard": {"path": "/usr/local/bin/oci-memguard"}}, "default-runtime": "oci-memguard"}' >"$SYSROOT/etc/docker/daemon.json"
 	run doctor
-	assert_line --regexp '^OK +docker runtime +daemon.json runtime oci-memguard -> /usr/local/bin/oci-memguard \(default-runtime'
+	assert_success
+	assert_line --regexp '^OK    docker runtime: daemon.json runtime oci-memguard -> /usr/local/bin/oci-memguard \(default-runtime'
+	jq 'del(.["default-runtime"])' "$SYSROOT/etc/docker/daemon.json" >"$BATS_TEST_TMPDIR/d" && mv "$BATS_TEST_TMPDIR/d" "$SYSROOT/etc/docker/daemon.json"
+	run doctor
+	assert_line --regexp '^OK    docker runtime: .*not the default-runtime: install.sh --docker-default'
 	jq '.runtimes["oci-memguard"].path="/nowhere/oci-memguard-runtime"' "$SYSROOT/etc/docker/daemon.json" >"$BATS_TEST_TMPDIR/d" && mv "$BATS_TEST_TMPDIR/d" "$SYSROOT/etc/docker/daemon.json"
 	run doctor
 	assert_failure 1
+	assert_line --regexp '^FAIL  docker runtime: daemon.json runtime oci-memguard -> /nowhere/oci-memguard-runtime, which does not exist'
+}
+
+@test "BuildKit shim: a link to the wrapper is OK, a dangling link FAILs" {
+	healthy_v2
+	mkdir -p "$SYSROOT/usr/local/lib/oci-memguard/shim"
+	: >"$SYSROOT/usr/local/bin/oci-memguard-runtime"
+	ln -s ../../../bin/oci-memguard-runtime "$SYSROOT/usr/local/lib/oci-memguard/shim/runc"
+	run doctor
+	assert_success
+	assert_line --regexp '^OK    buildkit shim: /usr/local/lib/oci-memguard/shim/runc \(dockerd must have its directory first on PATH\)'
+	rm "$SYSROOT/usr/local/bin/oci-memguard-runtime"
+	run doctor
+	assert_failure 1
+	assert_line --regexp '^FAIL  buildkit shim: /usr/local/lib/oci-memguard/shim/runc points to a file that does not exist'
+}
+
+@test "containerd: a BinaryName naming the wrapper is checked to exist; commented lines ignored" {
+	healthy_v2
+	mkdir -p "$SYSROOT/etc/containerd"
+	: >"$SYSROOT/usr/local/bin/oci-memguard-runtime"
+	cat >"$SYSROOT/etc/containerd/config.toml" <<-'TOML'
+		version = 2
+		[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+		  BinaryName = "/usr/local/bin/oci-memguard-runtime"
+		# BinaryName = "/gone/oci-memguard-runtime"
+	TOML
+	run doctor
+	assert_success
+	assert_line 'OK    containerd: /etc/containerd/config.toml: BinaryName /usr/local/bin/oci-memguard-runtime'
+	sed -i 's|/usr/local/bin/oci-memguard-runtime|/opt/oci-memguard/bin/oci-memguard-runtime|' "$SYSROOT/etc/containerd/config.toml"
+	run doctor
+	assert_failure 1
+	assert_line --regexp '^FAIL  containerd: /etc/containerd/config.toml: BinaryName /opt/oci-memguard/bin/oci-memguard-runtime does not exist'
+}
+
+@test "containerd with another runtime's BinaryName: not registered" {
+	healthy_v2
+	rm -r "$SYSROOT/usr/share/containers"
+	mkdir -p "$SYSROOT/etc/containerd"
+	printf '[x]\n  BinaryName = "/usr/bin/runc"\n' >"$SYSROOT/etc/containerd/config.toml"
+	run doctor
+	assert_success
+	refute_line --regexp '^[A-Z]+ +containerd:'
+	assert_line --regexp '^WARN  engines: no engine has the hook registered yet'
 }
 
 @test "no engine registered yet is only a warning" {
@@ -161,5 +353,26 @@ status_of() { # status_of CHECK-NAME
 	rm -r "$SYSROOT/usr/share/containers"
 	run doctor
 	assert_success
-	assert_line --regexp '^WARN +engines +no engine has the hook registered yet'
+	assert_line --regexp '^WARN  engines: no engine has the hook registered yet — fix: sudo ./install.sh'
+	assert_line "doctor: usable, with warnings"
+}
+
+@test "a state dir that cannot be created (a file in the way): warning" {
+	healthy_v2
+	: >"$BATS_TEST_TMPDIR/afile"
+	run doctor --state-dir "$BATS_TEST_TMPDIR/afile/state" --log-file "$BATS_TEST_TMPDIR/afile/log/events.jsonl"
+	assert_success
+	assert_line --regexp "^WARN  state dir: $BATS_TEST_TMPDIR/afile/state cannot be created: $BATS_TEST_TMPDIR/afile is not a directory"
+	assert_line --regexp "^WARN  log dir: $BATS_TEST_TMPDIR/afile/log cannot be created"
+}
+
+@test "doctor changes nothing on the host" {
+	healthy_v2
+	local before
+	before="$(host_snapshot)"
+	run doctor
+	assert_success
+	assert_equal "$(host_snapshot)" "$before"
+	assert_file_not_exists "$LOG_FILE"
+	assert_file_not_exists "$STATE_DIR"
 }

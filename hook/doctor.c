@@ -72,14 +72,14 @@ static void check_cgroups(struct report *r, const struct hook_opts *o, struct cg
                 return;
         }
         if (h->mode == CGROUP_MODE_V2 && h->v2_memory)
-                add(r, "cgroup", ST_OK, NULL, "cgroup v2 at %s, memory controller available", h->v2_mount);
+                add(r, "cgroup", ST_OK, NULL, "v2 at %s, memory controller available", h->v2_mount);
         else if (h->mode == CGROUP_MODE_V2)
                 add(r, "cgroup", ST_FAIL, "enable the memory controller (cgroup_enable=memory on the kernel command line)",
-                    "cgroup v2 at %s, but no memory controller: protection cannot work", h->v2_mount);
+                    "v2 at %s, but no memory controller: protection cannot work", h->v2_mount);
         else
                 add(r, "cgroup", ST_FAIL,
                     "boot with systemd.unified_cgroup_hierarchy=1 (WSL: kernelCommandLine = cgroup_no_v1=all in .wslconfig); the build guard still works",
-                    "cgroup %s: the memory controller is on cgroup v1 (%s): memory protection cannot work", cgroup_mode_name(h->mode),
+                    "%s: the memory controller is on cgroup v1 (%s): memory protection cannot work", cgroup_mode_name(h->mode),
                     h->v1_memory_mount[0] ? h->v1_memory_mount : "none");
         if (!h->has_v2 || h->v2_fd < 0 || !h->v2_memory)
                 return;
@@ -130,7 +130,9 @@ static void check_kernel(struct report *r, const struct hook_opts *o, const stru
         if (reclaim)
                 add(r, "memory.reclaim", ST_OK, NULL, "present: the build guard reclaims the deficit, not the whole page cache");
         else
-                add(r, "memory.reclaim", ST_WARN, "kernel >= 5.19 on cgroup v2", "absent: the build guard falls back to drop_caches (kernel %s)", rel[0] ? rel : "unknown");
+                add(r, "memory.reclaim", ST_WARN,
+                    v >= 5019 || !v ? "the memory controller on cgroup v2 (memory.reclaim lives at its root)" : "kernel >= 5.19 on cgroup v2",
+                    "absent: the build guard falls back to drop_caches (kernel %s)", rel[0] ? rel : "unknown");
         if (v >= 6011)
                 add(r, "memory.reclaim swappiness=", ST_OK, NULL, "kernel %s >= 6.11: inferred from the version (the hook asks the kernel itself)", rel);
         else
@@ -165,7 +167,13 @@ static void check_kernel(struct report *r, const struct hook_opts *o, const stru
 static void check_memory(struct report *r, const struct hook_opts *o) {
         uint64_t swp;
         if (sysctl_swappiness_get(o->sysroot, &swp) == 0)
-                add(r, "vm.swappiness", ST_OK, NULL, "%" PRIu64 "%s", swp, exists(o, "/run/oci-memguard/ledger.json") ? " (see ledger.json: a build may hold it)" : "");
+        {
+                /* A running build may hold a lower value: the ledger knows the original. */
+                char lj[PATH_MAX];
+                struct stat st;
+                bool held = snprintf(lj, sizeof lj, "%s/ledger.json", o->state_dir) < (int) sizeof lj && stat(lj, &st) == 0;
+                add(r, "vm.swappiness", ST_OK, NULL, "%" PRIu64 "%s", swp, held ? " (a running build may hold it: the original is in ledger.json)" : "");
+        }
         else
                 add(r, "vm.swappiness", ST_WARN, NULL, "unreadable");
         struct memhealth mh;
@@ -225,10 +233,59 @@ static int hooksd_path(const struct hook_opts *o, const char *file, char *ret, s
         return 0;
 }
 
+/* The link may exist while what it points to does not (the wrapper was
+ * uninstalled): lstat finds the one, stat the other. */
+enum presence { ABSENT, PRESENT, DANGLING };
+static enum presence presence(const struct hook_opts *o, const char *p) {
+        char path[PATH_MAX];
+        struct stat st;
+        if (!host_path(o, p, path, sizeof path) || lstat(path, &st) < 0)
+                return ABSENT;
+        return stat(path, &st) == 0 ? PRESENT : DANGLING;
+}
+
+/* containerd's config.toml: every `BinaryName = "..."` naming our wrapper.
+ * Not a TOML parser: the key is unique enough, and a commented line starts
+ * with '#'. Returns how many name oci-memguard; those that exist go to
+ * found, those that do not to missing (space-separated). */
+static unsigned containerd_binaries(const struct hook_opts *o, const char *toml, char *found, size_t fsize, char *missing, size_t msize) {
+        unsigned n = 0;
+        found[0] = missing[0] = '\0';
+        for (const char *line = toml; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+                const char *p = line + strspn(line, " \t");
+                if (strncmp(p, "BinaryName", 10) != 0)
+                        continue;
+                p += 10 + strspn(p + 10, " \t");
+                if (*p != '=')
+                        continue;
+                p += 1 + strspn(p + 1, " \t");
+                if (*p != '"' && *p != '\'')
+                        continue;
+                const char *end = strchr(p + 1, *p);
+                const char *nl = strchr(p, '\n');
+                if (!end || (nl && end > nl) || end - p - 1 >= PATH_MAX)
+                        continue;
+                char bin[PATH_MAX];
+                snprintf(bin, sizeof bin, "%.*s", (int) (end - p - 1), p + 1);
+                if (!strstr(bin, "oci-memguard"))
+                        continue;
+                n++;
+                char *dst = exists(o, bin) ? found : missing;
+                size_t size = dst == found ? fsize : msize, l = strlen(dst);
+                int w = snprintf(dst + l, size - l, "%s%s", l ? " " : "", bin);
+                if (w < 0 || (size_t) w >= size - l)
+                        dst[l] = '\0'; /* no room: keep the names that fit whole */
+        }
+        return n;
+}
+
 static void check_engines(struct report *r, const struct hook_opts *o) {
         unsigned registered = 0;
+        /* Podman, CRI-O and Buildah read both; /etc overrides /usr/share. */
         static const char *const hooks[] = { "/usr/share/containers/oci/hooks.d/oci-memguard-prestart.json",
-                                             "/usr/share/containers/oci/hooks.d/oci-memguard-poststop.json" };
+                                             "/usr/share/containers/oci/hooks.d/oci-memguard-poststop.json",
+                                             "/etc/containers/oci/hooks.d/oci-memguard-prestart.json",
+                                             "/etc/containers/oci/hooks.d/oci-memguard-poststop.json" };
         for (size_t i = 0; i < ELEMENTSOF(hooks); i++) {
                 char hp[PATH_MAX];
                 int rr = hooksd_path(o, hooks[i], hp, sizeof hp);
@@ -238,7 +295,8 @@ static void check_engines(struct report *r, const struct hook_opts *o) {
                 if (rr < 0)
                         add(r, "podman/cri-o hooks.d", ST_FAIL, "reinstall: sudo ./install.sh", "%s is not a valid hooks.d file", hooks[i]);
                 else if (!exists(o, hp))
-                        add(r, "podman/cri-o hooks.d", ST_FAIL, "reinstall, or fix hook.path", "%s names %s, which does not exist (Podman skips it silently)", hooks[i], hp);
+                        add(r, "podman/cri-o hooks.d", ST_FAIL, "reinstall (sudo ./install.sh), or correct hook.path",
+                            "%s names %s, which does not exist (Podman skips the hook silently, CRI-O fails the start)", hooks[i], hp);
                 else
                         add(r, "podman/cri-o hooks.d", ST_OK, NULL, "%s -> %s", hooks[i], hp);
         }
@@ -254,23 +312,40 @@ static void check_engines(struct report *r, const struct hook_opts *o) {
                         const struct json_node *def = json_get(root, "default-runtime");
                         bool is_default = def && def->type == JSON_STRING && STREQ(def->str, "oci-memguard");
                         if (!exists(o, p->str))
-                                add(r, "docker runtime", ST_FAIL, "reinstall: sudo ./install.sh", "daemon.json runtime oci-memguard -> %s does not exist", p->str);
+                                add(r, "docker runtime", ST_FAIL, "reinstall (sudo ./install.sh), or correct runtimes.oci-memguard.path and restart dockerd",
+                                    "daemon.json runtime oci-memguard -> %s, which does not exist (every container using it fails to start)", p->str);
                         else
                                 add(r, "docker runtime", ST_OK, NULL, "daemon.json runtime oci-memguard -> %s%s", p->str,
                                     is_default ? " (default-runtime: classic build RUN steps covered)" : " (not the default-runtime: install.sh --docker-default covers classic builds)");
                 }
         }
+        /* The BuildKit shim: a `runc` link to the wrapper in a directory
+         * first on dockerd's PATH (mk/wrapper.mk SHIMDIR = <prefix>/lib/oci-memguard/shim). */
         static const char *const shims[] = { "/usr/local/lib/oci-memguard/shim/runc", "/usr/lib/oci-memguard/shim/runc" };
         for (size_t i = 0; i < ELEMENTSOF(shims); i++)
-                if (exists(o, shims[i])) {
+                switch (presence(o, shims[i])) {
+                case ABSENT: break;
+                case PRESENT:
                         registered++;
                         add(r, "buildkit shim", ST_OK, NULL, "%s (dockerd must have its directory first on PATH)", shims[i]);
+                        break;
+                case DANGLING:
+                        registered++;
+                        add(r, "buildkit shim", ST_FAIL, "reinstall (sudo ./install.sh), or remove the link",
+                            "%s points to a file that does not exist: BuildKit cannot run a single step", shims[i]);
+                        break;
                 }
         _cleanup_free_ char *ct = NULL;
-        if (host_path(o, "/etc/containerd/config.toml", path, sizeof path) && read_file_at(AT_FDCWD, path, 4u << 20, &ct, &len) == 0 &&
-            strstr(ct, "oci-memguard-runtime")) {
-                registered++;
-                add(r, "containerd", ST_OK, NULL, "config.toml names oci-memguard-runtime");
+        if (host_path(o, "/etc/containerd/config.toml", path, sizeof path) && read_file_at(AT_FDCWD, path, 4u << 20, &ct, &len) == 0) {
+                char found[1024], missing[1024];
+                if (containerd_binaries(o, ct, found, sizeof found, missing, sizeof missing) > 0) {
+                        registered++;
+                        if (missing[0])
+                                add(r, "containerd", ST_FAIL, "reinstall (sudo ./install.sh), or correct BinaryName and restart containerd",
+                                    "/etc/containerd/config.toml: BinaryName %s does not exist (containers of that runtime fail to start)", missing);
+                        else
+                                add(r, "containerd", ST_OK, NULL, "/etc/containerd/config.toml: BinaryName %s", found);
+                }
         }
         if (!registered)
                 add(r, "engines", ST_WARN, "sudo ./install.sh registers with the engines it finds; plain runc: see README", "no engine has the hook registered yet");
@@ -283,8 +358,16 @@ static void check_policies(struct report *r, const struct hook_opts *o) {
                 add(r, "policies", ST_FAIL, NULL, "cannot load: %s", strerror(-rr));
         for (size_t i = 0; i < set.n_errors; i++)
                 add(r, "policies", ST_FAIL, "oci-memguard policy check; fix or remove the file (it is ignored as a whole)", "%s", set.errors[i].msg);
-        if (rr == 0 && set.n_errors == 0)
-                add(r, "policies", ST_OK, NULL, "%zu valid file%s", set.n, set.n == 1 ? "" : "s");
+        char dirs[1024] = "";
+        for (size_t i = 0; i < o->n_policy_dirs; i++) {
+                size_t l = strlen(dirs);
+                snprintf(dirs + l, sizeof dirs - l, "%s%s", i ? ", " : "", o->policy_dirs[i]);
+        }
+        if (rr == 0 && set.n_errors == 0 && set.n == 0)
+                add(r, "policies", ST_WARN, "install the default policies (make install) or write one: oci-memguard-policy(5)",
+                    "no policy file in %s: the hook does nothing for any container", dirs);
+        else if (rr == 0 && set.n_errors == 0)
+                add(r, "policies", ST_OK, NULL, "%zu valid file%s in %s", set.n, set.n == 1 ? "" : "s", dirs);
         policy_set_free(&set);
 }
 
@@ -299,7 +382,9 @@ static void check_writable(struct report *r, const char *name, const char *path)
                         break;
                 *s = '\0';
         }
-        if (access(p, W_OK) == 0)
+        if (stat(p, &st) == 0 && !S_ISDIR(st.st_mode))
+                add(r, name, ST_WARN, "remove the file or choose another path", "%s cannot be created: %s is not a directory", path, p);
+        else if (access(p, W_OK) == 0)
                 add(r, name, ST_OK, NULL, "%s writable", path);
         else
                 add(r, name, ST_WARN, "run the hook as root; check the mount is not read-only", "%s not writable (%s)", path, p);
@@ -350,7 +435,7 @@ int doctor_main(struct cli *c) {
         else {
                 for (size_t i = 0; i < r.n; i++) {
                         const struct check *k = &r.items[i];
-                        printf("%-4s  %-26s %s%s%s\n", status_name[k->st], k->name, k->finding, k->st != ST_OK && k->fix[0] ? " — fix: " : "",
+                        printf("%-4s  %s: %s%s%s\n", status_name[k->st], k->name, k->finding, k->st != ST_OK && k->fix[0] ? " — fix: " : "",
                                k->st != ST_OK ? k->fix : "");
                 }
                 printf("%s\n", worst == ST_FAIL ? "doctor: protection cannot work here, or the hook is broken (FAIL above)"

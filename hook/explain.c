@@ -4,13 +4,13 @@
  * running the start stage's own path with --dry-run, so what explain says
  * is what prestart does. Nothing is written; the log is not touched. */
 #include <inttypes.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 #include "json.h"
+#include "ledger.h"
 
 static int add_annotation(struct annotations *a, const char *key, const char *value) {
         char **k = realloc(a->keys, (a->n + 1) * sizeof *k);
@@ -37,11 +37,9 @@ static int view_from_args(struct container_view *v, const struct cli *c) {
                 return -ENOMEM;
         int r = add_annotation(&v->oci.annotations, "oci-memguard.image", c->image);
         for (size_t i = 0; r == 0 && i < c->n_annotations; i++) {
-                char kv[4096];
-                snprintf(kv, sizeof kv, "%s", c->annotations[i]);
-                char *eq = strchr(kv, '=');
-                *eq = '\0';
-                r = add_annotation(&v->oci.annotations, kv, eq + 1);
+                const char *eq = strchr(c->annotations[i], '='); /* main checked there is one */
+                _cleanup_free_ char *key = strndup(c->annotations[i], eq ? (size_t) (eq - c->annotations[i]) : 0);
+                r = key ? add_annotation(&v->oci.annotations, key, eq ? eq + 1 : "") : -ENOMEM;
         }
         if (r == 0 && c->build)
                 r = add_annotation(&v->oci.annotations, "oci-memguard.build", "true");
@@ -133,6 +131,23 @@ static void print_human(const struct container_view *v, const struct outcome *ou
         }
 }
 
+/* The state's id is not in config.json: engines name the bundle directory
+ * after it — containerd (Docker) .../moby/<id>, runc's own callers alike —
+ * except Podman and CRI-O, whose bundle is .../overlay-containers/<id>/userdata.
+ * The ledger is keyed by it, so a running container is found as itself. */
+static void bundle_container_id(const char *bundle, char *ret, size_t size) {
+        char tmp[PATH_MAX];
+        snprintf(tmp, sizeof tmp, "%s", bundle);
+        char *slash = strrchr(tmp, '/');
+        const char *base = slash ? slash + 1 : tmp;
+        if (STREQ(base, "userdata") && slash && slash != tmp) {
+                *slash = '\0';
+                slash = strrchr(tmp, '/');
+                base = slash ? slash + 1 : tmp;
+        }
+        snprintf(ret, size, "%s", container_id_is_valid(base) ? base : "explain");
+}
+
 int explain_main(struct cli *c) {
         if (!c->bundle == !c->image) {
                 fprintf(stderr, "oci-memguard: explain takes --bundle DIR [--pid N] or --image REF [--annotation K=V]... [--command ARG0] [--build]\n");
@@ -143,7 +158,7 @@ int explain_main(struct cli *c) {
         struct outcome out;
         outcome_init(&out, "explain");
         out.dry_run = true;
-        _cleanup_(container_view_free) struct container_view v = { .host.v2_fd = -1, .swappiness = -1 };
+        _cleanup_(container_view_free) struct container_view v = { .host.v2_fd = -1, .swappiness = LEDGER_NO_SWAPPINESS };
         struct mg_error err = {0};
         int r;
         if (c->bundle) {
@@ -153,10 +168,9 @@ int explain_main(struct cli *c) {
                         outcome_free(&out);
                         return 1;
                 }
-                char tmp[PATH_MAX];
-                snprintf(tmp, sizeof tmp, "%s", real);
-                const char *base = basename(tmp);
-                v.state.id = strdup(container_id_is_valid(base) ? base : "explain");
+                char id[PATH_MAX];
+                bundle_container_id(real, id, sizeof id);
+                v.state.id = strdup(id);
                 v.state.bundle = strdup(real);
                 if (c->pid > 0) {
                         v.state.has_pid = true;
