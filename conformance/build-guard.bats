@@ -187,7 +187,8 @@ available() { # available KB
 # FIRST free blocks at each order >= 4, every later read THEN. A FIFO orders
 # the reads (a file rewritten by a fake kernel would race the hook's re-read).
 # A writer that opens while the previous reader still drains would append to
-# its content: the pause after the first content keeps them apart (only that
+# its content: the 2 s pause after the first content keeps them apart, even on
+# a loaded CI machine (only that
 # transition matters; THEN twice reads as THEN).
 buddy_sequence() { # buddy_sequence FIRST THEN
 	local f="$SYSROOT/proc/buddyinfo"
@@ -195,7 +196,7 @@ buddy_sequence() { # buddy_sequence FIRST THEN
 	mkfifo "$f"
 	(
 		buddy_text "$1" >"$f"
-		sleep 0.5
+		sleep 2
 		while true; do buddy_text "$2" >"$f"; done
 	) 3>&- &
 	FIFO_PIDS+=" $!"

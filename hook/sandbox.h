@@ -5,6 +5,10 @@
 
 #include "log.h"
 
+/* The allowlist admits fork-style clone, wait4 and set_robust_list: the
+ * build guard may run a step that ignores signals in a bounded child. */
+#define SANDBOX_ALLOWS_FORK 1
+
 /* Confines the hook once its inputs are read and syslog is open:
  * PR_SET_NO_NEW_PRIVS, then a libseccomp allowlist (SCMP_ACT_KILL_PROCESS by
  * default). disabled: --no-seccomp (debugging only; logged). */
