@@ -11,19 +11,34 @@ command -v runc >/dev/null || { echo "demo: runc is not installed (apt-get insta
 command -v jq >/dev/null || { echo "demo: jq is not installed" >&2; exit 1; }
 work=$(mktemp -d /tmp/oci-memguard-demo.XXXXXX)
 id="memguard-demo-$$"
+# The bundle directory is named after the container, as engines do: explain
+# takes the id from it.
+bundle="$work/$id"
 cleanup() {
+	local rc=$?
+	# runc runs the poststop hook when it deletes the container; if the
+	# container never got that far, give back what prestart took (e.g.
+	# vm.swappiness) through the hook's own poststop, which reads its record.
 	runc --root "$work/runc" delete -f "$id" >/dev/null 2>&1 || true
+	if [[ -e "$work/state/containers/$id.json" ]]; then
+		jq -n --arg id "$id" --arg b "$bundle" '{ociVersion: "1.0.2", id: $id, status: "stopped", bundle: $b}' |
+			"$hook" poststop --state-dir "$work/state" --log-file "$work/events.jsonl" --policy-dir "$work/policy" --no-syslog >/dev/null 2>&1 || true
+		echo "demo: the container did not finish; its poststop was run by the demo" >&2
+	fi
 	local d
 	for d in /sys/fs/cgroup/*/memguard-demo /sys/fs/cgroup/memguard-demo; do
-		[[ -d "$d" ]] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+		[[ -d "$d/$id" ]] && find "$d/$id" -depth -type d -exec rmdir {} \; 2>/dev/null
+		[[ -d "$d" ]] && rmdir "$d" 2>/dev/null # only when no other demo runs
 	done
 	rm -rf "$work"
+	[[ $rc -eq 0 ]] || echo "demo: failed (exit $rc); the container, its cgroup and $work are removed" >&2
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
 
-mkdir -p "$work/bundle/rootfs/bin" "$work/policy" "$work/state"
-cp /bin/busybox "$work/bundle/rootfs/bin/busybox"
-for c in sh sleep true; do ln -s busybox "$work/bundle/rootfs/bin/$c"; done
+mkdir -p "$bundle/rootfs/bin" "$work/policy" "$work/state"
+cp /bin/busybox "$bundle/rootfs/bin/busybox"
+for c in sh sleep true cat echo; do ln -s busybox "$bundle/rootfs/bin/$c"; done
 cat >"$work/policy/50-demo.json" <<'POLICY'
 {
   "description": "demo: protect the demo image, treat it as a build",
@@ -33,22 +48,23 @@ cat >"$work/policy/50-demo.json" <<'POLICY'
 }
 POLICY
 chmod 0644 "$work/policy/50-demo.json"
-(cd "$work/bundle" && runc spec)
+(cd "$bundle" && runc spec)
 jq --arg bin "$hook" --arg s "$work/state" --arg l "$work/events.jsonl" --arg p "$work/policy" --arg cg "/memguard-demo/$id" '
-	.process.terminal = false | .process.args = ["/bin/sleep", "1"] | .linux.cgroupsPath = $cg
+	.process.terminal = false
+	| .process.args = ["/bin/sh", "-c", "echo \"   in the container: vm.swappiness=$(cat /proc/sys/vm/swappiness)$([ -r /sys/fs/cgroup/memory.min ] && echo \", memory.min=$(cat /sys/fs/cgroup/memory.min), memory.low=$(cat /sys/fs/cgroup/memory.low)\")\"; sleep 1"] | .linux.cgroupsPath = $cg
 	| .annotations = {"oci-memguard.image": "demo/app:1", "oci-memguard.build": "true"}
 	| .hooks = {
 		prestart: [{path: $bin, args: ["oci-memguard", "prestart", "--state-dir", $s, "--log-file", $l, "--policy-dir", $p, "--no-syslog"], timeout: 10}],
 		poststop: [{path: $bin, args: ["oci-memguard", "poststop", "--state-dir", $s, "--log-file", $l, "--policy-dir", $p, "--no-syslog"], timeout: 10}]
-	}' "$work/bundle/config.json" >"$work/c.json"
-mv "$work/c.json" "$work/bundle/config.json"
+	}' "$bundle/config.json" >"$work/c.json"
+mv "$work/c.json" "$bundle/config.json"
 
 echo "== oci-memguard explain (what the hook will do)"
-"$hook" explain --bundle "$work/bundle" --policy-dir "$work/policy" --state-dir "$work/state" --log-file "$work/events.jsonl"
+"$hook" explain --bundle "$bundle" --policy-dir "$work/policy" --state-dir "$work/state" --log-file "$work/events.jsonl"
 echo
-echo "== runc run $id (sleep 1), swappiness before: $(cat /proc/sys/vm/swappiness)"
-runc --root "$work/runc" run --bundle "$work/bundle" "$id"
-echo "== swappiness after: $(cat /proc/sys/vm/swappiness)"
+echo "== runc run $id: vm.swappiness before: $(cat /proc/sys/vm/swappiness)"
+timeout 60 runc --root "$work/runc" run --bundle "$bundle" "$id" </dev/null
+echo "== after the container: vm.swappiness $(cat /proc/sys/vm/swappiness) (given back at poststop)"
 echo
 echo "== the hook's outcome records ($work/events.jsonl)"
 jq . "$work/events.jsonl"
