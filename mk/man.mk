@@ -9,10 +9,12 @@ ifneq ($(shell command -v $(SCDOC) 2>/dev/null),)
 PROGRAMS  += $(MAN_PAGES)
 INSTALL_HOOKS += install-man
 UNINSTALL_HOOKS += uninstall-man
+else
+$(warning $(SCDOC) not found: the man pages are not built or installed (apt-get install scdoc))
 endif
 .PHONY: install-man uninstall-man
 
-build/man/%: man/%.scd
+build/man/%: man/%.scd mk/man.mk
 	@mkdir -p build/man
 	$(SCDOC) <$< >$@
 
