@@ -251,7 +251,8 @@ experiment() {
 		# Done when the neighbour has touched all it wants (the pressure is
 		# at its peak) and the minimum time has passed; a slow, loaded TCG
 		# host just takes longer, up to 120 s.
-		bt=$(( $(mib "$b") + $(mib "$(val "$CG$B"/memory.swap.current)") ))
+		bs=$(val "$CG$B"/memory.swap.current)
+		case "$b$bs" in *-*) bt=0 ;; *) bt=$(( (b + bs) / MiB )) ;; esac
 		[ "$t" -ge "$PRESSURE_SECS" ] && [ "$bt" -ge 360 ] && break
 		[ "$t" -ge 120 ] && break
 		next=$((next + 2))
