@@ -90,9 +90,12 @@ uint64_t policy_size_bytes(const struct policy_size *s, uint64_t mem_total, uint
  * syntax, depth, unknown key, type, size, NUL ...). */
 int policy_parse(const char *path, const char *buf, size_t len, struct policy **ret, struct mg_error *err);
 
-/* Opens (O_NOFOLLOW on the last component unless follow_symlinks: a symlinked
- * policy is judged by its target's owner and mode), checks owner root and not
- * group/world writable ("owner", "mode"), size limit ("size"), then parses. */
+/* Opens name relative to dirfd (a symlinked policy is followed and judged by
+ * its target's owner and mode, via fstat of the opened file), checks that it
+ * is a regular file, owner root and not group/world writable ("owner",
+ * "mode"; only when check_owner), the size limit ("size"), then parses.
+ * Errors are "PATH:LINE:COL: ..." with display_path; problems of the whole
+ * file are at 1:1. */
 int policy_load_file(int dirfd, const char *name, const char *display_path, bool check_owner, struct policy **ret, struct mg_error *err);
 
 /* A loaded set of policies from the directories, in lexical order of file
@@ -103,6 +106,15 @@ struct policy_set {
         struct mg_error *errors; size_t n_errors;
 };
 void policy_set_free(struct policy_set *s);
+/* Is name a policy file name: "*.json", not a dot file. */
+bool policy_name_is_valid(const char *name);
+/* The policy file names of an open directory, sorted with strcmp: the
+ * lexically first max + 1 of them, so that the caller can tell "more than
+ * max" (*ret_n > max) and name the first file left out, whatever order
+ * readdir returns.  Memory stays bounded (at most 2 * (max + 1) names).
+ * dirfd is not consumed.  Free with policy_dir_list_free(). */
+int policy_dir_list(int dirfd, size_t max, char ***ret, size_t *ret_n);
+void policy_dir_list_free(char **names, size_t n);
 /* dirs are tried in order; a later dir masks an earlier one for the same file
  * name (vendor first, then admin). A missing directory is not an error. */
 int policy_set_load(const char *const *dirs, size_t n_dirs, bool check_owner, struct policy_set *ret);

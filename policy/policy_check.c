@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/* `oci-memguard policy check [PATH...]`: every file on its own, with the
+ * same loader and checks as the hook, so that "ok" here means the hook will
+ * apply the file.  Unlike the hook, masking is not applied: an operator
+ * checking a directory wants to hear about every file in it. */
 #include "policy_check.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -10,23 +13,71 @@
 
 #include "policy.h"
 
-static int check_file(const char *path, bool check_owner, FILE *out) {
+/* 1 when the file is invalid (its error printed), 0 when good. */
+static int check_file(int dirfd, const char *name, const char *display, bool check_owner, FILE *out) {
         struct mg_error e = {0};
-        struct policy *p = NULL;
-        if (policy_load_file(AT_FDCWD, path, path, check_owner, &p, &e) < 0) {
+        _cleanup_policy_ struct policy *p = NULL;
+        if (policy_load_file(dirfd, name, display, check_owner, &p, &e) < 0) {
                 fprintf(out, "%s\n", e.msg);
                 return 1;
         }
-        policy_free(p);
-        fprintf(out, "%s: ok\n", path);
+        fprintf(out, "%s: ok\n", display);
         return 0;
 }
 
-static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *) a, *(char *const *) b); }
+struct names {
+        char **v;
+        size_t n;
+};
+
+static void names_done(struct names *l) { policy_dir_list_free(l->v, l->n); }
+
+/* Every policy file of one directory, in the hook's lexical order and
+ * within its limit of files. Returns the number of invalid files, or
+ * -ENOMEM. */
+static int check_dir(const char *path, bool check_owner, FILE *out) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+                fprintf(out, "%s: cannot open the directory: %m\n", path);
+                return 1;
+        }
+        _cleanup_(names_done) struct names l = {0};
+        int r = policy_dir_list(fd, MEMGUARD_MAX_POLICY_FILES, &l.v, &l.n);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                fprintf(out, "%s: cannot list the directory: %s\n", path, strerror(-r));
+                return 1;
+        }
+        int bad = 0;
+        for (size_t i = 0; i < l.n && i < MEMGUARD_MAX_POLICY_FILES; i++) {
+                char display[PATH_MAX];
+                if (path_join(display, sizeof display, path, l.v[i]) < 0) {
+                        fprintf(out, "%.200s/%.200s:1:1: path too long\n", path, l.v[i]);
+                        bad++;
+                        continue;
+                }
+                bad += check_file(fd, l.v[i], display, check_owner, out);
+        }
+        if (l.n > MEMGUARD_MAX_POLICY_FILES) {
+                char display[PATH_MAX];
+                if (path_join(display, sizeof display, path, l.v[MEMGUARD_MAX_POLICY_FILES]) < 0)
+                        snprintf(display, sizeof display, "%s", l.v[MEMGUARD_MAX_POLICY_FILES]);
+                fprintf(out, "%s:1:1: size: more than %u policy files: the hook ignores this file and the ones after it\n", display,
+                        MEMGUARD_MAX_POLICY_FILES);
+                bad++;
+        }
+        return bad;
+}
 
 int policy_check_paths(char *const *paths, size_t n, bool check_owner, bool missing_ok, FILE *out) {
+        if ((n > 0 && !paths) || !out)
+                return -EINVAL;
         int bad = 0;
         for (size_t i = 0; i < n; i++) {
+                /* stat, not lstat: a symlink to a directory is a directory to
+                 * check; a symlink to a file is judged by its target, as the
+                 * hook does. */
                 struct stat st;
                 if (stat(paths[i], &st) < 0) {
                         if (errno == ENOENT && missing_ok)
@@ -35,45 +86,10 @@ int policy_check_paths(char *const *paths, size_t n, bool check_owner, bool miss
                         bad++;
                         continue;
                 }
-                if (!S_ISDIR(st.st_mode)) {
-                        bad += check_file(paths[i], check_owner, out);
-                        continue;
-                }
-                DIR *d = opendir(paths[i]);
-                if (!d) {
-                        fprintf(out, "%s: %m\n", paths[i]);
-                        bad++;
-                        continue;
-                }
-                char **names = NULL;
-                size_t nn = 0;
-                struct dirent *de;
-                while ((de = readdir(d))) {
-                        size_t l = strlen(de->d_name);
-                        if (de->d_name[0] == '.' || l <= 5 || strcmp(de->d_name + l - 5, ".json") != 0)
-                                continue;
-                        char **nnames = realloc(names, (nn + 1) * sizeof *names);
-                        if (!nnames || !(nnames[nn] = strdup(de->d_name))) {
-                                names = nnames ? nnames : names;
-                                for (size_t j = 0; j < nn; j++)
-                                        free(names[j]);
-                                free(names);
-                                closedir(d);
-                                return -ENOMEM;
-                        }
-                        names = nnames;
-                        nn++;
-                }
-                closedir(d);
-                if (nn)
-                        qsort(names, nn, sizeof *names, name_cmp);
-                for (size_t j = 0; j < nn; j++) {
-                        char path[PATH_MAX];
-                        if (path_join(path, sizeof path, paths[i], names[j]) == 0)
-                                bad += check_file(path, check_owner, out);
-                        free(names[j]);
-                }
-                free(names);
+                int r = S_ISDIR(st.st_mode) ? check_dir(paths[i], check_owner, out) : check_file(AT_FDCWD, paths[i], paths[i], check_owner, out);
+                if (r < 0)
+                        return r;
+                bad += r;
         }
         return bad;
 }

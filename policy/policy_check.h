@@ -5,9 +5,11 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* Validates each path (a file, or every *.json of a directory); prints one
- * "FILE:LINE:COL: message" per error and "FILE: ok" per good file to out.
- * Returns the number of invalid files, or a negative errno. */
-/* missing_ok: a path that does not exist is skipped (the default
- * directories need not exist). */
+/* `oci-memguard policy check [PATH...]`.  For each path: a directory means
+ * each of its policy files ("*.json", not dot files) in lexical order, a file
+ * means that file.  Prints one "FILE:LINE:COL: message" per invalid file and
+ * "FILE: ok" per good one to out.  missing_ok: a path that does not exist is
+ * skipped silently (the default directories need not exist); otherwise it
+ * counts as invalid.  Returns the number of invalid files (0: all good), or
+ * a negative errno for a usage problem or when out of memory. */
 int policy_check_paths(char *const *paths, size_t n, bool check_owner, bool missing_ok, FILE *out);

@@ -1,4 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Which policies apply to a container, and their key-by-key merge (SPEC §4).
+ *
+ * Patterns are fnmatch(3) with flags 0: a star also crosses '/', so the
+ * command pattern "STAR/make" matches "/usr/bin/make" and the cgroup pattern
+ * "/docker/STAR" matches a nested cgroup (STAR being '*', which cannot be
+ * written next to a slash in a C comment).  Image references, commands and
+ * cgroup paths are strings to classify, not file names to walk. */
 #include "policy.h"
 
 #include <fnmatch.h>
@@ -14,7 +21,9 @@ static bool any_glob(char *const *globs, size_t n, const char *s) {
 bool policy_matches(const struct policy *p, const struct policy_subject *s) {
         const struct policy_match *m = &p->match;
         if (m->has_images) {
-                /* An unknown image matches only policies without images. */
+                /* An unknown image ("") matches only policies without an
+                 * images list (SPEC §3): a glob such as "*" must not turn a
+                 * container we could not identify into a protected one. */
                 if (!s->image || !*s->image || !any_glob(m->images, m->n_images, s->image))
                         return false;
         }
@@ -87,25 +96,29 @@ static void merge_one(struct policy *d, const struct policy *s) {
 }
 
 int policy_merge_matching(const struct policy_set *set, const struct policy_subject *s, struct policy *ret, size_t **ret_matched, size_t *ret_n_matched) {
-        size_t *matched = calloc(set->n ? set->n : 1, sizeof *matched);
+        _cleanup_free_ size_t *matched = calloc(set->n ? set->n : 1, sizeof *matched);
         if (!matched)
                 return -ENOMEM;
+        /* Built from zero, not on top of *ret: a field no matching policy
+         * sets stays unset, so the caller's defaults (on_error "ignore",
+         * timeout 2000 ms) apply exactly there.  path, name and match stay
+         * empty: the merge is no one file. */
+        struct policy m = {0};
         size_t n = 0;
         const char *description = NULL;
         for (size_t i = 0; i < set->n; i++) {
                 if (!policy_matches(set->items[i], s))
                         continue;
                 matched[n++] = i;
-                merge_one(ret, set->items[i]);
+                merge_one(&m, set->items[i]);
                 if (set->items[i]->description)
                         description = set->items[i]->description;
         }
         /* The merged policy owns its strings, so policy_free() works on it. */
-        if (description && !(ret->description = strdup(description))) {
-                free(matched);
+        if (description && !(m.description = strdup(description)))
                 return -ENOMEM;
-        }
-        *ret_matched = matched;
+        *ret = m;
+        *ret_matched = TAKE_PTR(matched);
         *ret_n_matched = n;
         return 0;
 }

@@ -1,4 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/* One policy file (SPEC §4) from JSON text to a typed struct policy.
+ *
+ * Validation is strict because a policy that is quietly misread protects
+ * nothing: unknown keys, wrong types, bad sizes, out-of-range numbers,
+ * duplicates and empty pattern lists are all errors, each reported as one
+ * "PATH:LINE:COL: message" line naming the field by its dotted path.  Keys
+ * "$schema" and "//..." are comments (JSON has none) and are skipped with
+ * whatever value they hold. */
 #include "policy.h"
 
 #include <stdarg.h>
@@ -48,6 +56,17 @@ static int perr(struct pctx *c, unsigned line, unsigned col, int code, const cha
 }
 
 static bool is_comment_key(const char *k) { return strncmp(k, "//", 2) == 0 || STREQ(k, "$schema"); }
+
+/* The JSON reader refuses "\u0000" already; this keeps a string whose C
+ * length differs from its JSON length from ever being compared as a
+ * shorter one ("1G\u0000junk" read as "1G") should that change. */
+static int want_string(struct pctx *c, const struct json_node *n, const char *dotted, const char *what) {
+        if (n->type != JSON_STRING)
+                return perr(c, n->line, n->col, -EINVAL, "type: '%s' %s, not %s", dotted, what, json_type_name(n->type));
+        if (strlen(n->str) != n->len)
+                return perr(c, n->line, n->col, -EBADMSG, "NUL: '%s' contains a NUL byte", dotted);
+        return 0;
+}
 
 /* Checks every key of obj against the allowed list; dotted is the object's
  * path for messages ("" at the top). */
@@ -99,9 +118,10 @@ static int get_size(struct pctx *c, const struct json_node *n, const char *dotte
                 *ret = (struct policy_size) { .set = true, .value = v };
                 return 0;
         }
-        if (n->type != JSON_STRING)
-                return perr(c, n->line, n->col, -EINVAL, "type: '%s' must be a size string or integer, not %s", dotted, json_type_name(n->type));
-        int r = policy_size_parse(n->str, ret);
+        int r = want_string(c, n, dotted, "must be a size string or integer");
+        if (r < 0)
+                return r;
+        r = policy_size_parse(n->str, ret);
         if (r < 0)
                 return perr(c, n->line, n->col, -EINVAL, "size: '%s' = '%.64s' is not a size (bytes with K, M, G or T, or N%% of MemTotal)",
                             dotted, n->str);
@@ -109,8 +129,9 @@ static int get_size(struct pctx *c, const struct json_node *n, const char *dotte
 }
 
 static int get_enum(struct pctx *c, const struct json_node *n, const char *dotted, const char *const *names, int *ret) {
-        if (n->type != JSON_STRING)
-                return perr(c, n->line, n->col, -EINVAL, "type: '%s' must be a string, not %s", dotted, json_type_name(n->type));
+        int r = want_string(c, n, dotted, "must be a string");
+        if (r < 0)
+                return r;
         for (int i = 0; names[i]; i++)
                 if (STREQ(names[i], n->str)) {
                         *ret = i;
@@ -125,8 +146,10 @@ static int get_enum(struct pctx *c, const struct json_node *n, const char *dotte
 }
 
 static int check_glob(struct pctx *c, const struct json_node *n, const char *dotted) {
-        if (n->type != JSON_STRING)
-                return perr(c, n->line, n->col, -EINVAL, "type: '%s' entries must be strings, not %s", dotted, json_type_name(n->type));
+        int r = want_string(c, n, dotted, "entries must be pattern strings");
+        if (r < 0)
+                return r;
+        /* An empty pattern matches only the empty string: surely a mistake. */
         if (n->len == 0 || n->len > POLICY_MAX_GLOB)
                 return perr(c, n->line, n->col, -EINVAL, "'%s': a pattern must be 1 to %u bytes", dotted, POLICY_MAX_GLOB);
         return 0;
@@ -135,6 +158,10 @@ static int check_glob(struct pctx *c, const struct json_node *n, const char *dot
 static int get_globs(struct pctx *c, const struct json_node *n, const char *dotted, char ***ret, size_t *ret_n) {
         if (n->type != JSON_ARRAY)
                 return perr(c, n->line, n->col, -EINVAL, "type: '%s' must be an array of patterns, not %s", dotted, json_type_name(n->type));
+        /* "[]" would match no container at all: a policy silently disabled
+         * by an edit, which SPEC §4 wants to be an error, not a quiet no-op. */
+        if (n->n == 0)
+                return perr(c, n->line, n->col, -EINVAL, "'%s' is empty: list at least one pattern, or leave the key out", dotted);
         char **v = calloc(n->n ? n->n : 1, sizeof(char *));
         if (!v)
                 return -ENOMEM;
@@ -191,6 +218,9 @@ static int parse_match(struct pctx *c, const struct json_node *m, struct policy_
                 for (size_t i = 0; i < n->n; i++) {
                         if (is_comment_key(n->keys[i]))
                                 continue;
+                        if (n->keys[i][0] == '\0' || strlen(n->keys[i]) > POLICY_MAX_GLOB)
+                                return perr(c, n->key_line[i], n->key_col[i], -EINVAL, "'match.annotations': a key must be 1 to %u bytes",
+                                            POLICY_MAX_GLOB);
                         if ((r = check_glob(c, n->items[i], "match.annotations")) < 0)
                                 return r;
                         struct policy_kv *kv = &ret->annotations[ret->n_annotations];
@@ -276,8 +306,8 @@ static int parse_root(struct pctx *c, const struct json_node *root, struct polic
                 return r;
         const struct json_node *n;
         if ((n = json_get(root, "description"))) {
-                if (n->type != JSON_STRING)
-                        return perr(c, n->line, n->col, -EINVAL, "type: 'description' must be a string, not %s", json_type_name(n->type));
+                if ((r = want_string(c, n, "description", "must be a string")) < 0)
+                        return r;
                 if (!(p->description = strdup(n->str)))
                         return -ENOMEM;
         }
@@ -317,30 +347,60 @@ static int parse_root(struct pctx *c, const struct json_node *root, struct polic
         return 0;
 }
 
+/* Line and column (1-based, in bytes) of offset off in buf. */
+static void position_of(const char *buf, size_t off, unsigned *ret_line, unsigned *ret_col) {
+        unsigned line = 1, col = 1;
+        for (size_t i = 0; i < off; i++) {
+                if (buf[i] == '\n') {
+                        line++;
+                        col = 1;
+                } else
+                        col++;
+        }
+        *ret_line = line;
+        *ret_col = col;
+}
+
 int policy_parse(const char *path, const char *buf, size_t len, struct policy **ret, struct mg_error *err) {
         struct pctx c = { .path = path, .err = err };
+
+        /* The JSON reader refuses a NUL byte before it looks at anything,
+         * without a position; point at it here so that the message has the
+         * FILE:LINE:COL of every other policy error. */
+        const char *nul = memchr(buf, '\0', len);
+        if (nul) {
+                unsigned line, col;
+                position_of(buf, (size_t) (nul - buf), &line, &col);
+                return perr(&c, line, col, -EBADMSG, "NUL: the file contains a NUL byte");
+        }
+
         _cleanup_json_ struct json_node *root = NULL;
         struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .reject_duplicates = true };
-        int r = json_parse(buf, len, &opts, &root, err);
-        if (r < 0)
-                return mg_error_prefix(err, "%s:", path);
-        struct policy *p = calloc(1, sizeof *p);
+        struct mg_error jerr = {0};
+        int r = json_parse(buf, len, &opts, &root, &jerr);
+        if (r < 0) {
+                /* jerr.msg is "LINE:COL: syntax|depth: ..." (a full copy
+                 * rather than mg_error_prefix, whose prefix buffer would cut
+                 * a long path); anything without a position (out of memory)
+                 * is put at the start of the file. */
+                bool positioned = jerr.msg[0] >= '0' && jerr.msg[0] <= '9';
+                return mg_error_set(err, r, "%s:%s%s", path, positioned ? "" : "1:1: ", jerr.msg);
+        }
+
+        _cleanup_policy_ struct policy *p = calloc(1, sizeof *p);
         if (!p)
-                return mg_error_set(err, -ENOMEM, "%s: out of memory", path);
+                return mg_error_set(err, -ENOMEM, "%s:1:1: out of memory", path);
         const char *base = strrchr(path, '/');
         p->path = strdup(path);
         p->name = strdup(base ? base + 1 : path);
-        if (!p->path || !p->name) {
-                policy_free(p);
-                return mg_error_set(err, -ENOMEM, "%s: out of memory", path);
-        }
+        if (!p->path || !p->name)
+                return mg_error_set(err, -ENOMEM, "%s:1:1: out of memory", path);
         r = parse_root(&c, root, p);
-        if (r < 0) {
-                policy_free(p);
-                if (r == -ENOMEM)
-                        mg_error_set(err, r, "%s: out of memory", path);
+        if (r == -ENOMEM)
+                /* Allocation failures carry no position of their own. */
+                return mg_error_set(err, r, "%s:1:1: out of memory", path);
+        if (r < 0)
                 return r;
-        }
-        *ret = p;
+        *ret = TAKE_PTR(p);
         return 0;
 }
