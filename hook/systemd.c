@@ -53,7 +53,14 @@ bool systemd_manages(const char *sysroot, const char *cgroup_path) {
                 return false;
         if (unit_of_cgroup(cgroup_path, unit, sizeof unit) < 0)
                 return false;
-        return has_suffix(unit, ".slice");
+        /* The container's own scope too: Delegate=yes hands over what is
+         * *below* it, while the scope's own memory.min stays systemd's, and
+         * systemd rewrites it from the unit (MemoryMin= unset: 0) on
+         * daemon-reload (measured in conformance/vm-systemd: 128M -> 0).
+         * Runtime properties of a transient scope go to
+         * /run/systemd/transient and vanish with it. crun's "container"
+         * sub-cgroup below the scope is no unit: written directly. */
+        return has_suffix(unit, ".slice") || has_suffix(unit, ".scope");
 }
 
 #ifndef MEMGUARD_WITH_SD_BUS
@@ -90,11 +97,13 @@ static int call_done(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 /* Sends m and runs the connection until its reply or the deadline. Not
  * sd_bus_call(): it waits for the authentication and Hello without a bound
  * of ours (up to systemd's own 90 s default), and the container waits with
- * it. */
-static int call_until(sd_bus *bus, sd_bus_message *m, uint64_t deadline) {
+ * it. *ret_answered tells systemd's refusal (the bus works) from a bus
+ * that does not. */
+static int call_until(sd_bus *bus, sd_bus_message *m, uint64_t deadline, bool *ret_answered) {
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
         struct call c = {0};
         uint64_t now = now_usec_monotonic();
+        *ret_answered = false;
         if (now >= deadline)
                 return -ETIMEDOUT;
         int r = sd_bus_call_async(bus, &slot, m, call_done, &c, deadline - now);
@@ -104,8 +113,10 @@ static int call_until(sd_bus *bus, sd_bus_message *m, uint64_t deadline) {
                 r = sd_bus_process(bus, NULL);
                 if (r < 0)
                         return r;
-                if (c.done)
+                if (c.done) {
+                        *ret_answered = true;
                         return c.r;
+                }
                 if (r > 0)
                         continue;
                 now = now_usec_monotonic();
@@ -122,7 +133,9 @@ static int call_until(sd_bus *bus, sd_bus_message *m, uint64_t deadline) {
  * (re)starting. Then the system bus, which honours DBUS_SYSTEM_BUS_ADDRESS
  * (secure_getenv). */
 static int bus_open(sd_bus **ret) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        /* never sd_bus_flush_close_unref(): a flush waits for a wedged peer
+         * without our deadline */
+        _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
         int r;
         if (geteuid() == 0 && !secure_getenv("DBUS_SYSTEM_BUS_ADDRESS")) {
                 r = sd_bus_new(&bus);
@@ -135,7 +148,7 @@ static int bus_open(sd_bus **ret) {
                         *ret = TAKE_PTR(bus);
                         return 0;
                 }
-                bus = sd_bus_flush_close_unref(bus);
+                bus = sd_bus_close_unref(bus);
         }
         r = sd_bus_open_system(&bus);
         if (r < 0)
@@ -144,11 +157,22 @@ static int bus_open(sd_bus **ret) {
         return 0;
 }
 
+/* One connection per run of the hook (a start changes up to four values:
+ * min and low of the slice and of the scope), and once the bus has failed
+ * it stays failed for the run: a wedged bus costs one timeout, not four. */
+static sd_bus *run_bus;
+static int run_bus_error;
+
+static void run_bus_close(void) __attribute__((destructor));
+static void run_bus_close(void) {
+        run_bus = sd_bus_close_unref(run_bus);
+}
+
 int systemd_set_memory_protection(const char *cgroup_path, const char *file, uint64_t value, uint64_t timeout_usec) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *ping = NULL;
         char unit[256];
         const char *property;
+        bool answered;
         int r;
 
         if (STREQ(file, "memory.min"))
@@ -160,15 +184,20 @@ int systemd_set_memory_protection(const char *cgroup_path, const char *file, uin
         r = unit_of_cgroup(cgroup_path, unit, sizeof unit);
         if (r < 0)
                 return r;
+        if (run_bus_error < 0)
+                return run_bus_error;
 
         uint64_t deadline = now_usec_monotonic() + timeout_usec;
-        r = bus_open(&bus);
-        if (r < 0)
-                return r;
+        if (!run_bus) {
+                r = bus_open(&run_bus);
+                if (r < 0)
+                        return (run_bus_error = r);
+        }
 
         /* "t": bytes; UINT64_MAX is systemd's "infinity", the cgroup "max"
-         * (MEMGUARD_VALUE_MAX). runtime=true: /run/systemd/system.control. */
-        r = sd_bus_message_new_method_call(bus, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+         * (MEMGUARD_VALUE_MAX). runtime=true: /run/systemd/system.control
+         * (/run/systemd/transient for a transient scope). */
+        r = sd_bus_message_new_method_call(run_bus, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
                                            "org.freedesktop.systemd1.Manager", "SetUnitProperties");
         if (r >= 0)
                 r = sd_bus_message_append(m, "sb", unit, 1);
@@ -176,20 +205,31 @@ int systemd_set_memory_protection(const char *cgroup_path, const char *file, uin
                 r = sd_bus_message_append(m, "a(sv)", 1, property, "t", value);
         if (r < 0)
                 return r;
-        r = call_until(bus, m, deadline);
+        r = call_until(run_bus, m, deadline, &answered);
         if (r < 0)
-                return r;
+                goto fail;
 
         /* systemd answers the property change before it writes the cgroup:
          * the write waits in its realize queue, which its main loop runs
          * before it reads the next message (manager_loop()). A second call
          * on the same connection is therefore answered only after the
          * write, and the ledger's read-back sees the value systemd set. */
-        r = sd_bus_message_new_method_call(bus, &ping, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+        r = sd_bus_message_new_method_call(run_bus, &ping, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
                                            "org.freedesktop.DBus.Peer", "Ping");
         if (r < 0)
                 return r;
-        return call_until(bus, ping, deadline);
+        r = call_until(run_bus, ping, deadline, &answered);
+        if (r < 0)
+                goto fail;
+        return 0;
+fail:
+        /* systemd said no (NoSuchUnit, AccessDenied...): the bus works, try
+         * the next value. No answer: give up on the bus for this run. */
+        if (!answered) {
+                run_bus_error = r;
+                run_bus = sd_bus_close_unref(run_bus);
+        }
+        return r;
 }
 
 #endif

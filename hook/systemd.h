@@ -11,9 +11,11 @@
  * changed through systemd instead, as runtime properties. */
 
 /* True when systemd runs (<sysroot>/run/systemd/system exists) and the last
- * component of cgroup_path is a unit systemd manages itself (a .slice; the
- * container's own delegated .scope and what is below it are the runtime's,
- * written directly). */
+ * component of cgroup_path is a unit: a .slice, or a .scope — the
+ * container's own delegated scope included, since delegation covers only
+ * what is below it (systemd resets the scope's memory.min on
+ * daemon-reload). What is below a scope (crun's "container") is the
+ * runtime's, written directly. */
 bool systemd_manages(const char *sysroot, const char *cgroup_path);
 
 /* Sets MemoryMin= (file "memory.min") or MemoryLow= ("memory.low") of the
