@@ -116,7 +116,10 @@ bool policy_name_is_valid(const char *name);
 int policy_dir_list(int dirfd, size_t max, char ***ret, size_t *ret_n);
 void policy_dir_list_free(char **names, size_t n);
 /* dirs are tried in order; a later dir masks an earlier one for the same file
- * name (vendor first, then admin). A missing directory is not an error. */
+ * name (vendor first, then admin). A missing directory is not an error; one
+ * that exists but cannot be read is an error of the set, as is each invalid
+ * file, and more than MEMGUARD_MAX_POLICY_FILES names (the lexically last
+ * are left out). Returns negative errno only when out of memory. */
 int policy_set_load(const char *const *dirs, size_t n_dirs, bool check_owner, struct policy_set *ret);
 
 /* What the matcher looks at. */

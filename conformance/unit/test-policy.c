@@ -827,13 +827,33 @@ static void test_check(void) {
 
 /* ---- shipped files and fixtures --------------------------------------- */
 
-/* The repository root from this file's path, so the test finds the files
- * whether it runs from the root (make check) or elsewhere. */
+/* The repository root: from this file's path as compiled (make check runs
+ * from the root), else upwards from the test binary (build/test-policy,
+ * build/asan/test-policy), so that it also runs from elsewhere. */
 static char *repo_path(const char *rel) {
         const char *me = __FILE__, *tail = strstr(me, "conformance/unit/test-policy.c");
-        if (!tail)
-                return strdup(rel);
-        return xstrdup_printf("%.*s%s", (int) (tail - me), me, rel);
+        if (tail) {
+                char *p = xstrdup_printf("%.*s%s", (int) (tail - me), me, rel);
+                if (access(p, F_OK) == 0)
+                        return p;
+                free(p);
+        }
+        char exe[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n > 0) {
+                exe[n] = '\0';
+                for (int up = 0; up < 4; up++) {
+                        char *slash = strrchr(exe, '/');
+                        if (!slash)
+                                break;
+                        *slash = '\0';
+                        char *p = xstrdup_printf("%s/%s", exe, rel);
+                        if (access(p, F_OK) == 0)
+                                return p;
+                        free(p);
+                }
+        }
+        return strdup(rel);
 }
 
 static void test_shipped(void) {
