@@ -65,6 +65,10 @@ bool systemd_manages(const char *sysroot, const char *cgroup_path) {
 
 #ifndef MEMGUARD_WITH_SD_BUS
 
+bool systemd_sd_bus_built(void) {
+        return false;
+}
+
 int systemd_set_memory_protection(const char *cgroup_path, const char *file, uint64_t value, uint64_t timeout_usec) {
         (void) cgroup_path;
         (void) file;
@@ -76,6 +80,10 @@ int systemd_set_memory_protection(const char *cgroup_path, const char *file, uin
 #else
 
 #include <systemd/sd-bus.h>
+
+bool systemd_sd_bus_built(void) {
+        return true;
+}
 
 struct call {
         bool done;

@@ -23,3 +23,7 @@ bool systemd_manages(const char *sysroot, const char *cgroup_path);
  * waiting at most timeout_usec. -EOPNOTSUPP when built without sd-bus;
  * other negative errno when the bus cannot be reached or refuses. */
 int systemd_set_memory_protection(const char *cgroup_path, const char *file, uint64_t value, uint64_t timeout_usec);
+
+/* Whether this build speaks sd-bus (for doctor: on a systemd host a build
+ * without it writes units' values directly, and systemd resets them). */
+bool systemd_sd_bus_built(void);
