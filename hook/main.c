@@ -17,12 +17,12 @@ static void usage(FILE *f) {
         fputs("Usage: oci-memguard STAGE [OPTIONS]          (prestart, createRuntime, createContainer,\n"
               "                                               startContainer, poststart, poststop)\n"
               "       oci-memguard doctor [--json]\n"
-              "       oci-memguard explain --bundle DIR [--pid N]\n"
-              "       oci-memguard explain --image REF [--annotation K=V]... [--command ARG0] [--build]\n"
+              "       oci-memguard explain --bundle DIR [--pid N] [--json]\n"
+              "       oci-memguard explain --image REF [--annotation K=V]... [--command ARG0] [--build] [--json]\n"
               "       oci-memguard policy check [PATH...]\n"
               "       oci-memguard --version\n"
               "Options: --sysroot DIR, --policy-dir DIR (repeatable), --state-dir DIR, --log-file FILE,\n"
-              "         --dry-run, --no-seccomp\n",
+              "         --dry-run, --no-seccomp, --no-syslog\n",
               f);
 }
 
