@@ -49,6 +49,9 @@ static const int allowed[] = {
         /* syslog: the socket is connected before confinement (LOG_NDELAY);
          * glibc reconnects after a syslogd restart (socket limited below) */
         SCMP_SYS(sendto), SCMP_SYS(sendmsg), SCMP_SYS(connect),
+        /* sd-bus (hook/systemd.c): systemd's answer to SetUnitProperties,
+         * waited for with a deadline */
+        SCMP_SYS(recvmsg), SCMP_SYS(ppoll), SCMP_SYS(getsockname),
         /* identity and exit */
         SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getuid), SCMP_SYS(geteuid),
         SCMP_SYS(futex), SCMP_SYS(getrandom),
@@ -98,6 +101,14 @@ int sandbox_enter(bool disabled, struct outcome *out) {
                         return r;
                 }
         }
+        /* sd-bus: options of its AF_UNIX connection only (buffer sizes,
+         * SO_PEERCRED/SO_PEERSEC/SO_PEERGROUPS of systemd, SO_ACCEPTCONN) */
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(getsockopt), 1, SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET));
+        if (r < 0)
+                goto fail;
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 1, SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET));
+        if (r < 0)
+                goto fail;
 #ifndef MEMGUARD_SANITIZED
         /* syslog reconnect: AF_UNIX only, never the network */
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));

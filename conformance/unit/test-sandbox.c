@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <netinet/in.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -90,6 +91,17 @@ __attribute__((unused)) static int do_unshare_clone(void) {
         return (int) syscall(SYS_clone, CLONE_NEWNS | SIGCHLD, 0, 0, 0, 0) >= 0 ? 94 : 95;
 }
 
+__attribute__((unused)) static int do_tcp_sockopt(void) {
+        int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int v = 0;
+        socklen_t l = sizeof v;
+        /* SOL_SOCKET options are allowed (sd-bus); anything else kills */
+        if (getsockopt(s, SOL_SOCKET, SO_TYPE, &v, &l) < 0)
+                return 96;
+        (void) getsockopt(s, IPPROTO_TCP, 1, &v, &l);
+        return 97;
+}
+
 int main(void) {
         int st = confined(do_normal);
         report(WIFEXITED(st) && WEXITSTATUS(st) == 0, "after confinement: a filter is in force; files, fsync, unlink and an AF_UNIX socket work");
@@ -102,6 +114,8 @@ int main(void) {
         report(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "after confinement: execve kills the process (SIGSYS)");
         st = confined(do_inet);
         report(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "after confinement: an AF_INET socket kills the process (SIGSYS)");
+        st = confined(do_tcp_sockopt);
+        report(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "after confinement: SOL_SOCKET options work, any other level kills (SIGSYS)");
         st = confined(do_unshare_clone);
         report(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "after confinement: clone into a new namespace kills the process (SIGSYS)");
 #endif
