@@ -186,10 +186,11 @@ available() { # available KB
 # /proc/buddyinfo as the kernel shows it over time: the first read sees
 # FIRST free blocks at each order >= 4, every later read THEN. A FIFO orders
 # the reads (a file rewritten by a fake kernel would race the hook's re-read).
-# A writer that opens while the previous reader still drains would append to
-# its content: the 2 s pause after the first content keeps them apart, even on
-# a loaded CI machine (only that
-# transition matters; THEN twice reads as THEN).
+# A writer that opens while the previous reader still drains appends to its
+# content (the reader would then sum two copies), so every write is followed
+# by a pause long enough for the reader to reach end-of-file and close: 2 s
+# after FIRST, 1 s after each THEN. A reader that opens during a pause blocks
+# until the next write, which only costs time.
 buddy_sequence() { # buddy_sequence FIRST THEN
 	local f="$SYSROOT/proc/buddyinfo"
 	rm -f "$f"
@@ -197,7 +198,7 @@ buddy_sequence() { # buddy_sequence FIRST THEN
 	(
 		buddy_text "$1" >"$f"
 		sleep 2
-		while true; do buddy_text "$2" >"$f"; done
+		while true; do buddy_text "$2" >"$f"; sleep 1; done
 	) 3>&- &
 	FIFO_PIDS+=" $!"
 }
