@@ -47,7 +47,7 @@ void json_free(struct json_node *n) {
         free(n);
 }
 
-static int json_grow(struct json_node *c) {
+static int json_grow(struct json_node *c, bool positions) {
         if (c->n < c->cap)
                 return 0;
         size_t ncap = c->cap ? c->cap * 2 : 8;
@@ -60,6 +60,8 @@ static int json_grow(struct json_node *c) {
                 if (!keys)
                         return -ENOMEM;
                 c->keys = keys;
+        }
+        if (c->type == JSON_OBJECT && (positions || c->key_line)) {
                 unsigned *kl = realloc(c->key_line, ncap * sizeof *kl);
                 if (!kl)
                         return -ENOMEM;
@@ -92,14 +94,16 @@ int json_object_set(struct json_node *obj, const char *key, struct json_node *va
                 return 0;
         }
         char *k = strdup(key);
-        if (!k || json_grow(obj) < 0) {
+        if (!k || json_grow(obj, false) < 0) {
                 free(k);
                 json_free(val);
                 return -ENOMEM;
         }
         obj->keys[obj->n] = k;
-        obj->key_line[obj->n] = 0;
-        obj->key_col[obj->n] = 0;
+        if (obj->key_line) {
+                obj->key_line[obj->n] = 0;
+                obj->key_col[obj->n] = 0;
+        }
         obj->items[obj->n++] = val;
         return 0;
 }
@@ -109,7 +113,7 @@ int json_array_append(struct json_node *arr, struct json_node *val) {
                 json_free(val);
                 return -EINVAL;
         }
-        if (json_grow(arr) < 0) {
+        if (json_grow(arr, false) < 0) {
                 json_free(val);
                 return -ENOMEM;
         }
@@ -245,14 +249,25 @@ static void advance_to(struct parse_ctx *c, size_t off) {
 }
 
 /* Position of the token the current callback is about: the first byte after
- * the previous token that is not white space or a separator. */
-static void token_start(struct parse_ctx *c, unsigned *line, unsigned *col) {
+ * the previous token that is not white space or a separator. Counts lines
+ * from where the last count stopped: cheap once, linear in the document
+ * when done for every token. */
+static void token_locate(struct parse_ctx *c, unsigned *line, unsigned *col) {
         size_t s = c->last_end;
         while (s < c->len && strchr(" \t\r\n,:", c->buf[s]))
                 s++;
         advance_to(c, s);
         *line = c->line;
         *col = c->col;
+}
+
+/* A token is being kept: note where it ends (the next token's search starts
+ * there) and, only when the caller wants positions, where it starts. */
+static void token_start(struct parse_ctx *c, unsigned *line, unsigned *col) {
+        if (c->opts->positions)
+                token_locate(c, line, col);
+        else
+                *line = *col = 0;
         c->last_end = yajl_get_bytes_consumed(c->h);
 }
 
@@ -276,7 +291,7 @@ static int add_value(struct parse_ctx *c, struct json_node *n) {
         }
         struct json_node *parent = c->stack[c->depth - 1];
         if (parent->type == JSON_ARRAY) {
-                if (json_grow(parent) < 0) {
+                if (json_grow(parent, false) < 0) {
                         json_free(n);
                         return fail(c, -ENOMEM, 0, 0, "out of memory");
                 }
@@ -296,19 +311,23 @@ static int add_value(struct parse_ctx *c, struct json_node *n) {
                 /* Last one wins, as Go's encoding/json does. */
                 json_free(parent->items[i]);
                 parent->items[i] = n;
-                parent->key_line[i] = c->key_line;
-                parent->key_col[i] = c->key_col;
+                if (parent->key_line) {
+                        parent->key_line[i] = c->key_line;
+                        parent->key_col[i] = c->key_col;
+                }
                 free(key);
                 return 1;
         }
-        if (json_grow(parent) < 0) {
+        if (json_grow(parent, c->opts->positions) < 0) {
                 free(key);
                 json_free(n);
                 return fail(c, -ENOMEM, 0, 0, "out of memory");
         }
         parent->keys[parent->n] = key;
-        parent->key_line[parent->n] = c->key_line;
-        parent->key_col[parent->n] = c->key_col;
+        if (parent->key_line) {
+                parent->key_line[parent->n] = c->key_line;
+                parent->key_col[parent->n] = c->key_col;
+        }
         parent->items[parent->n++] = n;
         return 1;
 }
@@ -375,20 +394,20 @@ static int cb_string(void *ctx, const unsigned char *s, size_t len) {
                 /* not kept, still checked */
                 if (memchr(s, '\0', len)) {
                         unsigned l, co;
-                        token_start(c, &l, &co);
+                        token_locate(c, &l, &co);
                         return fail(c, -EBADMSG, l, co, "NUL: string contains a NUL byte (\\u0000)");
                 }
                 (void) skipping_scalar(c);
                 return 1;
         }
+        if (memchr(s, '\0', len)) {
+                unsigned l, co;
+                token_locate(c, &l, &co);
+                return fail(c, -EBADMSG, l, co, "NUL: string contains a NUL byte (\\u0000)");
+        }
         struct json_node *n = new_at(c, JSON_STRING);
         if (!n)
                 return fail(c, -ENOMEM, 0, 0, "out of memory");
-        if (memchr(s, '\0', len)) {
-                unsigned l = n->line, co = n->col;
-                json_free(n);
-                return fail(c, -EBADMSG, l, co, "NUL: string contains a NUL byte (\\u0000)");
-        }
         n->str = strndup((const char *) s, len);
         n->len = len;
         if (!n->str) {
@@ -405,19 +424,24 @@ static int cb_map_key(void *ctx, const unsigned char *s, size_t len) {
                 if (!k) {
                         if (memchr(s, '\0', len)) {
                                 unsigned l, co;
-                                token_start(c, &l, &co);
+                                token_locate(c, &l, &co);
                                 return fail(c, -EBADMSG, l, co, "NUL: key contains a NUL byte (\\u0000)");
                         }
                         if (!c->skip_depth)
                                 c->skip_next = true;
+                        /* the value's position is searched from here */
+                        c->last_end = yajl_get_bytes_consumed(c->h);
                         return 1;
                 }
                 c->next_keep = k->children;
         } else
                 c->next_keep = NULL;
+        if (memchr(s, '\0', len)) {
+                unsigned l, co;
+                token_locate(c, &l, &co);
+                return fail(c, -EBADMSG, l, co, "NUL: key contains a NUL byte (\\u0000)");
+        }
         token_start(c, &c->key_line, &c->key_col);
-        if (memchr(s, '\0', len))
-                return fail(c, -EBADMSG, c->key_line, c->key_col, "NUL: key contains a NUL byte (\\u0000)");
         free(c->pending_key);
         c->pending_key = strndup((const char *) s, len);
         if (!c->pending_key)
@@ -429,7 +453,7 @@ static int start_container(struct parse_ctx *c, enum json_type t) {
         if (c->skip_depth || c->skip_next) {
                 if (c->depth + 1 > c->max_depth) {
                         unsigned l, co;
-                        token_start(c, &l, &co);
+                        token_locate(c, &l, &co);
                         return fail(c, -E2BIG, l, co, "depth: nesting deeper than %u", c->max_depth);
                 }
                 c->stack[c->depth++] = NULL;
@@ -444,14 +468,14 @@ static int start_container(struct parse_ctx *c, enum json_type t) {
         const struct json_keep *keep = c->depth == 0 ? c->opts->keep
                                        : c->stack[c->depth - 1]->type == JSON_ARRAY ? c->keep[c->depth - 1]
                                                                                     : c->next_keep;
+        if (c->depth + 1 > c->max_depth) {
+                unsigned l, co;
+                token_locate(c, &l, &co);
+                return fail(c, -E2BIG, l, co, "depth: nesting deeper than %u", c->max_depth);
+        }
         struct json_node *n = new_at(c, t);
         if (!n)
                 return fail(c, -ENOMEM, 0, 0, "out of memory");
-        if (c->depth + 1 > c->max_depth) {
-                unsigned l = n->line, co = n->col;
-                json_free(n);
-                return fail(c, -E2BIG, l, co, "depth: nesting deeper than %u", c->max_depth);
-        }
         if (!add_value(c, n))
                 return 0;
         c->keep[c->depth] = keep;
@@ -494,10 +518,14 @@ int json_parse(const char *buf, size_t len, const struct json_parse_opts *opts, 
         static const struct json_parse_opts defaults = { .max_depth = MEMGUARD_MAX_JSON_DEPTH };
         if (!opts)
                 opts = &defaults;
+        /* a duplicate key is reported where the key is */
+        struct json_parse_opts eff = *opts;
+        if (eff.reject_duplicates)
+                eff.positions = true;
         struct parse_ctx c = {
                 .buf = buf,
                 .len = len,
-                .opts = opts,
+                .opts = &eff,
                 .max_depth = opts->max_depth ? opts->max_depth : MEMGUARD_MAX_JSON_DEPTH,
                 .line = 1,
                 .col = 1,

@@ -28,13 +28,14 @@ enum json_type {
 
 struct json_node {
         enum json_type type;
-        unsigned line, col;         /* 1-based position of the value */
+        unsigned line, col;         /* 1-based position of the value (0:0
+                                     * unless parsed with .positions) */
         char *str;                  /* STRING: the value; NUMBER: source text */
         size_t len;                 /* length of str */
         size_t n;                   /* OBJECT/ARRAY: number of children */
         size_t cap;
         char **keys;                /* OBJECT: n keys */
-        unsigned *key_line, *key_col;
+        unsigned *key_line, *key_col; /* OBJECT, with .positions: where each key is */
         struct json_node **items;   /* OBJECT/ARRAY: n children */
 };
 
@@ -55,6 +56,12 @@ struct json_parse_opts {
                                   * state/config: the last one wins, as in
                                   * Go's encoding/json that runc and the
                                   * engines use */
+        bool positions;          /* give every node and key its line:col
+                                  * (policies report FILE:LINE:COL for what
+                                  * they find wrong after parsing). Without
+                                  * it only the parser's own errors are
+                                  * located: counting lines up to every
+                                  * token cost 13% of a container start */
 };
 
 /* Parses buf (len bytes, no NUL inside). On error returns -EINVAL (syntax),

@@ -375,7 +375,7 @@ int policy_parse(const char *path, const char *buf, size_t len, struct policy **
         }
 
         _cleanup_json_ struct json_node *root = NULL;
-        struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .reject_duplicates = true };
+        struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .reject_duplicates = true, .positions = true };
         struct mg_error jerr = {0};
         int r = json_parse(buf, len, &opts, &root, &jerr);
         if (r < 0) {

@@ -112,6 +112,38 @@ static void test_positions(void) {
         json_free(n);
 }
 
+/* Without .positions nodes carry no position, yet the parser's own errors
+ * are located exactly as with it, kept or skipped. */
+static void test_errors_without_positions(void) {
+        static const struct json_keep keep[] = { { "a", NULL }, { NULL, NULL } };
+        struct json_parse_opts with = { .positions = true }, without = {0}, filtered = { .keep = keep };
+        struct json_node *n = NULL;
+        struct mg_error e1, e2;
+        CHECK(json_parse("{\n \"a\": [1]}", 12, &without, &n, &e1) == 0 && json_get(n, "a")->line == 0, "no positions: nodes at 0:0");
+        json_free(n);
+        n = NULL;
+        const char *cases[] = {
+                "{\n  \"a\": \"x\\u0000\"}",           /* kept string */
+                "{\n  \"b\": \"x\\u0000\"}",           /* string of a skipped key */
+                "{\"b\": 1,\n  \"a\\u0000\": 1}",      /* key */
+                "{\"a\": 1,\n  \"b\": 2, \n\n x}",      /* syntax */
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+                const struct json_parse_opts *o2 = i == 1 ? &filtered : &without;
+                e1 = e2 = (struct mg_error) {0};
+                int r1 = json_parse(cases[i], strlen(cases[i]), &with, &n, &e1);
+                int r2 = json_parse(cases[i], strlen(cases[i]), o2, &n, &e2);
+                CHECK(r1 < 0 && r1 == r2 && STREQ(e1.msg, e2.msg), "case %zu located alike: '%s' / '%s'", i, e1.msg, e2.msg);
+        }
+        char deep[200] = "{\"a\":\n";
+        for (int i = 0; i < 70; i++)
+                strcat(deep, "[");
+        e1 = e2 = (struct mg_error) {0};
+        CHECK(json_parse(deep, strlen(deep), &with, &n, &e1) == -E2BIG && json_parse(deep, strlen(deep), &without, &n, &e2) == -E2BIG &&
+                      STREQ(e1.msg, e2.msg) && strstr(e1.msg, "2:64:"),
+              "depth located alike at 2:64: '%s' / '%s'", e1.msg, e2.msg);
+}
+
 static void test_serialize(void) {
         struct json_node *n = NULL;
         struct mg_error e;
@@ -193,6 +225,7 @@ static void test_util(void) {
 int main(void) {
         test_parse();
         test_positions();
+        test_errors_without_positions();
         test_keep();
         test_serialize();
         test_util();
