@@ -3,11 +3,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <yajl/yajl_version.h>
-#include <seccomp.h>
 
 #include "../policy/policy_check.h"
 #include "cli.h"
 #include "hook.h"
+#include "sandbox.h"
 
 #ifndef MEMGUARD_VERSION
 #define MEMGUARD_VERSION "0.1.0"
@@ -66,9 +66,9 @@ static const struct option long_opts[] = {
 
 static void print_version(void) {
         int y = yajl_version();
-        const struct scmp_version *sv = seccomp_version();
-        printf("oci-memguard %s\nlibyajl %d.%d.%d\nlibseccomp %u.%u.%u\n", MEMGUARD_VERSION, y / 10000, (y / 100) % 100, y % 100,
-               sv ? sv->major : 0, sv ? sv->minor : 0, sv ? sv->micro : 0);
+        /* libseccomp is not linked: it compiled the filter at build time */
+        printf("oci-memguard %s\nlibyajl %d.%d.%d\nlibseccomp %s\n", MEMGUARD_VERSION, y / 10000, (y / 100) % 100, y % 100,
+               sandbox_libseccomp_version());
 }
 
 int main(int argc, char **argv) {

@@ -10,6 +10,10 @@
 #define SANDBOX_ALLOWS_FORK 1
 
 /* Confines the hook once its inputs are read and syslog is open:
- * PR_SET_NO_NEW_PRIVS, then a libseccomp allowlist (SCMP_ACT_KILL_PROCESS by
- * default). disabled: --no-seccomp (debugging only; logged). */
+ * PR_SET_NO_NEW_PRIVS, then the allowlist libseccomp compiled at build time
+ * (SCMP_ACT_KILL_PROCESS by default). disabled: --no-seccomp (debugging
+ * only; logged). */
 int sandbox_enter(bool disabled, struct outcome *out);
+
+/* The libseccomp that compiled the filter. */
+const char *sandbox_libseccomp_version(void);

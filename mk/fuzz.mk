@@ -8,7 +8,7 @@
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 120
-FUZZ_FLAGS   := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Ihook -Ipolicy -Iwrapper \
+FUZZ_FLAGS   := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Ihook -Ipolicy -Iwrapper -Ibuild/gen \
                 $(shell $(PKG_CONFIG) --cflags yajl libseccomp 2>/dev/null)
 FUZZERS      := json oci policy size wrapper
 FUZZ_BINS    := $(patsubst %,build/fuzz/fuzz-%,$(FUZZERS))
