@@ -9,15 +9,18 @@
  * --runtime`. Runtime properties live in /run/systemd/system.control and are
  * gone at reboot, like the ledger in /run.
  *
- * Built with sd-bus when MEMGUARD_WITH_SD_BUS is defined (mk/systemd.mk);
- * without it every call answers -EOPNOTSUPP and the ledger writes directly,
- * loudly. */
+ * Spoken with the small client of dbus.c, not sd-bus: the hook is linked
+ * static-pie for its start-time cost, and libsystemd exists only as a
+ * shared library. When the bus cannot be reached or refuses, the ledger
+ * writes directly, loudly. */
 #include "systemd.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dbus.h"
 #include "util.h"
 
 /* The unit a cgroup directory stands for: its last component, with the "_"
@@ -45,6 +48,33 @@ static bool has_suffix(const char *s, const char *suffix) {
         return l > n && STREQ(s + l - n, suffix);
 }
 
+/* The bus: systemd's private socket below the sysroot (what systemctl uses
+ * as root: a direct connection to PID 1, no dbus-daemon, no Hello, and it
+ * answers while dbus is (re)starting), unless DBUS_SYSTEM_BUS_ADDRESS names
+ * a bus daemon (secure_getenv: never from a setuid context). */
+static int bus_open(const char *sysroot, uint64_t deadline, struct dbus **ret, char *ret_where, size_t where_size) {
+        char path[PATH_MAX];
+        const char *env = secure_getenv("DBUS_SYSTEM_BUS_ADDRESS");
+        bool hello = env != NULL;
+        int r;
+
+        if (env)
+                r = dbus_address_path(env, path, sizeof path);
+        else
+                r = path_join(path, sizeof path, sysroot, "/run/systemd/private");
+        if (ret_where)
+                snprintf(ret_where, where_size, "%s", r < 0 ? (env ? env : "/run/systemd/private") : path);
+        if (r < 0)
+                return r;
+        return dbus_open_unix(path, hello, deadline, ret);
+}
+
+/* The sysroot systemd_manages() last found systemd running in: the bus
+ * lives there too (fixtures put a fake systemd at
+ * <sysroot>/run/systemd/private). The ledger asks systemd_manages() before
+ * every systemd_set_memory_protection(), for the same sysroot. */
+static char run_sysroot[PATH_MAX] = "/";
+
 bool systemd_manages(const char *sysroot, const char *cgroup_path) {
         char path[PATH_MAX], unit[256];
         struct stat st;
@@ -60,127 +90,36 @@ bool systemd_manages(const char *sysroot, const char *cgroup_path) {
          * Runtime properties of a transient scope go to
          * /run/systemd/transient and vanish with it. crun's "container"
          * sub-cgroup below the scope is no unit: written directly. */
-        return has_suffix(unit, ".slice") || has_suffix(unit, ".scope");
-}
-
-#ifndef MEMGUARD_WITH_SD_BUS
-
-bool systemd_sd_bus_built(void) {
-        return false;
-}
-
-int systemd_set_memory_protection(const char *cgroup_path, const char *file, uint64_t value, uint64_t timeout_usec) {
-        (void) cgroup_path;
-        (void) file;
-        (void) value;
-        (void) timeout_usec;
-        return -EOPNOTSUPP;
-}
-
-#else
-
-#include <systemd/sd-bus.h>
-
-bool systemd_sd_bus_built(void) {
+        if (!has_suffix(unit, ".slice") && !has_suffix(unit, ".scope"))
+                return false;
+        snprintf(run_sysroot, sizeof run_sysroot, "%s", sysroot);
         return true;
-}
-
-struct call {
-        bool done;
-        int r;
-};
-
-static int call_done(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        struct call *c = userdata;
-        (void) ret_error;
-        c->done = true;
-        /* A D-Bus error systemd's errno table knows (NoSuchUnit, AccessDenied,
-         * InvalidArgs...) becomes that errno; anything else EIO. */
-        c->r = sd_bus_message_is_method_error(m, NULL) ? -sd_bus_message_get_errno(m) : 0;
-        if (c->r == 0 && sd_bus_message_is_method_error(m, NULL))
-                c->r = -EIO;
-        return 1;
-}
-
-/* Sends m and runs the connection until its reply or the deadline. Not
- * sd_bus_call(): it waits for the authentication and Hello without a bound
- * of ours (up to systemd's own 90 s default), and the container waits with
- * it. *ret_answered tells systemd's refusal (the bus works) from a bus
- * that does not. */
-static int call_until(sd_bus *bus, sd_bus_message *m, uint64_t deadline, bool *ret_answered) {
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
-        struct call c = {0};
-        uint64_t now = now_usec_monotonic();
-        *ret_answered = false;
-        if (now >= deadline)
-                return -ETIMEDOUT;
-        int r = sd_bus_call_async(bus, &slot, m, call_done, &c, deadline - now);
-        if (r < 0)
-                return r;
-        for (;;) {
-                r = sd_bus_process(bus, NULL);
-                if (r < 0)
-                        return r;
-                if (c.done) {
-                        *ret_answered = true;
-                        return c.r;
-                }
-                if (r > 0)
-                        continue;
-                now = now_usec_monotonic();
-                if (now >= deadline)
-                        return -ETIMEDOUT;
-                r = sd_bus_wait(bus, deadline - now);
-                if (r < 0 && r != -EINTR)
-                        return r;
-        }
-}
-
-/* As root, systemd's private socket first: it is what systemctl uses, needs
- * neither dbus-daemon nor a Hello round trip, and answers while dbus is
- * (re)starting. Then the system bus, which honours DBUS_SYSTEM_BUS_ADDRESS
- * (secure_getenv). */
-static int bus_open(sd_bus **ret) {
-        /* never sd_bus_flush_close_unref(): a flush waits for a wedged peer
-         * without our deadline */
-        _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
-        int r;
-        if (geteuid() == 0 && !secure_getenv("DBUS_SYSTEM_BUS_ADDRESS")) {
-                r = sd_bus_new(&bus);
-                if (r < 0)
-                        return r;
-                r = sd_bus_set_address(bus, "unix:path=/run/systemd/private");
-                if (r >= 0)
-                        r = sd_bus_start(bus);
-                if (r >= 0) {
-                        *ret = TAKE_PTR(bus);
-                        return 0;
-                }
-                bus = sd_bus_close_unref(bus);
-        }
-        r = sd_bus_open_system(&bus);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(bus);
-        return 0;
 }
 
 /* One connection per run of the hook (a start changes up to four values:
  * min and low of the slice and of the scope), and once the bus has failed
  * it stays failed for the run: a wedged bus costs one timeout, not four. */
-static sd_bus *run_bus;
+static struct dbus *run_bus;
 static int run_bus_error;
 
 static void run_bus_close(void) __attribute__((destructor));
 static void run_bus_close(void) {
-        run_bus = sd_bus_close_unref(run_bus);
+        run_bus = dbus_close(run_bus);
+}
+
+static const char systemd_dest[] = "org.freedesktop.systemd1", systemd_path[] = "/org/freedesktop/systemd1";
+
+/* org.freedesktop.DBus.Peer.Ping: every sd-bus peer answers it itself. */
+static int ping(struct dbus *b, uint64_t deadline, bool *ret_answered) {
+        struct dbus_header h = { .destination = systemd_dest, .path = systemd_path, .interface = "org.freedesktop.DBus.Peer",
+                                 .member = "Ping" };
+        return dbus_call(b, &h, NULL, 0, deadline, ret_answered, NULL, 0);
 }
 
 int systemd_set_memory_protection(const char *cgroup_path, const char *file, uint64_t value, uint64_t timeout_usec) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *ping = NULL;
         char unit[256];
         const char *property;
-        bool answered;
+        bool answered = false;
         int r;
 
         if (STREQ(file, "memory.min"))
@@ -197,23 +136,32 @@ int systemd_set_memory_protection(const char *cgroup_path, const char *file, uin
 
         uint64_t deadline = now_usec_monotonic() + timeout_usec;
         if (!run_bus) {
-                r = bus_open(&run_bus);
+                r = bus_open(run_sysroot, deadline, &run_bus, NULL, 0);
                 if (r < 0)
                         return (run_bus_error = r);
         }
 
-        /* "t": bytes; UINT64_MAX is systemd's "infinity", the cgroup "max"
-         * (MEMGUARD_VALUE_MAX). runtime=true: /run/systemd/system.control
-         * (/run/systemd/transient for a transient scope). */
-        r = sd_bus_message_new_method_call(run_bus, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                                           "org.freedesktop.systemd1.Manager", "SetUnitProperties");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "sb", unit, 1);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "a(sv)", 1, property, "t", value);
-        if (r < 0)
-                return r;
-        r = call_until(run_bus, m, deadline, &answered);
+        /* SetUnitProperties(s name, b runtime, a(sv) properties), the call
+         * behind `systemctl set-property --runtime`. "t": bytes; UINT64_MAX
+         * is systemd's "infinity", the cgroup "max" (MEMGUARD_VALUE_MAX).
+         * runtime=true: /run/systemd/system.control (/run/systemd/transient
+         * for a transient scope). */
+        uint8_t body[512];
+        struct dbus_writer w = { .buf = body, .size = sizeof body };
+        dbus_w_string(&w, unit);
+        dbus_w_bool(&w, true);
+        struct dbus_array a = dbus_w_array_begin(&w, 8);
+        dbus_w_align(&w, 8); /* the (sv) struct */
+        dbus_w_string(&w, property);
+        dbus_w_signature(&w, "t");
+        dbus_w_u64(&w, value);
+        dbus_w_array_end(&w, a);
+        if (w.overflow)
+                return -ENOBUFS;
+        struct dbus_header h = { .destination = systemd_dest, .path = systemd_path,
+                                 .interface = "org.freedesktop.systemd1.Manager", .member = "SetUnitProperties",
+                                 .signature = "sba(sv)" };
+        r = dbus_call(run_bus, &h, body, w.len, deadline, &answered, NULL, 0);
         if (r < 0)
                 goto fail;
 
@@ -222,11 +170,7 @@ int systemd_set_memory_protection(const char *cgroup_path, const char *file, uin
          * before it reads the next message (manager_loop()). A second call
          * on the same connection is therefore answered only after the
          * write, and the ledger's read-back sees the value systemd set. */
-        r = sd_bus_message_new_method_call(run_bus, &ping, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                                           "org.freedesktop.DBus.Peer", "Ping");
-        if (r < 0)
-                return r;
-        r = call_until(run_bus, ping, deadline, &answered);
+        r = ping(run_bus, deadline, &answered);
         if (r < 0)
                 goto fail;
         return 0;
@@ -235,9 +179,16 @@ fail:
          * the next value. No answer: give up on the bus for this run. */
         if (!answered) {
                 run_bus_error = r;
-                run_bus = sd_bus_close_unref(run_bus);
+                run_bus = dbus_close(run_bus);
         }
         return r;
 }
 
-#endif
+int systemd_bus_ping(const char *sysroot, uint64_t timeout_usec, char *ret_where, size_t where_size) {
+        _cleanup_(dbus_closep) struct dbus *b = NULL;
+        uint64_t deadline = now_usec_monotonic() + timeout_usec;
+        int r = bus_open(sysroot, deadline, &b, ret_where, where_size);
+        if (r < 0)
+                return r;
+        return ping(b, deadline, NULL);
+}
