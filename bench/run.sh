@@ -176,7 +176,7 @@ if ! skip callgrind && command -v valgrind >/dev/null; then
 	echo '{}' >"$PARTS/callgrind.json"
 	for p in 1 10 100 1000; do
 		var="A${p}[@]"
-		valgrind -q --tool=callgrind --callgrind-out-file="$T/cg.$p" "$HOOK" prestart "${!var}" \
+		valgrind -q --tool=callgrind --callgrind-out-file="$T/cg.$p" "$HOOK" prestart "${!var}" --no-seccomp \
 			<"$FIX/state/docker-start.json" 2>/dev/null
 		total="$(callgrind_annotate "$T/cg.$p" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)"
 		top="$(callgrind_annotate --threshold=100 "$T/cg.$p" 2>/dev/null |

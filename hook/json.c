@@ -518,14 +518,10 @@ int json_parse(const char *buf, size_t len, const struct json_parse_opts *opts, 
         static const struct json_parse_opts defaults = { .max_depth = MEMGUARD_MAX_JSON_DEPTH };
         if (!opts)
                 opts = &defaults;
-        /* a duplicate key is reported where the key is */
-        struct json_parse_opts eff = *opts;
-        if (eff.reject_duplicates)
-                eff.positions = true;
         struct parse_ctx c = {
                 .buf = buf,
                 .len = len,
-                .opts = &eff,
+                .opts = opts,
                 .max_depth = opts->max_depth ? opts->max_depth : MEMGUARD_MAX_JSON_DEPTH,
                 .line = 1,
                 .col = 1,

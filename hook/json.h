@@ -52,7 +52,8 @@ struct json_keep {
 struct json_parse_opts {
         unsigned max_depth;      /* default MEMGUARD_MAX_JSON_DEPTH */
         const struct json_keep *keep; /* NULL: build everything */
-        bool reject_duplicates;  /* policies: a duplicate key is an error;
+        bool reject_duplicates;  /* policies: a duplicate key is an error
+                                  * (at 0:0 without .positions);
                                   * state/config: the last one wins, as in
                                   * Go's encoding/json that runc and the
                                   * engines use */

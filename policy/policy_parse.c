@@ -45,6 +45,10 @@ struct pctx {
         struct mg_error *err;
 };
 
+/* Keys have positions only in the second, located parse of a wrong file. */
+#define KEY_LINE(obj, i) ((obj)->key_line ? (obj)->key_line[i] : 0)
+#define KEY_COL(obj, i) ((obj)->key_col ? (obj)->key_col[i] : 0)
+
 static int perr(struct pctx *c, unsigned line, unsigned col, int code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 static int perr(struct pctx *c, unsigned line, unsigned col, int code, const char *fmt, ...) {
         char msg[400];
@@ -80,7 +84,7 @@ static int check_keys(struct pctx *c, const struct json_node *obj, const char *d
                         if (STREQ(*a, k))
                                 ok = true;
                 if (!ok)
-                        return perr(c, obj->key_line[i], obj->key_col[i], -EINVAL, "unknown key '%s%s%.100s'", dotted, *dotted ? "." : "", k);
+                        return perr(c, KEY_LINE(obj, i), KEY_COL(obj, i), -EINVAL, "unknown key '%s%s%.100s'", dotted, *dotted ? "." : "", k);
         }
         return 0;
 }
@@ -219,7 +223,7 @@ static int parse_match(struct pctx *c, const struct json_node *m, struct policy_
                         if (is_comment_key(n->keys[i]))
                                 continue;
                         if (n->keys[i][0] == '\0' || strlen(n->keys[i]) > POLICY_MAX_GLOB)
-                                return perr(c, n->key_line[i], n->key_col[i], -EINVAL, "'match.annotations': a key must be 1 to %u bytes",
+                                return perr(c, KEY_LINE(n, i), KEY_COL(n, i), -EINVAL, "'match.annotations': a key must be 1 to %u bytes",
                                             POLICY_MAX_GLOB);
                         if ((r = check_glob(c, n->items[i], "match.annotations")) < 0)
                                 return r;
@@ -361,21 +365,11 @@ static void position_of(const char *buf, size_t off, unsigned *ret_line, unsigne
         *ret_col = col;
 }
 
-int policy_parse(const char *path, const char *buf, size_t len, struct policy **ret, struct mg_error *err) {
-        struct pctx c = { .path = path, .err = err };
-
-        /* The JSON reader refuses a NUL byte before it looks at anything,
-         * without a position; point at it here so that the message has the
-         * FILE:LINE:COL of every other policy error. */
-        const char *nul = memchr(buf, '\0', len);
-        if (nul) {
-                unsigned line, col;
-                position_of(buf, (size_t) (nul - buf), &line, &col);
-                return perr(&c, line, col, -EBADMSG, "NUL: the file contains a NUL byte");
-        }
-
+static int parse_once(struct pctx *c, const char *buf, size_t len, bool positions, struct policy **ret) {
+        const char *path = c->path;
+        struct mg_error *err = c->err;
         _cleanup_json_ struct json_node *root = NULL;
-        struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .reject_duplicates = true, .positions = true };
+        struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .reject_duplicates = true, .positions = positions };
         struct mg_error jerr = {0};
         int r = json_parse(buf, len, &opts, &root, &jerr);
         if (r < 0) {
@@ -395,10 +389,41 @@ int policy_parse(const char *path, const char *buf, size_t len, struct policy **
         p->name = strdup(base ? base + 1 : path);
         if (!p->path || !p->name)
                 return mg_error_set(err, -ENOMEM, "%s:1:1: out of memory", path);
-        r = parse_root(&c, root, p);
+        r = parse_root(c, root, p);
         if (r == -ENOMEM)
                 /* Allocation failures carry no position of their own. */
                 return mg_error_set(err, r, "%s:1:1: out of memory", path);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+int policy_parse(const char *path, const char *buf, size_t len, struct policy **ret, struct mg_error *err) {
+        struct pctx c = { .path = path, .err = err };
+
+        /* The JSON reader refuses a NUL byte before it looks at anything,
+         * without a position; point at it here so that the message has the
+         * FILE:LINE:COL of every other policy error. */
+        const char *nul = memchr(buf, '\0', len);
+        if (nul) {
+                unsigned line, col;
+                position_of(buf, (size_t) (nul - buf), &line, &col);
+                return perr(&c, line, col, -EBADMSG, "NUL: the file contains a NUL byte");
+        }
+
+        /* Every start reads every policy file: parse without positions
+         * (counting lines to each token was a tenth of a policy's cost),
+         * and only for a file that is wrong parse again with them, so that
+         * its error still says FILE:LINE:COL. */
+        _cleanup_policy_ struct policy *p = NULL;
+        int r = parse_once(&c, buf, len, false, &p);
+        if (r < 0 && r != -ENOMEM) {
+                struct mg_error first = err ? *err : (struct mg_error) {0};
+                r = parse_once(&c, buf, len, true, &p);
+                if (r == 0) /* cannot be: keep the first verdict */
+                        return mg_error_set(err, -EINVAL, "%s", first.msg);
+        }
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(p);

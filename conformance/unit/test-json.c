@@ -27,7 +27,7 @@ static unsigned n_pass, n_fail, n_test;
         } while (0)
 
 static int parse(const char *s, bool dups, struct json_node **ret, struct mg_error *err) {
-        struct json_parse_opts o = { .reject_duplicates = dups };
+        struct json_parse_opts o = { .reject_duplicates = dups, .positions = dups };
         *err = (struct mg_error) {0};
         return json_parse(s, strlen(s), &o, ret, err);
 }
