@@ -1,22 +1,68 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Ancestors that are systemd units go through systemd (issue 9). A fixture
-# sysroot with /run/systemd/system pretends systemd runs; the bus is this
-# host's, where no systemd answers, so every change through systemd fails
-# and must fall back to a direct write, loudly, with the same ledger as a
-# cgroupfs write. The real thing is proven in conformance/vm-systemd.
+# sysroot with /run/systemd/system pretends systemd runs; the hook looks for
+# systemd's private socket at <sysroot>/run/systemd/private. Without one,
+# every change through systemd fails and must fall back to a direct write,
+# loudly, with the same ledger as a cgroupfs write. With the fake systemd
+# (conformance/unit/fake-systemd-bus.c) there, the values go through it:
+# it logs each call and writes the fixture's cgroup file after its reply,
+# late, as systemd does. The real thing is proven in conformance/vm-systemd.
+# The hook runs confined (its seccomp allowlist) throughout: a syscall of
+# the D-Bus client the allowlist lacks would show as SIGSYS.
 
 load helpers
+
+# The fake systemd, built once per run of this file: build/fake-systemd-bus
+# when make built it, else compiled here (it needs only hook/dbus.c and
+# hook/util.c).
+setup_file() {
+	local repo="$BATS_TEST_DIRNAME/.." src="$BATS_TEST_DIRNAME/unit/fake-systemd-bus.c"
+	FAKE_BUS="$repo/build/fake-systemd-bus"
+	if [[ ! -x "$FAKE_BUS" || "$src" -nt "$FAKE_BUS" || "$repo/hook/dbus.c" -nt "$FAKE_BUS" ]]; then
+		FAKE_BUS="$BATS_FILE_TMPDIR/fake-systemd-bus"
+		cc -D_GNU_SOURCE -std=c11 -O1 -Wall -I"$repo/hook" "$src" "$repo/hook/dbus.c" "$repo/hook/util.c" -o "$FAKE_BUS" 2>"$BATS_FILE_TMPDIR/cc.log" ||
+			FAKE_BUS=""
+	fi
+	export FAKE_BUS
+}
 
 setup() {
 	make_sysroot v2
 	mkdir -p "$SYSROOT/run/systemd/system"
 	policy 50-docker.json '{"match": {"cgroups": ["/system.slice/docker-*.scope", "/machine.slice/*"]}, "memory": {"min": "128M", "low": "256M"}}'
+	BUS_PID=""
+	BUS_LOG="$BATS_TEST_TMPDIR/bus.log"
 }
 
-# Does this hook speak sd-bus (build/systemd/oci-memguard, or the main build
-# once it links libsystemd)? The stub answers EOPNOTSUPP without trying.
-has_sd_bus() { grep -q SetUnitProperties "$MEMGUARD_BIN"; }
+teardown() {
+	if [[ -n "$BUS_PID" ]]; then
+		kill "$BUS_PID" 2>/dev/null || true
+		wait "$BUS_PID" 2>/dev/null || true
+	fi
+}
+
+# start_bus [fake-systemd-bus options]: the fake systemd at
+# <sysroot>/run/systemd/private (or --socket PATH), writing into $CGROOT.
+start_bus() {
+	[[ -n "$FAKE_BUS" ]] || skip "no C compiler for the fake systemd ($(cat "$BATS_FILE_TMPDIR/cc.log" 2>/dev/null))"
+	local sock="$SYSROOT/run/systemd/private"
+	if [[ "${1:-}" == --socket ]]; then
+		sock="$2"
+		shift 2
+	fi
+	((${#sock} < 108)) || skip "socket path too long for sun_path: $sock"
+	"$FAKE_BUS" --socket "$sock" --cgroot "$CGROOT" --log "$BUS_LOG" "$@" 3>&- &
+	BUS_PID=$!
+	local i
+	for i in $(seq 100); do
+		[[ -S "$sock" ]] && return 0
+		sleep 0.05
+	done
+	fail "the fake systemd did not come up at $sock"
+}
+
+bus_calls() { grep -v '^AUTH' "$BUS_LOG"; }
 
 action() { # action TARGET FILE: "old->new result" of the last record
 	log_field ".actions[] | select(.target==\"$1\" and .file==\"$2\") | \"\(.old)->\(.new) \(.result)\""
@@ -120,7 +166,6 @@ action() { # action TARGET FILE: "old->new result" of the last record
 }
 
 @test "a wedged bus (accepts, never answers) costs at most the 2 s timeout, then the direct write" {
-	has_sd_bus || skip "this hook is built without sd-bus (make build/systemd/oci-memguard)"
 	command -v python3 >/dev/null || skip "python3 not installed (the wedged bus)"
 	local sock="$BATS_TEST_TMPDIR/bus.sock"
 	python3 -c '
@@ -150,4 +195,237 @@ while True:
 	assert_equal "$(cg_value /system.slice memory.min)" 134217728
 	run log_field '.errors[]'
 	assert_output --partial "set memory.min of /system.slice through systemd: Connection timed out: written directly instead"
+}
+
+# ---- a systemd that answers (the fake at <sysroot>/run/systemd/private) ----
+
+@test "prestart [systemd answers] system.slice and the container's scope go through systemd, read back after its Ping" {
+	start_bus
+	start_container d1 4001 /system.slice/docker-d1.scope
+	# written by the fake systemd, 50 ms after it answered: only a client
+	# that waits for the Ping reads the new value back
+	assert_equal "$(cg_value /system.slice memory.min)" 134217728
+	assert_equal "$(cg_value /system.slice memory.low)" 268435456
+	assert_equal "$(cg_value /system.slice/docker-d1.scope memory.min)" 134217728
+	run action /system.slice memory.min
+	assert_output "0->134217728 ok via systemd"
+	run action /system.slice memory.low
+	assert_output "0->268435456 ok via systemd"
+	run action /system.slice/docker-d1.scope memory.min
+	assert_output "0->134217728 ok via systemd"
+	run action /system.slice/docker-d1.scope memory.low
+	assert_output "0->268435456 ok via systemd"
+	run log_field '.errors | length'
+	assert_output 0
+	# one connection for the four values, each call followed by a Ping
+	run bus_calls
+	assert_output "connect
+SetUnitProperties system.slice runtime=1 MemoryMin=134217728
+Ping
+SetUnitProperties system.slice runtime=1 MemoryLow=268435456
+Ping
+SetUnitProperties docker-d1.scope runtime=1 MemoryMin=134217728
+Ping
+SetUnitProperties docker-d1.scope runtime=1 MemoryLow=268435456
+Ping
+disconnect"
+	# EXTERNAL as root: hex of "0"
+	run grep '^AUTH' "$BUS_LOG"
+	assert_output "AUTH EXTERNAL 30"
+}
+
+@test "[systemd answers] the ledger is the same as with the direct fallback" {
+	start_container d1 4001 /system.slice/docker-d1.scope
+	local direct
+	direct=$(jq -S . "$STATE_DIR/ledger.json")
+	rm -rf "$SYSROOT"
+	setup
+	start_bus
+	start_container d1 4001 /system.slice/docker-d1.scope
+	run log_field '.actions[] | select(.target=="/system.slice") | .result'
+	assert_output "ok via systemd
+ok via systemd"
+	run jq -S . "$STATE_DIR/ledger.json"
+	assert_output "$direct"
+}
+
+@test "poststop [systemd answers] gives system.slice back through systemd; two containers share the slice" {
+	start_bus
+	start_container a 4001 /system.slice/docker-a.scope
+	start_container b 4002 /system.slice/docker-b.scope
+	assert_equal "$(cg_value /system.slice memory.min)" $((2 * 134217728))
+	stop_container a /system.slice/docker-a.scope 4001
+	assert_equal "$(cg_value /system.slice memory.min)" 134217728
+	run action /system.slice memory.min
+	assert_output "268435456->134217728 ok via systemd"
+	stop_container b /system.slice/docker-b.scope 4002
+	assert_equal "$(cg_value /system.slice memory.min)" 0
+	assert_equal "$(cg_value /system.slice memory.low)" 0
+	run action /system.slice memory.min
+	assert_output "134217728->0 ok via systemd"
+	run action /system.slice memory.low
+	assert_output "268435456->0 ok via systemd"
+	run jq -c '.cgroups' "$STATE_DIR/ledger.json"
+	assert_output '{}'
+	run grep -c '^SetUnitProperties system.slice runtime=1 MemoryMin=0$' "$BUS_LOG"
+	assert_output 1
+}
+
+@test "[systemd answers] nested slices and an escaped unit directory (_cpu.slice) are named as units" {
+	policy 60-x.json '{"match": {"cgroups": ["/_cpu.slice/*"]}, "memory": {"min": "64M"}}'
+	start_bus
+	start_container p1 4001 /machine.slice/machine-pod.slice/libpod-p1.scope
+	start_container e1 4002 /_cpu.slice/docker-e1.scope
+	run grep -o '^SetUnitProperties [^ ]* runtime=1 MemoryMin=[0-9]*' "$BUS_LOG"
+	assert_line "SetUnitProperties machine.slice runtime=1 MemoryMin=134217728"
+	assert_line "SetUnitProperties machine-pod.slice runtime=1 MemoryMin=134217728"
+	assert_line "SetUnitProperties libpod-p1.scope runtime=1 MemoryMin=134217728"
+	assert_line "SetUnitProperties cpu.slice runtime=1 MemoryMin=67108864"
+	assert_equal "$(cg_value /_cpu.slice memory.min)" 67108864
+	run action /_cpu.slice memory.min
+	assert_output "0->67108864 ok via systemd"
+}
+
+@test "[systemd answers, crun] the \"container\" sub-cgroup is written directly, the scope through systemd" {
+	start_bus
+	start_container c1 4001 /machine.slice/libpod-c1.scope/container
+	run action /machine.slice/libpod-c1.scope/container memory.min
+	assert_output "0->134217728 ok"
+	run action /machine.slice/libpod-c1.scope memory.min
+	assert_output "0->134217728 ok via systemd"
+	run grep -c 'SetUnitProperties container ' "$BUS_LOG"
+	assert_output 0
+}
+
+@test "[systemd refuses system.slice: NoSuchUnit] written directly, loudly; the same connection still serves the scope" {
+	start_bus --error org.freedesktop.systemd1.NoSuchUnit --error-unit system.slice
+	start_container d1 4001 /system.slice/docker-d1.scope
+	assert_equal "$(cg_value /system.slice memory.min)" 134217728
+	run action /system.slice memory.min
+	assert_output "0->134217728 ok (direct: systemd unreachable)"
+	run action /system.slice/docker-d1.scope memory.min
+	assert_output "0->134217728 ok via systemd"
+	run log_field '.errors[]'
+	assert_line "set memory.min of /system.slice through systemd: No such file or directory: written directly instead, systemd may reset it"
+	assert_line "set memory.low of /system.slice through systemd: No such file or directory: written directly instead, systemd may reset it"
+	refute_output --partial "docker-d1.scope through systemd"
+	run grep -c '^connect$' "$BUS_LOG"
+	assert_output 1
+}
+
+@test "[systemd refuses: AccessDenied] every value written directly, each error says Permission denied" {
+	start_bus --error org.freedesktop.DBus.Error.AccessDenied
+	start_container d1 4001 /system.slice/docker-d1.scope
+	assert_equal "$(cg_value /system.slice/docker-d1.scope memory.low)" 268435456
+	run log_field '[.errors[] | select(test("through systemd: Permission denied: written directly instead"))] | length'
+	assert_output 4
+}
+
+@test "[SASL REJECTED] the bus counts as down after one attempt: direct writes, Permission denied" {
+	start_bus --reject
+	start_container d1 4001 /system.slice/docker-d1.scope
+	assert_equal "$(cg_value /system.slice memory.min)" 134217728
+	run action /system.slice memory.min
+	assert_output "0->134217728 ok (direct: systemd unreachable)"
+	run log_field '.errors[0]'
+	assert_output "set memory.min of /system.slice through systemd: Permission denied: written directly instead, systemd may reset it"
+	run grep -c '^connect$' "$BUS_LOG"
+	assert_output 1
+}
+
+@test "[no systemd listening: a stale /run/systemd/private] Connection refused, direct writes" {
+	start_bus
+	kill "$BUS_PID"
+	wait "$BUS_PID" 2>/dev/null || true
+	BUS_PID=""
+	[[ -S "$SYSROOT/run/systemd/private" ]]
+	start_container d1 4001 /system.slice/docker-d1.scope
+	assert_equal "$(cg_value /system.slice memory.min)" 134217728
+	run log_field '.errors[0]'
+	assert_output "set memory.min of /system.slice through systemd: Connection refused: written directly instead, systemd may reset it"
+}
+
+@test "[no /run/systemd/private at all] No such file or directory, direct writes" {
+	start_container d1 4001 /system.slice/docker-d1.scope
+	run log_field '.errors[0]'
+	assert_output "set memory.min of /system.slice through systemd: No such file or directory: written directly instead, systemd may reset it"
+}
+
+@test "[systemd authenticates, then never answers] one 2 s timeout for the run, then direct writes" {
+	start_bus --silent
+	mk_cgroup /system.slice/docker-d1.scope
+	mk_proc 4001 /system.slice/docker-d1.scope
+	make_bundle d1 /system.slice/docker-d1.scope
+	state_for d1 4001
+	local t0 t1
+	t0=$(date +%s%N)
+	hook_run prestart
+	t1=$(date +%s%N)
+	assert_success
+	echo "prestart took $(((t1 - t0) / 1000000)) ms" >&2
+	(((t1 - t0) >= 1900000000 && (t1 - t0) < 3500000000))
+	assert_equal "$(cg_value /system.slice/docker-d1.scope memory.low)" 268435456
+	run log_field '[.errors[] | select(test("through systemd: Connection timed out"))] | length'
+	assert_output 4
+}
+
+@test "DBUS_SYSTEM_BUS_ADDRESS names a bus daemon: Hello first, then the same calls there" {
+	local sock="$BATS_TEST_TMPDIR/sysbus"
+	start_bus --socket "$sock"
+	mk_cgroup /system.slice/docker-d1.scope
+	mk_proc 4001 /system.slice/docker-d1.scope
+	make_bundle d1 /system.slice/docker-d1.scope
+	state_for d1 4001
+	DBUS_SYSTEM_BUS_ADDRESS="unix:path=$sock,guid=0123" hook_run prestart
+	assert_success
+	run action /system.slice memory.min
+	assert_output "0->134217728 ok via systemd"
+	run bus_calls
+	assert_line --index 1 "Hello"
+	assert_line --index 2 "SetUnitProperties system.slice runtime=1 MemoryMin=134217728"
+}
+
+@test "dry run [systemd answers] asks systemd nothing" {
+	start_bus
+	mk_cgroup /system.slice/docker-d1.scope
+	mk_proc 4001 /system.slice/docker-d1.scope
+	make_bundle d1 /system.slice/docker-d1.scope
+	state_for d1 4001
+	hook_run prestart --dry-run
+	assert_success
+	assert_equal "$(cg_value /system.slice memory.min)" 0
+	assert_file_not_exists "$BUS_LOG"
+}
+
+# ---- doctor -----------------------------------------------------------------
+
+@test "doctor [systemd runs and answers] reports the round trip on /run/systemd/private" {
+	start_bus
+	run "$MEMGUARD_BIN" doctor --sysroot "$SYSROOT"
+	assert_line --regexp '^OK    systemd: running'
+	assert_line --regexp "^OK    systemd bus: $SYSROOT/run/systemd/private answers \(Ping in [0-9]+ ms\)"
+	run grep -c '^Ping$' "$BUS_LOG"
+	assert_output 1
+}
+
+@test "doctor [systemd runs, its socket does not answer] WARN: units' values would be written directly" {
+	run "$MEMGUARD_BIN" doctor --sysroot "$SYSROOT"
+	assert_line --regexp "^WARN  systemd bus: $SYSROOT/run/systemd/private does not answer \(No such file or directory\): .* — fix: "
+}
+
+@test "doctor [systemd runs, the bus never answers] gives up after 1 s" {
+	start_bus --silent
+	local t0 t1
+	t0=$(date +%s%N)
+	run "$MEMGUARD_BIN" doctor --sysroot "$SYSROOT"
+	t1=$(date +%s%N)
+	assert_line --regexp "^WARN  systemd bus: .* does not answer \(Connection timed out\)"
+	(((t1 - t0) < 2500000000))
+}
+
+@test "doctor [no systemd] no bus check at all" {
+	rmdir "$SYSROOT/run/systemd/system"
+	run "$MEMGUARD_BIN" doctor --sysroot "$SYSROOT"
+	assert_line --regexp '^OK    systemd: not running'
+	refute_output --partial "systemd bus"
 }

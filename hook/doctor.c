@@ -17,6 +17,7 @@
 #include "json.h"
 #include "memhealth.h"
 #include "sysctl.h"
+#include "systemd.h"
 
 enum status { ST_OK, ST_WARN, ST_FAIL };
 static const char *const status_name[] = { "OK", "WARN", "FAIL" };
@@ -193,10 +194,31 @@ static void check_memory(struct report *r, const struct hook_opts *o) {
                 add(r, "fragmentation (order 4)", ST_OK, NULL, "%" PRIu64 " free blocks of order >= 4 in DMA32/Normal", mh.blocks_at_order);
 }
 
-static void check_platform(struct report *r, const struct hook_opts *o) {
-        if (exists(o, "/run/systemd/system"))
-                add(r, "systemd", ST_OK, NULL, "running: ancestors that are slices are changed through systemd");
+/* The hook changes slices and container scopes through systemd's private
+ * socket; when it does not answer, the hook writes them directly and
+ * systemd resets them the next time it realizes the unit. A real round
+ * trip (Ping), bounded like everything doctor does. */
+static void check_systemd_bus(struct report *r, const struct hook_opts *o) {
+        char where[PATH_MAX] = "";
+        uint64_t t0 = now_usec_monotonic();
+        int k = systemd_bus_ping(o->sysroot, 1000 * 1000, where, sizeof where);
+        uint64_t ms = (now_usec_monotonic() - t0) / 1000;
+        if (k == 0)
+                add(r, "systemd bus", ST_OK, NULL, "%s answers (Ping in %" PRIu64 " ms): slices and container scopes are changed through systemd",
+                    where, ms);
         else
+                add(r, "systemd bus", ST_WARN,
+                    k == -EACCES && geteuid() != 0 ? "run doctor as root (the hook runs as root; the private socket is root's)"
+                                                   : "check systemd (systemctl is-system-running); the hook falls back to direct writes",
+                    "%s does not answer (%s): the hook would write the memory.min/memory.low of slices and scopes directly, and systemd resets them on daemon-reload",
+                    where, strerror(-k));
+}
+
+static void check_platform(struct report *r, const struct hook_opts *o) {
+        if (exists(o, "/run/systemd/system")) {
+                add(r, "systemd", ST_OK, NULL, "running: ancestors that are slices are changed through systemd");
+                check_systemd_bus(r, o);
+        } else
                 add(r, "systemd", ST_OK, NULL, "not running: cgroup files are written directly");
         char rel[128] = "", path[PATH_MAX];
         if (host_path(o, "/proc/sys/kernel/osrelease", path, sizeof path))
