@@ -111,6 +111,8 @@ fi
 run make -s install "${MAKEVARS[@]}"
 if [[ -z "$DESTDIR" ]]; then
 	run install -d -m 0700 /run/oci-memguard
+	# parsed policies of the previous build: the new one parses afresh
+	run rm -f /run/oci-memguard/policy-cache.*
 	run install -d -m 0750 /var/log/oci-memguard
 	if ((REGISTER)); then
 		register_engines

@@ -11,6 +11,7 @@
 #include "killpoint.h"
 #include "ledger.h"
 #include "meminfo.h"
+#include "../policy/policy_cache.h"
 #include "sandbox.h"
 
 static const char *const known_stages[] = {
@@ -229,9 +230,20 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
         v->build = build_signal_detect(v->state.id, v->state.bundle, v->cgroup, v->has_oci ? &v->oci : NULL, &v->state.annotations, &v->img,
                                        &by_annotation, &forced_off, v->build_signal, sizeof v->build_signal);
 
-        r = policy_set_load(o->policy_dirs, o->n_policy_dirs, true, &v->policies);
+        /* The parsed policies kept in the state dir, when it exists (the
+         * ledger makes it on first use): a start stats every file but
+         * parses only what changed. A dry run (explain) reads, never writes. */
+        _cleanup_close_ int state_fd = open(o->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        struct policy_cache pc;
+        r = policy_cache_open(&pc, state_fd, o->policy_dirs, o->n_policy_dirs, true, !o->dry_run);
+        if (r < 0)
+                return r;
+        r = policy_set_load_cached(o->policy_dirs, o->n_policy_dirs, true, &pc, &v->policies);
+        int rc = policy_cache_close(&pc);
         if (r < 0)
                 outcome_error(out, "load policies: %s", strerror(-r));
+        if (rc < 0)
+                outcome_skip(out, "policy cache not written: %s", strerror(-rc));
         for (size_t i = 0; i < v->policies.n_errors; i++)
                 outcome_error(out, "%s (file ignored)", v->policies.errors[i].msg);
 

@@ -121,6 +121,10 @@ void policy_dir_list_free(char **names, size_t n);
  * file, and more than MEMGUARD_MAX_POLICY_FILES names (the lexically last
  * are left out). Returns negative errno only when out of memory. */
 int policy_set_load(const char *const *dirs, size_t n_dirs, bool check_owner, struct policy_set *ret);
+/* The same, with the parsed files kept between runs (policy_cache.h);
+ * pc NULL: none. */
+struct policy_cache;
+int policy_set_load_cached(const char *const *dirs, size_t n_dirs, bool check_owner, struct policy_cache *pc, struct policy_set *ret);
 
 /* What the matcher looks at. */
 struct policy_subject {

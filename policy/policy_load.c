@@ -7,6 +7,7 @@
  * "mode").  Every problem with one file is collected and that file alone is
  * ignored: the other files still apply (SPEC §2). */
 #include "policy.h"
+#include "policy_cache.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -45,7 +46,8 @@ static void nul_position(int fd, unsigned *ret_line, unsigned *ret_col) {
         *ret_col = 1;
 }
 
-int policy_load_file(int dirfd, const char *name, const char *display_path, bool check_owner, struct policy **ret, struct mg_error *err) {
+static int load_file(int dirfd, const char *name, const char *display_path, bool check_owner, struct policy **ret, struct mg_error *err,
+                     struct stat *ret_st) {
         /* Problems of the file as a whole (owner, mode, size, not a regular
          * file) are reported at 1:1 so that every policy error has the one
          * FILE:LINE:COL form that editors and `policy check` users expect.
@@ -60,6 +62,8 @@ int policy_load_file(int dirfd, const char *name, const char *display_path, bool
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return mg_error_set(err, -errno, "%s:1:1: cannot stat: %m", display_path);
+        if (ret_st)
+                *ret_st = st;
         if (!S_ISREG(st.st_mode))
                 return mg_error_set(err, -EINVAL, "%s:1:1: type: not a regular file: refused", display_path);
         if (check_owner && st.st_uid != 0)
@@ -84,6 +88,32 @@ int policy_load_file(int dirfd, const char *name, const char *display_path, bool
         if (r < 0)
                 return mg_error_set(err, r, "%s:1:1: cannot read: %s", display_path, strerror(-r));
         return policy_parse(display_path, buf, len, ret, err);
+}
+
+int policy_load_file(int dirfd, const char *name, const char *display_path, bool check_owner, struct policy **ret, struct mg_error *err) {
+        return load_file(dirfd, name, display_path, check_owner, ret, err, NULL);
+}
+
+/* One file through the cache: stat it (following a symlink, as open
+ * does), take the cached result while the stat key is unchanged, else read
+ * it and remember what that gave under the key of the file actually read. */
+static int load_file_cached(struct policy_cache *pc, int dirfd, const char *name, const char *display_path, bool check_owner,
+                            struct policy **ret, struct mg_error *err) {
+        struct stat st;
+        struct policy_cache_key key;
+        if (pc && fstatat(dirfd, name, &st, 0) == 0) {
+                policy_cache_key_of(&st, &key);
+                int r = policy_cache_get(pc, display_path, &key, ret, err);
+                if (r != -ENOENT)
+                        return r;
+        }
+        st = (struct stat) {0};
+        int r = load_file(dirfd, name, display_path, check_owner, ret, err, &st);
+        if (pc && st.st_ino != 0) {
+                policy_cache_key_of(&st, &key);
+                policy_cache_put(pc, display_path, &key, r, *ret, err);
+        }
+        return r;
 }
 
 bool policy_name_is_valid(const char *name) {
@@ -262,6 +292,10 @@ static int cands_read_dir(struct cands *c, const char *path, size_t d, struct mg
 }
 
 int policy_set_load(const char *const *dirs, size_t n_dirs, bool check_owner, struct policy_set *ret) {
+        return policy_set_load_cached(dirs, n_dirs, check_owner, NULL, ret);
+}
+
+int policy_set_load_cached(const char *const *dirs, size_t n_dirs, bool check_owner, struct policy_cache *pc, struct policy_set *ret) {
         _cleanup_(policy_set_free) struct policy_set s = {0};
         _cleanup_(cands_done) struct cands c = {0};
         int r;
@@ -327,7 +361,7 @@ int policy_set_load(const char *const *dirs, size_t n_dirs, bool check_owner, st
                                 return r;
                         continue;
                 }
-                r = policy_load_file(c.fds[c.v[i].dir], c.v[i].name, path, check_owner, &p, &e);
+                r = load_file_cached(pc, c.fds[c.v[i].dir], c.v[i].name, path, check_owner, &p, &e);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0) {

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* The parsed result of each policy file, kept between container starts in
+ * <state dir>/policy-cache.<hash> and trusted only while stat() of the file says
+ * exactly what it said when it was parsed (policy_cache.c says why that is
+ * safe). */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "../hook/json.h"
+#include "policy.h"
+
+struct policy_cache_key {
+        uint64_t dev, ino, size, mtime_s, mtime_ns, ctime_s, ctime_ns;
+        uint32_t mode, uid;
+};
+void policy_cache_key_of(const struct stat *st, struct policy_cache_key *k);
+
+struct policy_cache {
+        int dirfd;               /* the state dir (not owned), -1: no cache */
+        char name[32];           /* policy-cache.<hash of the directories> */
+        bool check_owner, writable, dirty;
+        char *buf;               /* the cache as read */
+        size_t len, next;        /* next: where the next lookup starts */
+        uint32_t n_cached, n_used, n_out;
+        struct strbuf out;       /* the next cache: this run's results */
+};
+
+/* Reads the cache of state_dirfd (-1: none). A missing or unusable cache is
+ * no error: every file is read. writable=false (dry run): never written. */
+int policy_cache_open(struct policy_cache *pc, int state_dirfd, const char *const *dirs, size_t n_dirs, bool check_owner, bool writable);
+/* The cached result for the file at path with stat key: 0 and *ret, or the
+ * file's error (negative, err filled), or -ENOENT: not cached, read it. */
+int policy_cache_get(struct policy_cache *pc, const char *path, const struct policy_cache_key *key, struct policy **ret,
+                     struct mg_error *err);
+/* Remembers what reading the file gave (r: 0 with p, or its error). */
+void policy_cache_put(struct policy_cache *pc, const char *path, const struct policy_cache_key *key, int r, const struct policy *p,
+                      const struct mg_error *err);
+/* Writes the cache if anything changed; frees. */
+int policy_cache_close(struct policy_cache *pc);
