@@ -688,9 +688,14 @@ int ledger_apply(struct ledger *l) {
                                 continue;
                         }
                         uint64_t target = claimed[ei] ? sat_add(lv->orig > own[v] ? lv->orig : own[v], below[v]) : lv->orig;
-                        /* The kernel keeps pages: write what it will read back. */
-                        if (target != MEMGUARD_VALUE_MAX)
+                        /* The kernel keeps pages: write what it will read back,
+                         * but never round below the original (a value the
+                         * hook found is never lowered). */
+                        if (target != MEMGUARD_VALUE_MAX) {
                                 target -= target % l->page_size;
+                                if (target < lv->orig)
+                                        target = lv->orig;
+                        }
                         if (target == c) {
                                 if (!claimed[ei])
                                         lv->managed = false; /* back at the original */
