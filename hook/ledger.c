@@ -576,7 +576,9 @@ struct plan {
 
 static void fmt_val(uint64_t v, char *buf, size_t n) { format_cgroup_value(v, buf, n); }
 
-int ledger_apply(struct ledger *l) {
+/* One pass; *ret_retry is set when a container's own leaf refused its
+ * raise, so the ancestors raised for it must be given back at once. */
+static int ledger_apply_once(struct ledger *l, bool *ret_retry) {
         int r = ensure_entries(l);
         if (r < 0)
                 return r;
@@ -855,6 +857,21 @@ int ledger_apply(struct ledger *l) {
                                 l->write_errors++;
                                 /* What is there now is what we hold. */
                                 lv->set = pl->cur;
+                                /* A leaf that refuses its own raise (EACCES,
+                                 * EINVAL, removed under us) is not protected:
+                                 * its claim must not keep the ancestors raised
+                                 * (in memory only: the next run tries again). */
+                                if (pl->target > pl->cur)
+                                        for (size_t i = 0; i < l->n_recs; i++) {
+                                                struct record *rec = &l->recs[i];
+                                                if (!rec_live(l, i) || !rec->protect || !STREQ(rec->cgroup, e->path))
+                                                        continue;
+                                                uint64_t *claim = pl->v == LV_MIN ? &rec->min : &rec->low;
+                                                if (*claim > 0) {
+                                                        *claim = 0;
+                                                        *ret_retry = true;
+                                                }
+                                        }
                                 continue;
                         }
                         if (actual != pl->target) {
@@ -918,4 +935,16 @@ int ledger_apply(struct ledger *l) {
                         outcome_error(l->out, "remove record %s: %m", name);
         }
         return 0;
+}
+
+int ledger_apply(struct ledger *l) {
+        bool retry = false;
+        int r = ledger_apply_once(l, &retry);
+        if (r == 0 && retry && !l->dry_run) {
+                /* Give back at once what was raised for a claim its leaf
+                 * refused: once, the second pass raises nothing new. */
+                bool again = false;
+                r = ledger_apply_once(l, &again);
+        }
+        return r;
 }
