@@ -551,7 +551,10 @@ static bool rec_live(const struct ledger *l, size_t i) { return l->rec_state[i] 
 static int ensure_entries(struct ledger *l) {
         for (size_t i = 0; i < l->n_recs; i++) {
                 const struct record *rec = &l->recs[i];
-                if (!rec_live(l, i) || !rec->protect || !rec->cgroup[0])
+                /* After a corrupt ledger the chains of the records pruned
+                 * in this run still hold their raise: give it back too. */
+                bool held = l->loaded_ledger_corrupt && l->rec_state[i] == REC_REMOVED;
+                if ((!rec_live(l, i) && !held) || !rec->protect || !rec->cgroup[0])
                         continue;
                 char path[1024];
                 copy_str(path, sizeof path, rec->cgroup);
@@ -610,6 +613,21 @@ static int ledger_apply_once(struct ledger *l, bool *ret_retry) {
                                 wants[LV_LOW] |= rec->low > 0;
                         }
                 }
+                /* ledger.json was corrupt: the originals are lost, but every
+                 * raise of an ancestor was its original plus the claims of
+                 * the recorded containers below it (new ones excepted: not
+                 * applied yet). Take that as the original, so live claims
+                 * are not counted twice and stopped ones are given back;
+                 * an error errs upwards (never below what the hook found). */
+                uint64_t held[LV_N] = { 0, 0 };
+                if (l->loaded_ledger_corrupt)
+                        for (size_t i = 0; i < l->n_recs; i++) {
+                                const struct record *rec = &l->recs[i];
+                                if (l->rec_state[i] == REC_NEW || !rec->protect || !path_below(rec->cgroup, e->path))
+                                        continue;
+                                held[LV_MIN] = sat_add(held[LV_MIN], rec->min);
+                                held[LV_LOW] = sat_add(held[LV_LOW], rec->low);
+                        }
                 _cleanup_close_ int fd = -1;
                 int ro = cgroup_open(l->host, e->path, &fd);
                 if (ro < 0) {
@@ -623,7 +641,7 @@ static int ledger_apply_once(struct ledger *l, bool *ret_retry) {
                 for (int v = 0; v < LV_N; v++) {
                         struct lvalue *lv = &e->v[v];
                         const char *file = ledger_value_file[v];
-                        if (!lv->managed && !wants[v])
+                        if (!lv->managed && !wants[v] && held[v] == 0)
                                 continue;
                         uint64_t c;
                         int rr = cgroup_read_value(fd, file, &c);
@@ -639,7 +657,16 @@ static int ledger_apply_once(struct ledger *l, bool *ret_retry) {
                                 continue;
                         }
                         if (!lv->managed) {
-                                *lv = (struct lvalue) { .managed = true, .orig = c, .set = c, .prev = c };
+                                uint64_t o = c;
+                                if (held[v] > 0 && c != MEMGUARD_VALUE_MAX && c >= held[v]) {
+                                        char a[32], b[32];
+                                        o = c - held[v];
+                                        fmt_val(o, a, sizeof a);
+                                        fmt_val(c, b, sizeof b);
+                                        outcome_skip(l->out, "ledger.json was corrupt: original %s of %s taken as %s (%s less the recorded claims below it)",
+                                                     file, e->path, a, b);
+                                }
+                                *lv = (struct lvalue) { .managed = true, .orig = o, .set = c, .prev = c };
                         } else if (!lv->foreign && c != lv->set && c != lv->prev) {
                                 char a[32], b[32];
                                 fmt_val(c, a, sizeof a);
@@ -652,6 +679,10 @@ static int ledger_apply_once(struct ledger *l, bool *ret_retry) {
                         have[ei * LV_N + v] = true;
                 }
         }
+
+        /* Originals are adopted: a later pass of this run must not take
+         * them again. */
+        l->loaded_ledger_corrupt = false;
 
         /* Phase 2: the value each cgroup should have. A container's
          * protection is what its leaf really declares: the policy's value,
