@@ -165,6 +165,20 @@ static void test_serialize(void) {
         strbuf_free(&sb);
 }
 
+static void test_format_and_join(void) {
+        char b[32], small[4];
+        CHECK(STREQ(format_cgroup_value(0, b, sizeof b), "0"), "0");
+        CHECK(STREQ(format_cgroup_value(67108864, b, sizeof b), "67108864"), "67108864");
+        CHECK(STREQ(format_cgroup_value(UINT64_MAX - 1, b, sizeof b), "18446744073709551614"), "UINT64_MAX-1 (%s)", b);
+        CHECK(STREQ(format_cgroup_value(MEMGUARD_VALUE_MAX, b, sizeof b), "max"), "max");
+        CHECK(STREQ(format_cgroup_value(123456, small, sizeof small), "123"), "cut to the buffer (%s)", small);
+        char p[16];
+        CHECK(path_join(p, sizeof p, "/a/", "/b") == 0 && STREQ(p, "/a/b"), "slashes collapse (%s)", p);
+        CHECK(path_join(p, sizeof p, "", "x") == 0 && STREQ(p, "/x"), "empty root (%s)", p);
+        CHECK(path_join(p, sizeof p, "/0123456789", "abc") == 0 && STREQ(p, "/0123456789/abc"), "exactly fits");
+        CHECK(path_join(p, sizeof p, "/0123456789", "abcd") == -ENAMETOOLONG, "one byte too long");
+}
+
 static void test_util(void) {
         CHECK(container_id_is_valid("abc-1.2+x_y"), "valid id");
         CHECK(!container_id_is_valid("../x") && !container_id_is_valid("a/b") && !container_id_is_valid(".a") &&
@@ -226,6 +240,7 @@ int main(void) {
         test_parse();
         test_positions();
         test_errors_without_positions();
+        test_format_and_join();
         test_keep();
         test_serialize();
         test_util();
