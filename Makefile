@@ -114,10 +114,10 @@ check-valgrind: $(VALGRIND_UNITS)
 	  valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible $$t >/dev/null; \
 	  echo "valgrind $$t: 0 errors, 0 leaks"; done
 
-check-bats: $(PROGRAMS) build/killpoints/oci-memguard
+check-bats: $(PROGRAMS) build/killpoints/oci-memguard build/fake-systemd-bus
 	MEMGUARD_BIN=$(CURDIR)/build/oci-memguard bats --print-output-on-failure conformance/
 
-check-bats-asan: $(ASAN_PROGRAMS) build/killpoints/oci-memguard
+check-bats-asan: $(ASAN_PROGRAMS) build/killpoints/oci-memguard build/fake-systemd-bus
 	MEMGUARD_BIN=$(CURDIR)/build/asan/oci-memguard MEMGUARD_ASAN=1 bats --print-output-on-failure conformance/
 
 check-vm: build/oci-memguard
@@ -128,7 +128,7 @@ check-vm: build/oci-memguard
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 -D_GNU_SOURCE --inline-suppr \
 	  --suppress=memleak hook policy wrapper
-	shellcheck -x install.sh install.d/register.sh .ci/run conformance/*.sh conformance/vm/*.sh fuzz/*.sh demo/*.sh
+	shellcheck -x install.sh install.d/register.sh .ci/run conformance/*.sh conformance/vm/*.sh conformance/vm-systemd/*.sh fuzz/*.sh demo/*.sh
 
 clean:
 	rm -rf build

@@ -14,8 +14,9 @@ pkgs=(
 	clang libclang-rt-14-dev
 	# real runtimes (conformance/runtime-*.bats)
 	runc crun
-	# the cgroup v2 VM suite (conformance/vm)
-	qemu-system-x86 cpio busybox-static xz-utils
+	# the cgroup v2 VM suites (conformance/vm; conformance/vm-systemd builds a
+	# Debian rootfs with debootstrap from the configured apt mirror)
+	qemu-system-x86 cpio busybox-static xz-utils debootstrap e2fsprogs
 	# engines driven by conformance/engine-*.bats and install.bats
 	podman conmon containernetworking-plugins containerd docker.io buildah skopeo umoci
 	uidmap fuse-overlayfs slirp4netns iptables

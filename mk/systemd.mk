@@ -24,3 +24,5 @@ build/fake-systemd-bus: conformance/unit/fake-systemd-bus.c hook/dbus.c hook/dbu
 # the rootfs cached, +~2.2 min for the first debootstrap.
 check-vm-systemd: build/oci-memguard
 	MEMGUARD_BIN=$(CURDIR)/build/oci-memguard conformance/vm-systemd/run.sh
+
+CHECK_SUITES += check-vm-systemd

@@ -55,9 +55,9 @@ static const int allowed[] = {
         /* syslog: the socket is connected before confinement (LOG_NDELAY);
          * glibc reconnects after a syslogd restart (socket limited below) */
         SCMP_SYS(sendto), SCMP_SYS(sendmsg), SCMP_SYS(connect),
-        /* systemd's bus (hook/systemd.c): the answer to SetUnitProperties,
+        /* systemd's bus (hook/dbus.c): the answer to SetUnitProperties,
          * waited for with a deadline */
-        SCMP_SYS(recvmsg), SCMP_SYS(ppoll), SCMP_SYS(getsockname),
+        SCMP_SYS(recvmsg), SCMP_SYS(ppoll),
         /* identity and exit */
         SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getuid), SCMP_SYS(geteuid),
         SCMP_SYS(futex), SCMP_SYS(getrandom),
@@ -102,11 +102,9 @@ static int build(scmp_filter_ctx ctx, bool killpoints, bool sanitized) {
                 r = add_all(ctx, allowed_sanitizer, ELEMENTSOF(allowed_sanitizer));
         if (r < 0)
                 return r;
-        /* systemd's bus and syslog: options of an AF_UNIX connection only
-         * (buffer sizes, SO_PEERCRED) */
+        /* hook/dbus.c: SO_ERROR after a non-blocking connect; socket-level
+         * options only */
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(getsockopt), 1, SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET));
-        if (r == 0)
-                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 1, SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET));
         if (r == 0 && !sanitized) {
                 /* syslog reconnect, systemd's private socket: AF_UNIX only,
                  * never the network */
