@@ -413,14 +413,14 @@ ok via systemd"
 	assert_line --regexp "^WARN  systemd bus: $SYSROOT/run/systemd/private does not answer \(No such file or directory\): .* — fix: "
 }
 
-@test "doctor [systemd runs, the bus never answers] gives up after 1 s" {
+@test "doctor [systemd runs, the bus never answers] gives up after the hook's 2 s" {
 	start_bus --silent
 	local t0 t1
 	t0=$(date +%s%N)
 	run "$MEMGUARD_BIN" doctor --sysroot "$SYSROOT"
 	t1=$(date +%s%N)
 	assert_line --regexp "^WARN  systemd bus: .* does not answer \(Connection timed out\)"
-	(((t1 - t0) < 2500000000))
+	(((t1 - t0) >= 1900000000 && (t1 - t0) < 3500000000))
 }
 
 @test "doctor [no systemd] no bus check at all" {

@@ -254,7 +254,8 @@ static void serve(int fd) {
                                 (void) write_all(fd, "REJECTED EXTERNAL\r\n", 19);
                                 return;
                         }
-                        (void) write_all(fd, "OK 6d656d6775617264666b6573797364\r\n", 35);
+                        static const char ok[] = "OK 6d656d67756172642d66616b652d7364\r\n";
+                        (void) write_all(fd, ok, sizeof ok - 1);
                 } else if (ll != 7 || memcmp(buf, "BEGIN\r\n", 7) != 0)
                         return;
                 memmove(buf, buf + ll, have - ll);
