@@ -701,6 +701,11 @@ static int ledger_apply_once(struct ledger *l, bool *ret_retry) {
                         uint64_t val[LV_N] = { rec->min, rec->low };
                         for (int v = 0; v < LV_N; v++) {
                                 uint64_t eff = val[v];
+                                /* A leaf that cannot be opened or read (gone,
+                                 * a symlink, no permission) cannot hold the
+                                 * claim: it raises no ancestor either. */
+                                if (eff > 0 && li >= 0 && !have[(size_t) li * LV_N + v])
+                                        continue;
                                 if (eff > 0 && li >= 0 && l->entries[li].v[v].managed && !l->entries[li].v[v].foreign &&
                                     l->entries[li].v[v].orig > eff)
                                         eff = l->entries[li].v[v].orig;
