@@ -20,8 +20,9 @@ build/fake-systemd-bus: conformance/unit/fake-systemd-bus.c hook/dbus.c hook/dbu
 
 # A Debian bookworm rootfs with systemd as PID 1 under qemu; runc with
 # --systemd-cgroup; the default build of the hook protects system.slice and
-# the container's scope through systemd. Measured on 2 cores: ~2.7 min with
-# the rootfs cached, +~2.2 min for the first debootstrap.
+# the container's scope through systemd, and doctor's Ping. Measured on 2
+# cores: ~2.7 min with the rootfs cached on an idle machine (6-8.5 min on a
+# loaded one: qemu 352-493 s), +~2.3 min for the first debootstrap.
 check-vm-systemd: build/oci-memguard
 	MEMGUARD_BIN=$(CURDIR)/build/oci-memguard conformance/vm-systemd/run.sh
 
