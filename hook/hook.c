@@ -460,6 +460,7 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
                 cgroup_host_close(&host);
                 return 0;
         }
+        l.full_record_id = st.id;
         (void) ledger_load(&l);
         struct record *rec = ledger_find(&l, st.id);
         if (rec) {

@@ -128,9 +128,20 @@ void ledger_close(struct ledger *l) {
 
 static void copy_str(char *dst, size_t size, const char *src) { snprintf(dst, size, "%s", src ? src : ""); }
 
-static int record_parse(const char *buf, size_t len, struct record *ret, struct mg_error *err) {
+/* What a start needs of the other containers' records: their claims and
+ * liveness. Not "policies" and "extra", which only that container's own
+ * poststop reports: a start reads every record of the host. */
+static const struct json_keep keep_claims[] = {
+        { "id", NULL }, { "cgroup", NULL }, { "cgroup_dir", NULL }, { "pid", NULL }, { "starttime", NULL },
+        { "protect", NULL }, { "min", NULL }, { "low", NULL }, { "swappiness", NULL }, { "build", NULL },
+        { "build_signal", NULL }, { "image", NULL }, { "started_realtime_usec", NULL }, { "started_monotonic_usec", NULL },
+        { NULL, NULL },
+};
+
+static int record_parse(const char *buf, size_t len, bool whole, struct record *ret, struct mg_error *err) {
         _cleanup_json_ struct json_node *root = NULL;
-        int r = json_parse(buf, len, NULL, &root, err);
+        const struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = whole ? NULL : keep_claims };
+        int r = json_parse(buf, len, &opts, &root, err);
         if (r < 0)
                 return r;
         if (root->type != JSON_OBJECT)
@@ -261,7 +272,7 @@ static int load_records(struct ledger *l) {
                 int r = read_file_at(cfd, de->d_name, MEMGUARD_MAX_RECORD_BYTES, &buf, &len);
                 struct record rec;
                 if (r == 0)
-                        r = record_parse(buf, len, &rec, &e);
+                        r = record_parse(buf, len, l->full_record_id && STREQ(l->full_record_id, id), &rec, &e);
                 else
                         mg_error_set(&e, r, "%s", strerror(-r));
                 if (r == 0 && !STREQ(rec.id, id)) {
@@ -310,10 +321,18 @@ static void lvalue_parse(const struct json_node *n, struct lvalue *v) {
 }
 
 static void lvalue_format(struct strbuf *sb, const char *key, const struct lvalue *v) {
-        char a[32], b[32], c[32];
-        strbuf_printf(sb, "\"%s\":{\"orig\":\"%s\",\"set\":\"%s\",\"prev\":\"%s\",\"foreign\":%s}", key,
-                      format_cgroup_value(v->orig, a, sizeof a), format_cgroup_value(v->set, b, sizeof b),
-                      format_cgroup_value(v->prev, c, sizeof c), v->foreign ? "true" : "false");
+        /* pieces rather than one printf: formatted for every held value on
+         * every run, to compare with what is on disk */
+        char a[32];
+        strbuf_puts(sb, "\"");
+        strbuf_puts(sb, key);
+        strbuf_puts(sb, "\":{\"orig\":\"");
+        strbuf_puts(sb, format_cgroup_value(v->orig, a, sizeof a));
+        strbuf_puts(sb, "\",\"set\":\"");
+        strbuf_puts(sb, format_cgroup_value(v->set, a, sizeof a));
+        strbuf_puts(sb, "\",\"prev\":\"");
+        strbuf_puts(sb, format_cgroup_value(v->prev, a, sizeof a));
+        strbuf_puts(sb, v->foreign ? "\",\"foreign\":true}" : "\",\"foreign\":false}");
 }
 
 static ssize_t entry_find(struct ledger *l, const char *path) {

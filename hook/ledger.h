@@ -78,6 +78,10 @@ struct ledger {
         size_t saved_len;
         unsigned write_errors;  /* failed writes during apply */
         bool loaded_ledger_corrupt;
+        /* The record ledger_load reads whole (its "policies" and "extra":
+         * poststop of that container reports them); every other record is
+         * read for its claims only. NULL: none. */
+        const char *full_record_id;
 };
 
 /* Opens (creating) the state dir and takes the lock; with dry_run only reads
