@@ -896,7 +896,7 @@ static int ledger_apply_once(struct ledger *l, bool *ret_retry) {
                                         outcome_error(l->out, "set %s of %s through systemd: %s: written directly instead, systemd may reset it",
                                                       file, e->path, strerror(-sr));
                                         wr = cgroup_write_value(fd, file, pl->target, &actual);
-                                        via = " (direct: systemd unreachable)";
+                                        via = " (direct, not via systemd)"; /* unreachable or refused: the error says which */
                                 }
                         } else if (wr == 0)
                                 wr = cgroup_write_value(fd, file, pl->target, &actual);
