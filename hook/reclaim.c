@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -84,6 +85,9 @@ _Noreturn static void detached_child(int fd, const char *value, unsigned flags) 
 }
 
 static int write_detached(const char *path, const char *value, uint64_t timeout_ms, unsigned flags) {
+        uint64_t start = now_usec_monotonic();
+        if (timeout_ms == 0)
+                timeout_ms = 1;
         struct deadline d = {0};
         deadline_arm(&d, timeout_ms);
         /* Opened here so that a wrong path fails at once, with its errno
@@ -102,9 +106,15 @@ static int write_detached(const char *path, const char *value, uint64_t timeout_
         }
         if (pid == 0)
                 detached_child(fd, value, flags);
+        /* The timer only bounds the open above. The wait is a poll against
+         * the clock: a SIGALRM that fires before waitpid() blocks (fork can
+         * take longer than a 1 ms budget) would interrupt nothing, and the
+         * hook would wait for the whole write after all. */
+        deadline_disarm(&d);
+        uint64_t end = start + timeout_ms * 1000u, nap = 100;
         int status = 0, r;
         for (;;) {
-                pid_t w = waitpid(pid, &status, 0);
+                pid_t w = waitpid(pid, &status, WNOHANG);
                 if (w == pid) {
                         if (WIFEXITED(status))
                                 r = WEXITSTATUS(status) ? -WEXITSTATUS(status) : 0;
@@ -112,18 +122,23 @@ static int write_detached(const char *path, const char *value, uint64_t timeout_
                                 r = -ECHILD; /* killed (e.g. SIGSYS): nothing known to be written */
                         break;
                 }
-                if (w < 0 && errno == EINTR && deadline_fired) {
+                if (w < 0 && errno != EINTR) {
+                        r = -errno;
+                        break;
+                }
+                uint64_t now = now_usec_monotonic();
+                if (now >= end) {
                         /* Out of time: the child finishes on its own and is
                          * reaped by whoever inherits it. */
                         r = -ETIMEDOUT;
                         break;
                 }
-                if (w < 0 && errno != EINTR) {
-                        r = -errno;
-                        break;
-                }
+                uint64_t left = end - now, us = nap < left ? nap : left;
+                struct timespec ts = { .tv_sec = (time_t) (us / 1000000u), .tv_nsec = (long) (us % 1000000u) * 1000 };
+                (void) nanosleep(&ts, NULL);
+                if (nap < 10000)
+                        nap *= 2; /* 0.1 ms doubling to 10 ms: quick writes answer quickly */
         }
-        deadline_disarm(&d);
         return r;
 }
 
