@@ -22,16 +22,19 @@ POINTS=(apply-records-saved apply-intent-saved apply-after-write apply-cgroups-w
 	local rounds="${MEMGUARD_LOAD_ROUNDS:-10}" r i before kills=0
 	before="$(host_snapshot | grep -v '^run/')"
 	local t0=$SECONDS
+	# bundles and states once: only cgroups and processes come and go
+	local cgs=()
+	for i in $(seq 1 64); do
+		cgs[i]=$( ((i % 2)) && echo /load/a/c$i || echo /load/b/c$i)
+		make_bundle "c$i" "${cgs[i]}" "$( ((i % 4 == 0)) && echo '.annotations["oci-memguard.build"]="true"' || echo .)"
+		state_for "c$i" $((6000 + i))
+		cp "$STATE_FILE" "$BATS_TEST_TMPDIR/start-$i.json"
+		jq '.status="stopped" | del(.pid)' "$STATE_FILE" >"$BATS_TEST_TMPDIR/stop-$i.json"
+	done
 	for ((r = 1; r <= rounds; r++)); do
 		for i in $(seq 1 64); do
-			local grp=$(( i % 2 ? 1 : 2 )) cg
-			cg=$([[ $grp == 1 ]] && echo /load/a/c$i || echo /load/b/c$i)
-			mk_cgroup "$cg"
-			mk_proc $((6000 + i)) "$cg"
-			make_bundle "c$i" "$cg" "$( ((i % 4 == 0)) && echo '.annotations["oci-memguard.build"]="true"' || echo .)"
-			state_for "c$i" $((6000 + i))
-			cp "$STATE_FILE" "$BATS_TEST_TMPDIR/start-$i.json"
-			jq '.status="stopped" | del(.pid)' "$STATE_FILE" >"$BATS_TEST_TMPDIR/stop-$i.json"
+			mk_cgroup "${cgs[i]}"
+			mk_proc $((6000 + i)) "${cgs[i]}"
 		done
 		for i in $(seq 1 64 | shuf); do
 			if ((RANDOM % 10 == 0)); then
