@@ -72,6 +72,9 @@ struct policy {
         bool has_build;      /* a "build" object was given */
         struct policy_overrides overrides;
         enum policy_on_error on_error;
+        bool packed;         /* one allocation, strings and arrays inside
+                              * it (decoded from the policy cache):
+                              * policy_free frees only the block */
 };
 
 void policy_free(struct policy *p);

@@ -19,14 +19,26 @@ struct policy_cache_key {
 };
 void policy_cache_key_of(const struct stat *st, struct policy_cache_key *k);
 
+/* A run of bytes of the next cache: unchanged entries of the one mapped,
+ * or entries of this run in out. */
+struct policy_cache_piece {
+        bool from_out;
+        size_t start, end;
+};
+
 struct policy_cache {
         int dirfd;               /* the state dir (not owned), -1: no cache */
         char name[32];           /* policy-cache.<hash of the directories> */
         bool check_owner, writable, dirty;
-        char *buf;               /* the cache as read */
+        const char *buf;         /* the cache, mapped read-only */
         size_t len, next;        /* next: where the next lookup starts */
         uint32_t n_cached, n_used, n_out;
-        struct strbuf out;       /* the next cache: this run's results */
+        struct strbuf out;       /* entries parsed in this run */
+        /* The next cache, in load order. Only written when something
+         * changed: an unchanged entry is not copied until then. */
+        struct policy_cache_piece *pieces;
+        size_t n_pieces, cap_pieces;
+        bool oom;
 };
 
 /* Reads the cache of state_dirfd (-1: none). A missing or unusable cache is

@@ -316,7 +316,12 @@ int policy_set_load_cached(const char *const *dirs, size_t n_dirs, bool check_ow
                         return r;
         }
 
-        if (c.n > 0)
+        /* Each directory's list is sorted already: with one directory, or
+         * an empty admin one, so is the whole (the usual host). */
+        bool sorted = true;
+        for (size_t i = 1; i < c.n && sorted; i++)
+                sorted = cand_cmp(&c.v[i - 1], &c.v[i]) < 0;
+        if (!sorted)
                 qsort(c.v, c.n, sizeof *c.v, cand_cmp);
         /* Masking: of equal names (adjacent, in directory order) keep the
          * last. Linear, after the sort. */

@@ -20,6 +20,10 @@
 void policy_free(struct policy *p) {
         if (!p)
                 return;
+        if (p->packed) {
+                free(p);
+                return;
+        }
         free(p->path);
         free(p->name);
         free(p->description);
