@@ -7,6 +7,7 @@
 #include "../policy/policy_check.h"
 #include "cli.h"
 #include "hook.h"
+#include "prefault.h"
 #include "sandbox.h"
 
 #ifndef MEMGUARD_VERSION
@@ -72,6 +73,7 @@ static void print_version(void) {
 }
 
 int main(int argc, char **argv) {
+        prefault_startup();
         struct cli c = { .opts.use_syslog = true, .pid = -1 };
         int opt;
         opterr = 0;
