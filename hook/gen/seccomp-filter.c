@@ -37,6 +37,7 @@
 static const int allowed[] = {
         /* files: ledger, records, cgroup and sysctl values, the log */
         SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(openat), SCMP_SYS(close), SCMP_SYS(lseek),
+        SCMP_SYS(openat2),                    /* a cgroup path in one call, no symlinks (cgroup_open) */
         SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(statx), SCMP_SYS(faccessat),
         SCMP_SYS(getdents64),                 /* readdir of the records and policy dirs */
         SCMP_SYS(mkdir), SCMP_SYS(mkdirat),   /* state and log dirs on first use */
@@ -129,7 +130,7 @@ static int build(scmp_filter_ctx ctx, bool killpoints, bool sanitized) {
         }
         /* Newer libc tries these first and falls back on ENOSYS; killing for
          * them would break a harmless fallback. */
-        static const int enosys[] = { SCMP_SYS(clone3), SCMP_SYS(openat2), SCMP_SYS(faccessat2) };
+        static const int enosys[] = { SCMP_SYS(clone3), SCMP_SYS(faccessat2) };
         for (size_t i = 0; i < ELEMENTSOF(enosys); i++) {
                 r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), enosys[i], 0);
                 if (r < 0 && r != -EFAULT && r != -EDOM) {
