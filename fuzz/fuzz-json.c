@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libFuzzer: the bounded JSON reader in its three modes (state/config: last
- * duplicate wins; policies: duplicates rejected; config.json: keep filter),
- * then a serialize/re-parse round trip of what it built. */
+ * duplicate wins; policies: duplicates rejected, with positions; config.json:
+ * keep filter), then a serialize/re-parse round trip of what it built. In
+ * every mode the fast path and yajl alone must agree: same result, same
+ * error message, same tree and positions. */
 #include <string.h>
 
+#include "json-compare.h"
 #include "json.h"
 
 static const struct json_keep keep_in[] = { { "x", NULL }, { NULL, NULL } };
@@ -12,10 +15,12 @@ static const struct json_keep keep[] = { { "a", keep_in }, { "b", NULL }, { NULL
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
         const struct json_parse_opts modes[] = {
                 { .max_depth = MEMGUARD_MAX_JSON_DEPTH },
-                { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .reject_duplicates = true },
+                { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .reject_duplicates = true, .positions = true },
                 { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = keep },
         };
         for (size_t m = 0; m < ELEMENTSOF(modes); m++) {
+                if (!json_paths_agree((const char *) data, size, &modes[m]))
+                        __builtin_trap();
                 struct json_node *n = NULL;
                 struct mg_error e = {0};
                 if (json_parse((const char *) data, size, &modes[m], &n, &e) < 0) {

@@ -231,10 +231,14 @@ struct parse_ctx {
         size_t pos;
         unsigned line, col;
         size_t last_end;
+        size_t consumed;   /* the fast path's yajl_get_bytes_consumed() */
         int err_code;
         char err_msg[256];
         unsigned err_line, err_col;
 };
+
+/* Where the token the current callback is about ends. */
+static size_t bytes_consumed(const struct parse_ctx *c) { return c->h ? yajl_get_bytes_consumed(c->h) : c->consumed; }
 
 static void advance_to(struct parse_ctx *c, size_t off) {
         if (off > c->len)
@@ -268,7 +272,7 @@ static void token_start(struct parse_ctx *c, unsigned *line, unsigned *col) {
                 token_locate(c, line, col);
         else
                 *line = *col = 0;
-        c->last_end = yajl_get_bytes_consumed(c->h);
+        c->last_end = bytes_consumed(c);
 }
 
 static int fail(struct parse_ctx *c, int code, unsigned line, unsigned col, const char *fmt, ...) {
@@ -340,7 +344,7 @@ static bool skipping_scalar(struct parse_ctx *c) {
         if (!c->skip_next)
                 return false;
         c->skip_next = false;
-        c->last_end = yajl_get_bytes_consumed(c->h);
+        c->last_end = bytes_consumed(c);
         return true;
 }
 
@@ -430,7 +434,7 @@ static int cb_map_key(void *ctx, const unsigned char *s, size_t len) {
                         if (!c->skip_depth)
                                 c->skip_next = true;
                         /* the value's position is searched from here */
-                        c->last_end = yajl_get_bytes_consumed(c->h);
+                        c->last_end = bytes_consumed(c);
                         return 1;
                 }
                 c->next_keep = k->children;
@@ -487,12 +491,12 @@ static int end_container(struct parse_ctx *c) {
         if (c->skip_depth) {
                 if (c->depth == c->skip_depth) {
                         c->skip_depth = 0;
-                        c->last_end = yajl_get_bytes_consumed(c->h);
+                        c->last_end = bytes_consumed(c);
                 }
                 c->depth--;
                 return 1;
         }
-        c->last_end = yajl_get_bytes_consumed(c->h);
+        c->last_end = bytes_consumed(c);
         if (c->depth > 0)
                 c->depth--;
         return 1;
@@ -514,11 +518,192 @@ static const yajl_callbacks callbacks = {
         .yajl_end_array = cb_end,
 };
 
-int json_parse(const char *buf, size_t len, const struct json_parse_opts *opts, struct json_node **ret, struct mg_error *err) {
-        static const struct json_parse_opts defaults = { .max_depth = MEMGUARD_MAX_JSON_DEPTH };
-        if (!opts)
-                opts = &defaults;
-        struct parse_ctx c = {
+/* ---- the fast path ------------------------------------------------------
+ *
+ * yajl lexes a byte at a time: a third of a container start went there.
+ * What runc, Docker, Podman and the hook itself write is almost always in
+ * a plain subset of JSON: strings of printable ASCII without escapes. Such
+ * a document is parsed here, feeding the same callbacks in the same order,
+ * so it builds the same tree with the same positions. Anything else (an
+ * escape, a non-ASCII byte, a control character, anything malformed) stops
+ * the fast path, and the document is parsed again by yajl, which also says
+ * what is wrong. A callback's own error (depth, NUL, duplicate key, out of
+ * memory) is the document's error either way. */
+
+bool json_fast_path_disabled; /* tests: yajl only, to compare */
+
+enum { FP_CANCEL = -1, FP_OTHER = 0, FP_OK = 1 };
+
+static size_t fp_ws(const char *b, size_t i, size_t n) {
+        while (i < n && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r'))
+                i++;
+        return i;
+}
+
+/* b[*i] is the opening quote. */
+static int fp_string(const struct parse_ctx *c, size_t *i, const unsigned char **ret, size_t *ret_len) {
+        const unsigned char *b = (const unsigned char *) c->buf;
+        size_t j = *i + 1;
+        for (; j < c->len; j++) {
+                unsigned char ch = b[j];
+                if (ch == '"')
+                        break;
+                if (ch < 0x20 || ch > 0x7f || ch == '\\')
+                        return FP_OTHER;
+        }
+        if (j >= c->len)
+                return FP_OTHER;
+        *ret = b + *i + 1;
+        *ret_len = j - *i - 1;
+        *i = j + 1;
+        return FP_OK;
+}
+
+/* A scalar must end where a value may end (yajl: "truex", "01" are errors). */
+static bool fp_delimited(const struct parse_ctx *c, size_t j) {
+        return j >= c->len || strchr(" \t\r\n,]}", c->buf[j]);
+}
+
+static bool fp_digit(const struct parse_ctx *c, size_t j) { return j < c->len && c->buf[j] >= '0' && c->buf[j] <= '9'; }
+
+static size_t fp_number_end(const struct parse_ctx *c, size_t j) {
+        if (j < c->len && c->buf[j] == '-')
+                j++;
+        if (!fp_digit(c, j))
+                return 0;
+        if (c->buf[j] == '0')
+                j++;
+        else
+                while (fp_digit(c, j))
+                        j++;
+        if (j < c->len && c->buf[j] == '.') {
+                if (!fp_digit(c, ++j))
+                        return 0;
+                while (fp_digit(c, j))
+                        j++;
+        }
+        if (j < c->len && (c->buf[j] == 'e' || c->buf[j] == 'E')) {
+                j++;
+                if (j < c->len && (c->buf[j] == '+' || c->buf[j] == '-'))
+                        j++;
+                if (!fp_digit(c, j))
+                        return 0;
+                while (fp_digit(c, j))
+                        j++;
+        }
+        return fp_delimited(c, j) ? j : 0;
+}
+
+static bool fp_literal(const struct parse_ctx *c, size_t i, const char *lit, size_t l) {
+        return c->len - i >= l && memcmp(c->buf + i, lit, l) == 0 && fp_delimited(c, i + l);
+}
+
+/* Callbacks return 0 to cancel, as yajl's do. */
+#define FP_CALL(c, end, call)                                                                                                     \
+        do {                                                                                                                       \
+                (c)->consumed = (end);                                                                                             \
+                if (!(call))                                                                                                       \
+                        return FP_CANCEL;                                                                                          \
+        } while (0)
+
+static int fp_value(struct parse_ctx *c, size_t *i);
+
+static int fp_container(struct parse_ctx *c, size_t *i, bool object) {
+        const char close = object ? '}' : ']';
+        FP_CALL(c, *i + 1, object ? cb_start_map(c) : cb_start_array(c));
+        *i = fp_ws(c->buf, *i + 1, c->len);
+        if (*i < c->len && c->buf[*i] == close) {
+                FP_CALL(c, *i + 1, cb_end(c));
+                (*i)++;
+                return FP_OK;
+        }
+        for (;;) {
+                int r;
+                if (object) {
+                        const unsigned char *k;
+                        size_t kl;
+                        if (*i >= c->len || c->buf[*i] != '"' || (r = fp_string(c, i, &k, &kl)) != FP_OK)
+                                return FP_OTHER;
+                        FP_CALL(c, *i, cb_map_key(c, k, kl));
+                        *i = fp_ws(c->buf, *i, c->len);
+                        if (*i >= c->len || c->buf[*i] != ':')
+                                return FP_OTHER;
+                        (*i)++;
+                }
+                if ((r = fp_value(c, i)) != FP_OK)
+                        return r;
+                *i = fp_ws(c->buf, *i, c->len);
+                if (*i >= c->len)
+                        return FP_OTHER;
+                if (c->buf[*i] == ',') {
+                        *i = fp_ws(c->buf, *i + 1, c->len);
+                        continue;
+                }
+                if (c->buf[*i] != close)
+                        return FP_OTHER;
+                FP_CALL(c, *i + 1, cb_end(c));
+                (*i)++;
+                return FP_OK;
+        }
+}
+
+static int fp_value(struct parse_ctx *c, size_t *i) {
+        *i = fp_ws(c->buf, *i, c->len);
+        if (*i >= c->len)
+                return FP_OTHER;
+        switch (c->buf[*i]) {
+        case '{':
+        case '[':
+                return fp_container(c, i, c->buf[*i] == '{');
+        case '"': {
+                const unsigned char *s;
+                size_t l;
+                int r = fp_string(c, i, &s, &l);
+                if (r != FP_OK)
+                        return r;
+                FP_CALL(c, *i, cb_string(c, s, l));
+                return FP_OK;
+        }
+        case 't':
+                if (!fp_literal(c, *i, "true", 4))
+                        return FP_OTHER;
+                *i += 4;
+                FP_CALL(c, *i, cb_boolean(c, 1));
+                return FP_OK;
+        case 'f':
+                if (!fp_literal(c, *i, "false", 5))
+                        return FP_OTHER;
+                *i += 5;
+                FP_CALL(c, *i, cb_boolean(c, 0));
+                return FP_OK;
+        case 'n':
+                if (!fp_literal(c, *i, "null", 4))
+                        return FP_OTHER;
+                *i += 4;
+                FP_CALL(c, *i, cb_null(c));
+                return FP_OK;
+        default: {
+                size_t e = fp_number_end(c, *i);
+                if (e == 0)
+                        return FP_OTHER;
+                size_t start = *i;
+                *i = e;
+                FP_CALL(c, e, cb_number(c, c->buf + start, e - start));
+                return FP_OK;
+        }
+        }
+}
+
+static int fp_document(struct parse_ctx *c) {
+        size_t i = 0;
+        int r = fp_value(c, &i);
+        if (r != FP_OK)
+                return r;
+        return fp_ws(c->buf, i, c->len) == c->len ? FP_OK : FP_OTHER;
+}
+
+static void ctx_init(struct parse_ctx *c, const char *buf, size_t len, const struct json_parse_opts *opts) {
+        *c = (struct parse_ctx) {
                 .buf = buf,
                 .len = len,
                 .opts = opts,
@@ -526,10 +711,44 @@ int json_parse(const char *buf, size_t len, const struct json_parse_opts *opts, 
                 .line = 1,
                 .col = 1,
         };
-        if (c.max_depth > MEMGUARD_MAX_JSON_DEPTH)
-                c.max_depth = MEMGUARD_MAX_JSON_DEPTH;
+        if (c->max_depth > MEMGUARD_MAX_JSON_DEPTH)
+                c->max_depth = MEMGUARD_MAX_JSON_DEPTH;
+}
+
+static void ctx_done(struct parse_ctx *c) {
+        json_free(c->root);
+        c->root = NULL;
+        free(c->pending_key);
+        c->pending_key = NULL;
+        if (c->h)
+                yajl_free(c->h);
+        c->h = NULL;
+}
+
+int json_parse(const char *buf, size_t len, const struct json_parse_opts *opts, struct json_node **ret, struct mg_error *err) {
+        static const struct json_parse_opts defaults = { .max_depth = MEMGUARD_MAX_JSON_DEPTH };
+        if (!opts)
+                opts = &defaults;
         if (memchr(buf, '\0', len))
                 return mg_error_set(err, -EBADMSG, "NUL: input contains a NUL byte");
+        struct parse_ctx c;
+        ctx_init(&c, buf, len, opts);
+        if (!json_fast_path_disabled) {
+                int fr = fp_document(&c);
+                if (fr == FP_OK && c.root) {
+                        *ret = TAKE_PTR(c.root);
+                        ctx_done(&c);
+                        return 0;
+                }
+                if (fr == FP_CANCEL && c.err_code) {
+                        int r = mg_error_set(err, c.err_code, "%u:%u: %s", c.err_line, c.err_line ? c.err_col : 0, c.err_msg);
+                        ctx_done(&c);
+                        return r;
+                }
+                /* not in the plain subset, or malformed: yajl decides */
+                ctx_done(&c);
+                ctx_init(&c, buf, len, opts);
+        }
         c.h = yajl_alloc(&callbacks, NULL, &c);
         if (!c.h)
                 return mg_error_set(err, -ENOMEM, "out of memory");
@@ -553,12 +772,9 @@ int json_parse(const char *buf, size_t len, const struct json_parse_opts *opts, 
                         if (e)
                                 yajl_free_error(c.h, e);
                 }
-                json_free(c.root);
-        } else {
-                *ret = c.root;
-        }
-        free(c.pending_key);
-        yajl_free(c.h);
+        } else
+                *ret = TAKE_PTR(c.root);
+        ctx_done(&c);
         return r;
 }
 

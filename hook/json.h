@@ -69,6 +69,9 @@ struct json_parse_opts {
  * -E2BIG (depth) and fills err with "LINE:COL: message" (one line, with the
  * word "syntax" or "depth"). Comments are rejected. */
 int json_parse(const char *buf, size_t len, const struct json_parse_opts *opts, struct json_node **ret, struct mg_error *err);
+/* Tests only: parse everything with yajl, to compare with the fast path
+ * (json.c says what that is). */
+extern bool json_fast_path_disabled;
 void json_free(struct json_node *n);
 static inline void json_freep(struct json_node **n) { json_free(*n); }
 #define _cleanup_json_ _cleanup_(json_freep)

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests of the bounded JSON reader, the string escaper and the helpers
  * in hook/util.c that every input goes through. TAP output. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../../fuzz/json-compare.h"
 #include "json.h"
 #include "util.h"
 #include "cgroup.h"
@@ -236,6 +238,86 @@ static void test_util(void) {
         CHECK(STREQ(e.msg, "a b c"), "error text flattened to one line: '%s'", e.msg);
 }
 
+
+/* The fast path must build exactly what yajl builds, or hand over: every
+ * document below, in every mode, gives the same result both ways. */
+static const struct json_keep fp_keep_in[] = { { "x", NULL }, { NULL, NULL } };
+static const struct json_keep fp_keep[] = { { "a", fp_keep_in }, { "b", NULL }, { NULL, NULL } };
+
+static bool agree_all_modes(const char *buf, size_t len) {
+        const struct json_parse_opts modes[] = {
+                { .max_depth = MEMGUARD_MAX_JSON_DEPTH },
+                { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .reject_duplicates = true, .positions = true },
+                { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = fp_keep },
+                { .max_depth = 3 },
+        };
+        for (size_t m = 0; m < ELEMENTSOF(modes); m++)
+                if (!json_paths_agree(buf, len, &modes[m]))
+                        return false;
+        return true;
+}
+
+static void check_dir_agrees(const char *dir) {
+        DIR *d = opendir(dir);
+        if (!d) {
+                CHECK(false, "fast path: open %s", dir);
+                return;
+        }
+        unsigned n = 0, bad = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                size_t l = strlen(de->d_name);
+                if (l < 6 || strcmp(de->d_name + l - 5, ".json") != 0)
+                        continue;
+                char path[1024];
+                snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+                char *buf = NULL;
+                size_t len;
+                if (read_file_at(AT_FDCWD, path, 1u << 20, &buf, &len) < 0)
+                        continue;
+                n++;
+                if (!agree_all_modes(buf, len)) {
+                        bad++;
+                        printf("# fast path and yajl differ on %s\n", path);
+                }
+                free(buf);
+        }
+        closedir(d);
+        CHECK(n > 0 && bad == 0, "fast path: the %u documents of %s parse the same both ways", n, dir);
+}
+
+static void test_fast_path(void) {
+        static const char *const docs[] = {
+                "{}", "[]", "{\"a\":1}", " {\"a\" : [ 1 , 2 ] } \n", "{\"a\":{\"x\":1,\"y\":2},\"b\":[{\"x\":3}],\"c\":4}",
+                "0", "-0", "1.5e+3", "-12.25E-2", "true", "false", "null", "\"s\"", "[true,false,null,\"x\",-1]",
+                /* handed to yajl: escapes, non-ASCII, control characters, odd white space */
+                "{\"a\":\"x\\\"y\"}", "{\"a\":\"\\u0041\"}", "{\"a\":\"caf\xc3\xa9\"}", "{\"a\":\"tab\there\"}", "{\"a\":\"us\x1f\"}", "{\"a\":\"del\x7f\"}", "{\f\"a\":1}",
+                "{\"a\":\"\\u0000\"}",
+                /* malformed: yajl's message either way */
+                "", " ", "{", "}", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{\"a\":01}", "{\"a\":-}", "{\"a\":1.}", "{\"a\":.5}",
+                "{\"a\":1e}", "{\"a\":truex}", "{\"a\":tru}", "[1 2]", "{\"a\":1}{", "{\"a\":1} x", "[\"unterminated",
+                "{1:2}", "{\"a\":+1}", "nul", "[[[[[[[[[[]]]]]]]]]]",
+                /* the callbacks' own errors: duplicate key, depth */
+                "{\"a\":1,\"a\":2}", "{\"p\":{\"q\":{\"r\":{}}}}", "[[[[1]]]]",
+                "{\n  \"memory\": {\"min\": \"64M\"},\n  \"memory\": {}\n}",
+        };
+        unsigned bad = 0;
+        for (size_t i = 0; i < ELEMENTSOF(docs); i++)
+                if (!agree_all_modes(docs[i], strlen(docs[i]))) {
+                        bad++;
+                        printf("# fast path and yajl differ on: %s\n", docs[i]);
+                }
+        CHECK(bad == 0, "fast path: %zu crafted documents parse the same both ways", ELEMENTSOF(docs));
+        /* deeper than the limit */
+        char deep[300];
+        memset(deep, '[', 150);
+        memset(deep + 150, ']', 150);
+        CHECK(agree_all_modes(deep, sizeof deep), "fast path: nesting past the limit fails the same both ways");
+        check_dir_agrees("conformance/unit/policy-fixtures");
+        check_dir_agrees("examples/policies");
+        check_dir_agrees("policy/default");
+}
+
 int main(void) {
         test_parse();
         test_positions();
@@ -244,6 +326,7 @@ int main(void) {
         test_keep();
         test_serialize();
         test_util();
+        test_fast_path();
         printf("1..%u\n%u passed, %u failed\n", n_test, n_pass, n_fail);
         return n_fail ? 1 : 0;
 }
