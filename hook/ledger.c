@@ -589,6 +589,33 @@ static int ensure_entries(struct ledger *l) {
         return 0;
 }
 
+/* A held cgroup this run cannot change, so its values need not be read:
+ * no record at or below it starts or stops in this run, and every value it
+ * needs is held and settled (the last run that wrote it finished: set ==
+ * prev) or someone else's. Its value is then what the ledger says. A start
+ * thus reads its own chain, not every neighbour's leaf (two files each);
+ * a value someone else changed under a quiet leaf is noticed when a run
+ * next touches that chain, which is when it would be written anyway.
+ * If the value the ledger says turns out not to be the target after all,
+ * the run reads everything (ledger_apply_once). */
+static bool entry_is_quiet(const struct ledger *l, const struct lentry *e, const bool wants[LV_N]) {
+        for (size_t i = 0; i < l->n_recs; i++) {
+                const struct record *rec = &l->recs[i];
+                if (!rec->protect || !(STREQ(rec->cgroup, e->path) || path_below(rec->cgroup, e->path)))
+                        continue;
+                if (l->rec_state[i] != REC_KEEP)
+                        return false;
+        }
+        for (int v = 0; v < LV_N; v++) {
+                const struct lvalue *lv = &e->v[v];
+                if (lv->managed != wants[v])
+                        return false;
+                if (lv->managed && !lv->foreign && lv->set != lv->prev)
+                        return false;
+        }
+        return true;
+}
+
 struct plan {
         size_t entry;
         int v;
@@ -613,14 +640,21 @@ static int ledger_apply_once(struct ledger *l, bool *ret_retry) {
         if (!drop)
                 return -ENOMEM;
 
-        /* Phase 1: read every held or needed value, adopting originals. */
         _cleanup_free_ uint64_t *cur = calloc(l->n_entries * LV_N + 1, sizeof *cur);
         _cleanup_free_ bool *have = calloc(l->n_entries * LV_N + 1, sizeof *have);
         _cleanup_free_ bool *claimed = calloc(l->n_entries + 1, sizeof *claimed);
-        if (!cur || !have || !claimed)
+        _cleanup_free_ bool *quiet = calloc(l->n_entries + 1, sizeof *quiet);
+        _cleanup_free_ bool *read_done = calloc(l->n_entries + 1, sizeof *read_done);
+        if (!cur || !have || !claimed || !quiet || !read_done)
                 return -ENOMEM;
+        bool quiet_ok = !l->reconcile_all && !l->loaded_ledger_corrupt;
+reconcile:
+        /* Phase 1: read every held or needed value (not those of quiet
+         * entries), adopting originals. */
         for (size_t ei = 0; ei < l->n_entries; ei++) {
                 struct lentry *e = &l->entries[ei];
+                if (read_done[ei])
+                        continue; /* the second round reads only what the first skipped */
                 bool wants[LV_N] = { false, false };
                 for (size_t i = 0; i < l->n_recs; i++) {
                         const struct record *rec = &l->recs[i];
@@ -647,6 +681,16 @@ static int ledger_apply_once(struct ledger *l, bool *ret_retry) {
                                 held[LV_MIN] = sat_add(held[LV_MIN], rec->min);
                                 held[LV_LOW] = sat_add(held[LV_LOW], rec->low);
                         }
+                quiet[ei] = quiet_ok && entry_is_quiet(l, e, wants);
+                if (quiet[ei]) {
+                        for (int v = 0; v < LV_N; v++)
+                                if (e->v[v].managed) {
+                                        cur[ei * LV_N + v] = e->v[v].set;
+                                        have[ei * LV_N + v] = true;
+                                }
+                        continue;
+                }
+                read_done[ei] = true;
                 _cleanup_close_ int fd = -1;
                 int ro = cgroup_open(l->host, e->path, &fd);
                 if (ro < 0) {
@@ -753,11 +797,18 @@ static int ledger_apply_once(struct ledger *l, bool *ret_retry) {
                                 if (target < lv->orig)
                                         target = lv->orig;
                         }
+                        if (quiet[ei] && target != c) {
+                                /* The ledger's value is not the target after
+                                 * all: read everything not read yet. */
+                                quiet_ok = false;
+                                n_plans = 0;
+                                goto reconcile;
+                        }
                         if (target == c) {
                                 if (!claimed[ei])
                                         lv->managed = false; /* back at the original */
                                 else
-                                        lv->set = c;
+                                        lv->set = lv->prev = c;
                                 continue;
                         }
                         plans[n_plans++] = (struct plan) { .entry = ei, .v = v, .cur = c, .target = target };
@@ -970,9 +1021,12 @@ static int ledger_apply_once(struct ledger *l, bool *ret_retry) {
                         e->v[LV_MIN].managed = e->v[LV_LOW].managed = false;
                         continue;
                 }
-                for (int v = 0; v < LV_N; v++)
+                for (int v = 0; v < LV_N; v++) {
                         if (e->v[v].managed && !e->v[v].foreign && e->v[v].set == e->v[v].orig && !claimed[ei])
                                 e->v[v].managed = false;
+                        /* Written or found in place: settled (entry_is_quiet). */
+                        e->v[v].prev = e->v[v].set;
+                }
         }
         KILLPOINT("apply-before-final-save");
         r = save_ledger(l);
@@ -999,6 +1053,7 @@ int ledger_apply(struct ledger *l) {
                 /* Give back at once what was raised for a claim its leaf
                  * refused: once, the second pass raises nothing new. */
                 bool again = false;
+                l->reconcile_all = true;
                 r = ledger_apply_once(l, &again);
         }
         return r;

@@ -78,6 +78,8 @@ struct ledger {
         size_t saved_len;
         unsigned write_errors;  /* failed writes during apply */
         bool loaded_ledger_corrupt;
+        bool reconcile_all;     /* read every held value this run (ledger.c:
+                                 * entry_is_quiet says when one is not read) */
         /* The record ledger_load reads whole (its "policies" and "extra":
          * poststop of that container reports them); every other record is
          * read for its claims only. NULL: none. */
