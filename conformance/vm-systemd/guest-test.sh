@@ -150,15 +150,22 @@ pressure() { # pressure NAME LEAF: sets RESULT_MIN, RESULT (MiB)
 # device and swap events for PID 1) at ~27 s uptime, systemd answered the
 # authentication at once but not the Ping within 2 s, twice in a row (seen
 # in two runs): doctor's WARN was true then; the hook's calls a few seconds
-# later were answered in milliseconds.
+# later were answered in milliseconds. Run last under a loaded CI host
+# (TCG), it once timed out too, with boot jobs still queued: so up to five
+# tries, 3 s apart; each try is reported, and one OK is the pass.
 case_doctor() {
-	local out t0 ok
-	note "[doctor] systemd's job queue: $(systemctl list-jobs --no-legend 2>&1 | awk '{print $2 "/" $4}' | tr '\n' ' ')"
-	t0=$(date +%s%N)
-	out=$($HOOK doctor 2>&1)
-	note "[doctor] $((($(date +%s%N) - t0) / 1000000)) ms, system $(systemctl is-system-running 2>&1): $(echo "$out" | grep -E '^(OK|WARN|FAIL) +systemd bus' | cut -c1-160)"
-	echo "$out" | grep -qE '^OK    systemd bus: /run/systemd/private answers \(Ping in [0-9]+ ms\)'
-	ok=$?
+	local out t0 ok=1 try
+	for try in 1 2 3 4 5; do
+		note "[doctor] try $try: systemd's job queue: $(systemctl list-jobs --no-legend 2>&1 | awk '{print $2 "/" $4}' | tr '\n' ' ')"
+		t0=$(date +%s%N)
+		out=$($HOOK doctor 2>&1)
+		note "[doctor] try $try: $((($(date +%s%N) - t0) / 1000000)) ms, system $(systemctl is-system-running 2>&1): $(echo "$out" | grep -E '^(OK|WARN|FAIL) +systemd bus' | cut -c1-160)"
+		if echo "$out" | grep -qE '^OK    systemd bus: /run/systemd/private answers \(Ping in [0-9]+ ms\)'; then
+			ok=0
+			break
+		fi
+		sleep 3
+	done
 	if [ $ok -ne 0 ]; then
 		# what the client saw, for the report
 		strace -tt -f -o /tmp/doctor.strace $HOOK doctor >/dev/null 2>&1
