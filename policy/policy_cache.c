@@ -28,7 +28,6 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -276,27 +275,38 @@ int policy_cache_open(struct policy_cache *pc, int state_dirfd, const char *cons
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) ||
             st.st_size < (off_t) sizeof(struct cache_header) || st.st_size > (off_t) CACHE_MAX_BYTES)
                 return 0;
-        /* Mapped, not read: a start touches the entries it needs, not a
-         * copy of the whole file (half a MiB with 1000 policies). The
-         * file is only ever replaced by rename, never truncated in place,
-         * so the mapping cannot shrink under us. Populated in the same call:
-         * a page fault can cost 11 us on a VM (prefault.c). */
-        void *m = mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-        if (m == MAP_FAILED)
-                return 0;
+        /* Read, not mapped: a cache truncated in place under a mapping
+         * (an operator's ": > policy-cache.*") would kill the hook with
+         * SIGBUS. The heap it is read into, and the policies decoded from
+         * it, are reserved populated first: a page fault can cost 11 us on
+         * a VM (hook/prefault.c). */
+        size_t size = (size_t) st.st_size;
+        prefault_heap(2 * size);
+        char *buf = malloc(size);
+        if (!buf)
+                return -ENOMEM;
+        size_t got = 0;
+        while (got < size) {
+                ssize_t n = read(fd, buf + got, size - got);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                got += (size_t) n;
+        }
         struct cache_header want, have;
         header_init(&want, check_owner);
-        memcpy(&have, m, sizeof have);
-        have.n = 0;
-        if (memcmp(&have, &want, sizeof have) != 0) {
-                munmap(m, (size_t) st.st_size);
+        if (got == size) {
+                memcpy(&have, buf, sizeof have);
+                have.n = 0;
+        }
+        if (got != size || memcmp(&have, &want, sizeof have) != 0) {
+                free(buf);
                 return 0;
         }
-        pc->buf = m;
-        memcpy(&have, pc->buf, sizeof have);
-        pc->len = (size_t) st.st_size;
-        /* the policies decoded from it take about as much heap */
-        prefault_heap(pc->len);
+        memcpy(&have, buf, sizeof have);
+        pc->buf = buf;
+        pc->len = size;
         pc->n_cached = have.n;
         pc->next = sizeof(struct cache_header);
         return 0;
@@ -489,8 +499,7 @@ int policy_cache_close(struct policy_cache *pc) {
         }
         strbuf_free(&pc->out);
         free(pc->pieces);
-        if (pc->buf)
-                munmap((void *) pc->buf, pc->len);
+        free((char *) pc->buf);
         *pc = (struct policy_cache) { .dirfd = -1 };
         return r;
 }

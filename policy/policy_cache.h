@@ -30,7 +30,7 @@ struct policy_cache {
         int dirfd;               /* the state dir (not owned), -1: no cache */
         char name[32];           /* policy-cache.<hash of the directories> */
         bool check_owner, writable, dirty;
-        const char *buf;         /* the cache, mapped read-only */
+        const char *buf;         /* the cache as read */
         size_t len, next;        /* next: where the next lookup starts */
         uint32_t n_cached, n_used, n_out;
         struct strbuf out;       /* entries parsed in this run */
