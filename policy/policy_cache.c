@@ -153,12 +153,12 @@ static void place_str(struct cursor *c, char **w, char **ret) {
         *w += l + 1;
 }
 
-/* A policy is decoded into one allocation (struct, pointer arrays,
- * strings): with 1000 policies, a malloc and a free per string were a
- * quarter of a container start. The strings are measured in a first pass
+/* A policy is decoded into one block of the set's arena (struct, pointer
+ * arrays, strings): with 1000 policies, a malloc and a free per string were
+ * a quarter of a container start. The strings are measured in a first pass
  * over a copy of the cursor, which also checks every length against the
  * cache's end, so the second pass cannot fail. */
-static int decode_policy(struct cursor *c, struct policy **ret) {
+static int decode_policy(struct cursor *c, struct policy_arena **arena, struct policy **ret) {
         const void *raw = take(c, sizeof(struct policy));
         if (!raw)
                 return -EBADMSG;
@@ -192,7 +192,7 @@ static int decode_policy(struct cursor *c, struct policy **ret) {
         }
         size_t n_ptrs = n_images + n_commands + n_cgroups;
         size_t size = sizeof(struct policy) + n_ptrs * sizeof(char *) + n_ann * sizeof(struct policy_kv) + str_bytes;
-        struct policy *p = malloc(size);
+        struct policy *p = policy_arena_alloc(arena, size);
         if (!p)
                 return -ENOMEM;
         *p = hdr;
@@ -441,7 +441,7 @@ int policy_cache_get(struct policy_cache *pc, const char *path, const struct pol
                 free(msg);
                 r = r < 0 ? r : code;
         } else
-                r = decode_policy(&c, ret);
+                r = decode_policy(&c, &pc->arena, ret);
         if (r == -ENOMEM)
                 return r;
         if (r == -EBADMSG && c.bad) {
@@ -474,6 +474,8 @@ void policy_cache_put(struct policy_cache *pc, const char *path, const struct po
         out_entry_end(pc, at);
 }
 
+struct policy_arena *policy_cache_take_arena(struct policy_cache *pc) { return TAKE_PTR(pc->arena); }
+
 int policy_cache_close(struct policy_cache *pc) {
         int r = 0;
         if (pc->writable && pc->dirfd >= 0 && (pc->dirty || pc->n_used != pc->n_cached) && !pc->out.oom && !pc->oom) {
@@ -499,6 +501,7 @@ int policy_cache_close(struct policy_cache *pc) {
         }
         strbuf_free(&pc->out);
         free(pc->pieces);
+        policy_arena_free(pc->arena);
         free((char *) pc->buf);
         *pc = (struct policy_cache) { .dirfd = -1 };
         return r;

@@ -39,6 +39,7 @@ struct policy_cache {
         struct policy_cache_piece *pieces;
         size_t n_pieces, cap_pieces;
         bool oom;
+        struct policy_arena *arena; /* the policies decoded from it */
 };
 
 /* Reads the cache of state_dirfd (-1: none). A missing or unusable cache is
@@ -51,5 +52,9 @@ int policy_cache_get(struct policy_cache *pc, const char *path, const struct pol
 /* Remembers what reading the file gave (r: 0 with p, or its error). */
 void policy_cache_put(struct policy_cache *pc, const char *path, const struct policy_cache_key *key, int r, const struct policy *p,
                       const struct mg_error *err);
-/* Writes the cache if anything changed; frees. */
+/* The arena the policies it returned live in: the caller's to free (a
+ * policy_set's). */
+struct policy_arena *policy_cache_take_arena(struct policy_cache *pc);
+/* Writes the cache if anything changed; frees (and the arena, if not
+ * taken). */
 int policy_cache_close(struct policy_cache *pc);

@@ -20,10 +20,8 @@
 void policy_free(struct policy *p) {
         if (!p)
                 return;
-        if (p->packed) {
-                free(p);
-                return;
-        }
+        if (p->packed)
+                return; /* its set's arena holds it */
         free(p->path);
         free(p->name);
         free(p->description);
