@@ -55,7 +55,7 @@ static int docker_lookup(const char *sysroot, const char *dir, struct image_info
         /* Only Config.Image and Config.Cmd are read. */
         static const struct json_keep keep_cfg[] = { { "Image", NULL }, { "Cmd", NULL }, { NULL, NULL } };
         static const struct json_keep keep_v2[] = { { "Config", keep_cfg }, { NULL, NULL } };
-        const struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = keep_v2 };
+        const struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = keep_v2, .arena = true };
         r = json_parse(buf, len, &opts, &root, NULL);
         if (r < 0)
                 return r;
@@ -113,7 +113,7 @@ static int storage_lookup(const char *sysroot, const char *id, const char *root_
         /* Only each container's id and metadata are read (the file lists
          * every container of the store: layers, names, flags are skipped). */
         static const struct json_keep keep_ctr[] = { { "id", NULL }, { "metadata", NULL }, { NULL, NULL } };
-        const struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = keep_ctr };
+        const struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = keep_ctr, .arena = true };
         r = json_parse(buf, len, &opts, &root, NULL);
         if (r < 0)
                 return r;
@@ -126,7 +126,7 @@ static int storage_lookup(const char *sysroot, const char *id, const char *root_
                 if (json_get_string(root->items[i], "metadata", &meta, NULL) < 0)
                         return -ENOENT;
                 _cleanup_json_ struct json_node *m = NULL;
-                if (json_parse(meta, strlen(meta), NULL, &m, NULL) < 0)
+                if (json_parse(meta, strlen(meta), &(const struct json_parse_opts) { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .arena = true }, &m, NULL) < 0)
                         return -EBADMSG;
                 const char *name = NULL;
                 if (json_get_string(m, "image-name", &name, NULL) < 0 || !name[0])

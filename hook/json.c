@@ -29,11 +29,51 @@ struct json_node *json_new_string(const char *s) {
         return n;
 }
 
+/* ---- arena ------------------------------------------------------------ */
+
+struct json_arena {
+        struct json_arena *next;
+        size_t used, size;
+        max_align_t data[];
+};
+
+static void arena_free(struct json_arena *a) {
+        while (a) {
+                struct json_arena *next = a->next;
+                free(a);
+                a = next;
+        }
+}
+
+/* Zeroed. Chunks double from 8 KiB, or fit one big request. */
+static void *arena_alloc(struct json_arena **a, size_t size) {
+        size = (size + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+        if (!*a || (*a)->size - (*a)->used < size) {
+                size_t chunk = *a ? (*a)->size * 2 : 8192u;
+                if (chunk > 1024u * 1024u)
+                        chunk = 1024u * 1024u;
+                if (chunk < size)
+                        chunk = size;
+                struct json_arena *n = malloc(sizeof *n + chunk);
+                if (!n)
+                        return NULL;
+                *n = (struct json_arena) { .next = *a, .size = chunk };
+                *a = n;
+        }
+        void *r = (char *) (*a)->data + (*a)->used;
+        (*a)->used += size;
+        return memset(r, 0, size);
+}
+
 void json_free(struct json_node *n) {
         /* Iterative in spirit: depth is bounded at parse time (64), so the
          * recursion here is bounded too. */
         if (!n)
                 return;
+        if (n->in_arena) {
+                arena_free(n->arena); /* the root frees the tree; a node in it, nothing */
+                return;
+        }
         for (size_t i = 0; i < n->n; i++) {
                 json_free(n->items[i]);
                 if (n->keys)
@@ -83,7 +123,7 @@ static ssize_t json_find_key(const struct json_node *obj, const char *key) {
 }
 
 int json_object_set(struct json_node *obj, const char *key, struct json_node *val) {
-        if (!obj || obj->type != JSON_OBJECT || !val) {
+        if (!obj || obj->type != JSON_OBJECT || !val || obj->in_arena) {
                 json_free(val);
                 return -EINVAL;
         }
@@ -109,7 +149,7 @@ int json_object_set(struct json_node *obj, const char *key, struct json_node *va
 }
 
 int json_array_append(struct json_node *arr, struct json_node *val) {
-        if (!arr || arr->type != JSON_ARRAY || !val) {
+        if (!arr || arr->type != JSON_ARRAY || !val || arr->in_arena) {
                 json_free(val);
                 return -EINVAL;
         }
@@ -232,6 +272,7 @@ struct parse_ctx {
         unsigned line, col;
         size_t last_end;
         size_t consumed;   /* the fast path's yajl_get_bytes_consumed() */
+        struct json_arena *arena; /* .arena: the tree's memory until it is whole */
         int err_code;
         char err_msg[256];
         unsigned err_line, err_col;
@@ -286,6 +327,57 @@ static int fail(struct parse_ctx *c, int code, unsigned line, unsigned col, cons
         return 0; /* cancels the parse */
 }
 
+/* Where a parse's nodes, strings and arrays come from: the heap, or with
+ * .arena the tree's arena (nothing in it is freed alone). */
+static char *ctx_strndup(struct parse_ctx *c, const char *s, size_t len) {
+        if (!c->opts->arena)
+                return strndup(s, len);
+        char *r = arena_alloc(&c->arena, len + 1);
+        if (r)
+                memcpy(r, s, len);
+        return r;
+}
+
+static void ctx_free_str(struct parse_ctx *c, char *s) {
+        if (!c->opts->arena)
+                free(s);
+}
+
+static int ctx_grow(struct parse_ctx *c, struct json_node *p, bool positions) {
+        if (!p->in_arena)
+                return json_grow(p, positions);
+        if (p->n < p->cap)
+                return 0;
+        size_t ncap = p->cap ? p->cap * 2 : 8;
+        struct json_node **items = arena_alloc(&c->arena, ncap * sizeof *items);
+        if (!items)
+                return -ENOMEM;
+        if (p->n)
+                memcpy(items, p->items, p->n * sizeof *items);
+        p->items = items;
+        if (p->type == JSON_OBJECT) {
+                char **keys = arena_alloc(&c->arena, ncap * sizeof *keys);
+                if (!keys)
+                        return -ENOMEM;
+                if (p->n)
+                        memcpy(keys, p->keys, p->n * sizeof *keys);
+                p->keys = keys;
+                if (positions) {
+                        unsigned *kl = arena_alloc(&c->arena, ncap * sizeof *kl), *kc = arena_alloc(&c->arena, ncap * sizeof *kc);
+                        if (!kl || !kc)
+                                return -ENOMEM;
+                        if (p->key_line && p->n) {
+                                memcpy(kl, p->key_line, p->n * sizeof *kl);
+                                memcpy(kc, p->key_col, p->n * sizeof *kc);
+                        }
+                        p->key_line = kl;
+                        p->key_col = kc;
+                }
+        }
+        p->cap = ncap;
+        return 0;
+}
+
 static int add_value(struct parse_ctx *c, struct json_node *n) {
         if (!n)
                 return fail(c, -ENOMEM, 0, 0, "out of memory");
@@ -295,7 +387,7 @@ static int add_value(struct parse_ctx *c, struct json_node *n) {
         }
         struct json_node *parent = c->stack[c->depth - 1];
         if (parent->type == JSON_ARRAY) {
-                if (json_grow(parent, false) < 0) {
+                if (ctx_grow(c, parent, false) < 0) {
                         json_free(n);
                         return fail(c, -ENOMEM, 0, 0, "out of memory");
                 }
@@ -308,7 +400,7 @@ static int add_value(struct parse_ctx *c, struct json_node *n) {
                 if (c->opts->reject_duplicates) {
                         unsigned l = c->key_line, co = c->key_col;
                         fail(c, -EINVAL, l, co, "syntax: duplicate key '%.100s'", key);
-                        free(key);
+                        ctx_free_str(c, key);
                         json_free(n);
                         return 0;
                 }
@@ -319,11 +411,11 @@ static int add_value(struct parse_ctx *c, struct json_node *n) {
                         parent->key_line[i] = c->key_line;
                         parent->key_col[i] = c->key_col;
                 }
-                free(key);
+                ctx_free_str(c, key);
                 return 1;
         }
-        if (json_grow(parent, c->opts->positions) < 0) {
-                free(key);
+        if (ctx_grow(c, parent, c->opts->positions) < 0) {
+                ctx_free_str(c, key);
                 json_free(n);
                 return fail(c, -ENOMEM, 0, 0, "out of memory");
         }
@@ -356,7 +448,11 @@ static const struct json_keep *keep_find(const struct json_keep *k, const unsign
 }
 
 static struct json_node *new_at(struct parse_ctx *c, enum json_type t) {
-        struct json_node *n = json_new(t);
+        struct json_node *n = c->opts->arena ? arena_alloc(&c->arena, sizeof *n) : json_new(t);
+        if (n && c->opts->arena) {
+                n->type = t;
+                n->in_arena = true;
+        }
         if (n)
                 token_start(c, &n->line, &n->col);
         return n;
@@ -383,7 +479,7 @@ static int cb_number(void *ctx, const char *s, size_t len) {
         struct json_node *n = new_at(c, JSON_NUMBER);
         if (!n)
                 return fail(c, -ENOMEM, 0, 0, "out of memory");
-        n->str = strndup(s, len);
+        n->str = ctx_strndup(c, s, len);
         n->len = len;
         if (!n->str) {
                 json_free(n);
@@ -412,7 +508,7 @@ static int cb_string(void *ctx, const unsigned char *s, size_t len) {
         struct json_node *n = new_at(c, JSON_STRING);
         if (!n)
                 return fail(c, -ENOMEM, 0, 0, "out of memory");
-        n->str = strndup((const char *) s, len);
+        n->str = ctx_strndup(c, (const char *) s, len);
         n->len = len;
         if (!n->str) {
                 json_free(n);
@@ -446,8 +542,8 @@ static int cb_map_key(void *ctx, const unsigned char *s, size_t len) {
                 return fail(c, -EBADMSG, l, co, "NUL: key contains a NUL byte (\\u0000)");
         }
         token_start(c, &c->key_line, &c->key_col);
-        free(c->pending_key);
-        c->pending_key = strndup((const char *) s, len);
+        ctx_free_str(c, c->pending_key);
+        c->pending_key = ctx_strndup(c, (const char *) s, len);
         if (!c->pending_key)
                 return fail(c, -ENOMEM, 0, 0, "out of memory");
         return 1;
@@ -715,11 +811,21 @@ static void ctx_init(struct parse_ctx *c, const char *buf, size_t len, const str
                 c->max_depth = MEMGUARD_MAX_JSON_DEPTH;
 }
 
+/* The whole tree, owning its arena. */
+static struct json_node *ctx_take_root(struct parse_ctx *c) {
+        struct json_node *root = TAKE_PTR(c->root);
+        if (root->in_arena)
+                root->arena = TAKE_PTR(c->arena);
+        return root;
+}
+
 static void ctx_done(struct parse_ctx *c) {
         json_free(c->root);
         c->root = NULL;
-        free(c->pending_key);
+        ctx_free_str(c, c->pending_key);
         c->pending_key = NULL;
+        arena_free(c->arena);
+        c->arena = NULL;
         if (c->h)
                 yajl_free(c->h);
         c->h = NULL;
@@ -736,7 +842,7 @@ int json_parse(const char *buf, size_t len, const struct json_parse_opts *opts, 
         if (!json_fast_path_disabled) {
                 int fr = fp_document(&c);
                 if (fr == FP_OK && c.root) {
-                        *ret = TAKE_PTR(c.root);
+                        *ret = ctx_take_root(&c);
                         ctx_done(&c);
                         return 0;
                 }
@@ -773,7 +879,7 @@ int json_parse(const char *buf, size_t len, const struct json_parse_opts *opts, 
                                 yajl_free_error(c.h, e);
                 }
         } else
-                *ret = TAKE_PTR(c.root);
+                *ret = ctx_take_root(&c);
         ctx_done(&c);
         return r;
 }

@@ -37,6 +37,8 @@ struct json_node {
         char **keys;                /* OBJECT: n keys */
         unsigned *key_line, *key_col; /* OBJECT, with .positions: where each key is */
         struct json_node **items;   /* OBJECT/ARRAY: n children */
+        bool in_arena;              /* parsed with .arena: freed with the root */
+        struct json_arena *arena;   /* the root of such a tree: its memory */
 };
 
 /* What to build a tree for: at an object under a filter only the listed
@@ -57,6 +59,12 @@ struct json_parse_opts {
                                   * state/config: the last one wins, as in
                                   * Go's encoding/json that runc and the
                                   * engines use */
+        bool arena;              /* one block list for the whole tree, freed
+                                  * with the root: for trees only read
+                                  * (json_object_set and json_array_append
+                                  * refuse them). A malloc and a free per
+                                  * node and string were a third of a
+                                  * container start's instructions. */
         bool positions;          /* give every node and key its line:col
                                   * (policies report FILE:LINE:COL for what
                                   * they find wrong after parsing). Without

@@ -140,7 +140,7 @@ static const struct json_keep keep_claims[] = {
 
 static int record_parse(const char *buf, size_t len, bool whole, struct record *ret, struct mg_error *err) {
         _cleanup_json_ struct json_node *root = NULL;
-        const struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = whole ? NULL : keep_claims };
+        const struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = whole ? NULL : keep_claims, .arena = true };
         int r = json_parse(buf, len, &opts, &root, err);
         if (r < 0)
                 return r;
@@ -365,7 +365,7 @@ static int load_ledger(struct ledger *l) {
         struct mg_error e = {0};
         _cleanup_json_ struct json_node *root = NULL;
         if (r == 0)
-                r = json_parse(buf, len, NULL, &root, &e);
+                r = json_parse(buf, len, &(const struct json_parse_opts) { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .arena = true }, &root, &e);
         else
                 mg_error_set(&e, r, "%s", strerror(-r));
         if (r == 0 && root->type != JSON_OBJECT)

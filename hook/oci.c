@@ -81,7 +81,7 @@ static int dup_string(const struct json_node *obj, const char *key, bool require
 
 int hook_state_parse(const char *buf, size_t len, struct hook_state *ret, struct mg_error *err) {
         _cleanup_json_ struct json_node *root = NULL;
-        struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH };
+        struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .arena = true };
         int r = json_parse(buf, len, &opts, &root, err);
         if (r < 0)
                 return mg_error_prefix(err, "state:");
@@ -175,7 +175,7 @@ static const struct json_keep keep_config[] = {
 
 int oci_info_parse(const char *path, const char *buf, size_t len, const char *bundle, struct oci_info *ret, struct mg_error *err) {
         _cleanup_json_ struct json_node *root = NULL;
-        struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = keep_config };
+        struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = keep_config, .arena = true };
         int r = json_parse(buf, len, &opts, &root, err);
         if (r < 0)
                 return mg_error_prefix(err, "%s:", path);

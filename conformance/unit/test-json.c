@@ -250,6 +250,8 @@ static bool agree_all_modes(const char *buf, size_t len) {
                 { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .reject_duplicates = true, .positions = true },
                 { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = fp_keep },
                 { .max_depth = 3 },
+                { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .arena = true },
+                { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = fp_keep, .arena = true, .positions = true, .reject_duplicates = true },
         };
         for (size_t m = 0; m < ELEMENTSOF(modes); m++)
                 if (!json_paths_agree(buf, len, &modes[m]))
