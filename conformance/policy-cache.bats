@@ -186,3 +186,34 @@ cache_ready() {
 	run ls "$STATE_DIR"
 	refute_output --partial policy-cache
 }
+
+@test "a start decodes only the cached policies its image can match; the same policies match as without the cache" {
+	policy 20-other.json '{"match": {"images": ["registry.example.com/other/*"]}, "memory": {"min": "1G"}}'
+	policy 30-glob.json '{"match": {"images": ["*:1"]}, "memory": {"low": "32M"}}'
+	policy 40-class.json '{"match": {"images": ["[a]pp:*"]}, "build": {"swappiness": 20}}'
+	policy 50-any.json '{"match": {"commands": ["*"]}, "memory": {"low": "48M"}}'
+	policy 60-unknown-only.json '{"match": {"images": ["ap"]}, "memory": {"min": "2G"}}'
+	start_next
+	local fresh
+	fresh="$(log_field '.policies | join(",")')"
+	assert_equal "$fresh" "10-app.json,30-glob.json,40-class.json,50-any.json"
+	cache_ready
+	start_next
+	assert_equal "$(log_field '.policies | join(",")')" "$fresh"
+	assert_equal "$(log_field '.errors | length')" 0
+	# unknown image: only the policy without image patterns applies; every
+	# entry, ruled out or not, stays in the cache (not rewritten)
+	local cache before
+	cache="$(echo "$STATE_DIR"/policy-cache.*)"
+	before="$(stat -c '%i %Y' "$cache")"
+	N=$((N + 1))
+	mk_cgroup "/ci/c$N"
+	mk_proc "$((4000 + N))" "/ci/c$N"
+	make_bundle "c$N" "/ci/c$N"
+	state_for "c$N" "$((4000 + N))"
+	hook_run prestart
+	assert_success
+	assert_equal "$(log_field '.image')" ""
+	assert_equal "$(log_field '.policies | join(",")')" "50-any.json"
+	assert_equal "$(stat -c '%i %Y' "$cache")" "$before"
+}

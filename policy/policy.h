@@ -78,6 +78,10 @@ struct policy {
 };
 
 void policy_free(struct policy *p);
+
+/* Does the literal start of a pattern (up to its first * ? [ or \, at most
+ * len bytes) already differ from s? Then the pattern cannot match s. */
+bool policy_glob_prefix_differs(const char *glob, size_t len, const char *s);
 static inline void policy_freep(struct policy **p) { if (*p) policy_free(*p); }
 #define _cleanup_policy_ _cleanup_(policy_freep)
 

@@ -401,6 +401,8 @@ int policy_set_load_cached(const char *const *dirs, size_t n_dirs, bool check_ow
                 r = load_file_cached(pc, c.fds[c.v[i].dir], c.v[i].name, path, check_owner, &p, &e);
                 if (r == -ENOMEM)
                         return r;
+                if (r == -ESRCH)
+                        continue; /* cannot match this container (pc->image_filter) */
                 if (r < 0) {
                         if ((r = policy_set_add_error(&s, &e)) < 0)
                                 return r;

@@ -9,21 +9,22 @@
 #include "policy.h"
 
 #include <fnmatch.h>
+#include <stdint.h>
 #include <string.h>
 
 /* With flags 0 a character other than * ? [ and \\ matches only itself:
  * a pattern whose literal start differs from s cannot match, and with
  * 1000 policies most are turned away here without fnmatch. */
-static bool glob_prefix_differs(const char *glob, const char *s) {
-        for (; *glob && !strchr("*?[\\", *glob); glob++, s++)
-                if (*glob != *s)
+bool policy_glob_prefix_differs(const char *glob, size_t len, const char *s) {
+        for (size_t i = 0; i < len && glob[i] && !strchr("*?[\\", glob[i]); i++)
+                if (glob[i] != s[i])
                         return true;
         return false;
 }
 
 static bool any_glob(char *const *globs, size_t n, const char *s) {
         for (size_t i = 0; i < n; i++)
-                if (!glob_prefix_differs(globs[i], s) && fnmatch(globs[i], s, 0) == 0)
+                if (!policy_glob_prefix_differs(globs[i], SIZE_MAX, s) && fnmatch(globs[i], s, 0) == 0)
                         return true;
         return false;
 }

@@ -12,6 +12,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -923,6 +924,31 @@ static unsigned count_fds(void) {
         return n;
 }
 
+static void test_glob_prefix(void) {
+        /* a pattern ruled out by its literal start cannot match (fnmatch
+         * agrees); one that is not ruled out may or may not */
+        static const struct { const char *glob, *s; bool differs; } cases[] = {
+                { "registry.example.com/team-1/*", "registry.example.com/shop/api:1", true },
+                { "registry.example.com/shop/*", "registry.example.com/shop/api:1", false },
+                { "*:1", "app:1", false },          { "[a]pp:*", "app:1", false },
+                { "a?p:*", "app:1", false },        { "\\app", "app", false },
+                { "ap", "app:1", false },           { "app:1x", "app:1", true },
+                { "b*", "app", true },              { "", "app", false },
+                { "app", "", true },
+        };
+        unsigned bad = 0;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                bool d = policy_glob_prefix_differs(cases[i].glob, SIZE_MAX, cases[i].s);
+                if (d != cases[i].differs || (d && fnmatch(cases[i].glob, cases[i].s, 0) == 0)) {
+                        bad++;
+                        printf("# glob prefix: '%s' vs '%s': %d\n", cases[i].glob, cases[i].s, d);
+                }
+        }
+        CHECK(bad == 0, "glob prefix: %zu patterns ruled out exactly when their literal start differs", ELEMENTSOF(cases));
+        CHECK(!policy_glob_prefix_differs("app:zzz", 4, "app:1") && policy_glob_prefix_differs("app:zzz", 5, "app:1"),
+              "glob prefix: only the first len bytes of a cached (unterminated) pattern count");
+}
+
 int main(void) {
         unsigned fds_before = count_fds();
         /* Unbuffered, so a crash still shows the last test that ran. */
@@ -941,6 +967,7 @@ int main(void) {
         test_comments();
         test_full();
         test_match();
+        test_glob_prefix();
         test_merge();
         test_load();
         test_check();
