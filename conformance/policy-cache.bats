@@ -187,16 +187,19 @@ cache_ready() {
 	refute_output --partial policy-cache
 }
 
-@test "a start decodes only the cached policies its image can match; the same policies match as without the cache" {
+@test "a start decodes only the cached policies its image, command and cgroup can match; the same policies match as without the cache" {
 	policy 20-other.json '{"match": {"images": ["registry.example.com/other/*"]}, "memory": {"min": "1G"}}'
 	policy 30-glob.json '{"match": {"images": ["*:1"]}, "memory": {"low": "32M"}}'
 	policy 40-class.json '{"match": {"images": ["[a]pp:*"]}, "build": {"swappiness": 20}}'
 	policy 50-any.json '{"match": {"commands": ["*"]}, "memory": {"low": "48M"}}'
 	policy 60-unknown-only.json '{"match": {"images": ["ap"]}, "memory": {"min": "2G"}}'
+	policy 70-cmd.json '{"match": {"commands": ["/opt/other/*"]}, "memory": {"min": "3G"}}'
+	policy 80-cg.json '{"match": {"cgroups": ["/ci/*"], "images": ["*/nomatch:*", "app:*"]}, "memory": {"low": "16M"}}'
+	policy 90-cg.json '{"match": {"cgroups": ["/batch/*"]}, "memory": {"min": "4G"}}'
 	start_next
 	local fresh
 	fresh="$(log_field '.policies | join(",")')"
-	assert_equal "$fresh" "10-app.json,30-glob.json,40-class.json,50-any.json"
+	assert_equal "$fresh" "10-app.json,30-glob.json,40-class.json,50-any.json,80-cg.json"
 	cache_ready
 	start_next
 	assert_equal "$(log_field '.policies | join(",")')" "$fresh"

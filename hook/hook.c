@@ -238,10 +238,11 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
         r = policy_cache_open(&pc, state_fd, o->policy_dirs, o->n_policy_dirs, true, !o->dry_run);
         if (r < 0)
                 return r;
-        /* A start needs only the policies that can match its image; a dry
-         * run (explain) lists every one. */
+        /* A start needs only the policies that can match it; a dry run
+         * (explain) lists every one. */
+        struct policy_subject filter = view_subject(v, false);
         if (!o->dry_run)
-                pc.image_filter = v->img.image;
+                pc.filter = &filter;
         r = policy_set_load_cached(o->policy_dirs, o->n_policy_dirs, true, &pc, &v->policies);
         int rc = policy_cache_close(&pc);
         if (r < 0)

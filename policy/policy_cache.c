@@ -25,6 +25,7 @@
 #include "../hook/prefault.h"
 
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -423,11 +424,37 @@ static void out_entry_end(struct policy_cache *pc, size_t at) {
         pc->n_out++;
 }
 
-/* Can the cached policy at c match a container of this image? Only its
- * image patterns are looked at, as policy_matches() does first: with 1000
- * policies, nearly all are ruled out here without being decoded. Anything
- * unexpected (an error entry, a damaged entry) is left to the decoder. */
-static bool entry_rules_out(struct cursor c, const char *image) {
+/* Does one of the n patterns at c match s (NULL: not asked, the cursor
+ * only moves on)? A pattern longer than the buffer counts as matching: the
+ * matcher decides. */
+static int cached_globs_match(struct cursor *c, size_t n, const char *s, bool *ret) {
+        bool any = false;
+        for (size_t i = 0; i < n; i++) {
+                const char *g;
+                uint32_t l;
+                if (take_str_view(c, &g, &l) < 0 || !g)
+                        return -EBADMSG;
+                if (any || !s || policy_glob_prefix_differs(g, l, s))
+                        continue;
+                char buf[512];
+                if (l >= sizeof buf) {
+                        any = true;
+                        continue;
+                }
+                memcpy(buf, g, l);
+                buf[l] = '\0';
+                any = fnmatch(buf, s, 0) == 0;
+        }
+        *ret = any;
+        return 0;
+}
+
+/* Can the cached policy at c match this container? Its image, command and
+ * cgroup patterns are tested as policy_matches() tests them (annotations
+ * and the build flag are left to it): with 1000 policies nearly all are
+ * ruled out here without being decoded. Anything unexpected (an error
+ * entry, a damaged entry) is left to the decoder. */
+static bool entry_rules_out(struct cursor c, const struct policy_subject *s) {
         if ((int32_t) take_u32(&c) < 0)
                 return false;
         const void *raw = take(&c, sizeof(struct policy));
@@ -435,19 +462,27 @@ static bool entry_rules_out(struct cursor c, const char *image) {
                 return false;
         struct policy hdr;
         memcpy(&hdr, raw, sizeof hdr);
-        if (!hdr.match.has_images)
-                return false;
-        if (!image[0])
-                return true; /* an unknown image matches no image pattern */
-        for (size_t i = 0; i < 3 + hdr.match.n_images; i++) {
-                const char *s;
+        const struct policy_match *m = &hdr.match;
+        for (int i = 0; i < 3; i++) { /* path, name, description */
+                const char *str;
                 uint32_t l;
-                if (take_str_view(&c, &s, &l) < 0)
-                        return false;
-                if (i >= 3 && s && !policy_glob_prefix_differs(s, l, image))
+                if (take_str_view(&c, &str, &l) < 0)
                         return false;
         }
-        return true;
+        bool hit;
+        const char *image = s->image && s->image[0] ? s->image : NULL;
+        if (cached_globs_match(&c, m->n_images, image, &hit) < 0)
+                return false;
+        if (m->has_images && (!image || !hit))
+                return true;
+        if (cached_globs_match(&c, m->n_commands, s->command, &hit) < 0)
+                return false;
+        if (m->has_commands && (!s->command || !hit))
+                return true;
+        const char *cgroup = s->cgroup && s->cgroup[0] ? s->cgroup : NULL;
+        if (cached_globs_match(&c, m->n_cgroups, cgroup, &hit) < 0)
+                return false;
+        return m->has_cgroups && (!cgroup || !hit);
 }
 
 int policy_cache_get(struct policy_cache *pc, const char *path, const struct policy_cache_key *key, struct policy **ret,
@@ -458,7 +493,7 @@ int policy_cache_get(struct policy_cache *pc, const char *path, const struct pol
                 return -ENOENT;
         }
         struct cursor c = { .p = e.result, .end = e.end };
-        if (pc->image_filter && entry_rules_out(c, pc->image_filter)) {
+        if (pc->filter && entry_rules_out(c, pc->filter)) {
                 if (pc->writable) {
                         piece_add(pc, false, (size_t) (e.start - pc->buf), (size_t) (e.end - pc->buf));
                         pc->n_out++;

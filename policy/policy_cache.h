@@ -40,10 +40,10 @@ struct policy_cache {
         size_t n_pieces, cap_pieces;
         bool oom;
         struct policy_arena *arena; /* the policies decoded from it */
-        /* Not NULL: a container start for this image ("" unknown). A cached
-         * policy whose image patterns all rule it out is not decoded:
+        /* Not NULL: a container start for this subject. A cached policy
+         * its image, command or cgroup patterns rule out is not decoded:
          * policy_cache_get says -ESRCH, and the set goes without it. */
-        const char *image_filter;
+        const struct policy_subject *filter;
 };
 
 /* Reads the cache of state_dirfd (-1: none). A missing or unusable cache is
@@ -51,7 +51,7 @@ struct policy_cache {
 int policy_cache_open(struct policy_cache *pc, int state_dirfd, const char *const *dirs, size_t n_dirs, bool check_owner, bool writable);
 /* The cached result for the file at path with stat key: 0 and *ret, or the
  * file's error (negative, err filled), or -ENOENT: not cached, read it, or
- * -ESRCH: cached, and it cannot match pc->image_filter. */
+ * -ESRCH: cached, and it cannot match pc->filter. */
 int policy_cache_get(struct policy_cache *pc, const char *path, const struct policy_cache_key *key, struct policy **ret,
                      struct mg_error *err);
 /* Remembers what reading the file gave (r: 0 with p, or its error). */

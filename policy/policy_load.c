@@ -402,7 +402,7 @@ int policy_set_load_cached(const char *const *dirs, size_t n_dirs, bool check_ow
                 if (r == -ENOMEM)
                         return r;
                 if (r == -ESRCH)
-                        continue; /* cannot match this container (pc->image_filter) */
+                        continue; /* cannot match this container (pc->filter) */
                 if (r < 0) {
                         if ((r = policy_set_add_error(&s, &e)) < 0)
                                 return r;
