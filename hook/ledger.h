@@ -68,7 +68,7 @@ struct ledger {
 
         struct record *recs;
         enum rec_state *rec_state;
-        size_t n_recs;
+        size_t n_recs, cap_recs;
 
         struct lentry *entries;
         size_t n_entries;

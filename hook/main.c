@@ -73,7 +73,7 @@ static void print_version(void) {
 }
 
 int main(int argc, char **argv) {
-        prefault_startup();
+        prefault_startup(__builtin_frame_address(0));
         struct cli c = { .opts.use_syslog = true, .pid = -1 };
         int opt;
         opterr = 0;

@@ -10,8 +10,8 @@
  *
  * What is populated is what nearly every run touches: the binary's
  * segments (text by fault-around 16 pages at a time otherwise; data and bss
- * page by page), STACK_PREFAULT below the current frame, and the heap's
- * first chunk (malloc's first brk, 132 KiB, which a start uses most of).
+ * page by page), STACK_PREFAULT below the current frame, and HEAP_START of
+ * heap.
  * On bare metal a fault is ~0.2 us and this costs about as much as it
  * saves. It runs before anything else, before the seccomp filter. */
 #include "prefault.h"
@@ -34,9 +34,9 @@
  * outcome and the policy set), shallow enough to stay inside the 128 KiB
  * the kernel maps below the initial stack at exec. */
 #define STACK_PREFAULT (64u * 1024u)
-/* More than malloc's first chunk means something else owns that memory
- * (a sanitizer or valgrind's allocator): leave it alone. */
-#define HEAP_PREFAULT_MAX (512u * 1024u)
+/* What a start with ten neighbours allocates: config.json and its tree,
+ * the records (4.9 KiB each), the ledger, the policies. */
+#define HEAP_START (256u * 1024u)
 #define HEAP_RESERVE_MAX (8u * 1024u * 1024u)
 
 static uintptr_t page_size(void) {
@@ -84,12 +84,15 @@ static int populate_segments(struct dl_phdr_info *info, size_t size, void *data)
         return 1; /* the first object is the program itself */
 }
 
-void prefault_startup(void) {
+void prefault_startup(const void *caller_frame) {
         (void) dl_iterate_phdr(populate_segments, NULL);
 
+        /* from below this frame up to the caller's (main's large locals) */
         volatile char here = 0;
-        uintptr_t sp = (uintptr_t) &here;
-        populate(sp - STACK_PREFAULT, sp, MADV_POPULATE_WRITE);
+        uintptr_t sp = (uintptr_t) &here, top = (uintptr_t) caller_frame;
+        if (top < sp || top - sp > STACK_PREFAULT)
+                top = sp;
+        populate(sp - STACK_PREFAULT, top, MADV_POPULATE_WRITE);
 
 #if !defined(__SANITIZE_ADDRESS__)
         /* Large blocks from the heap too, and a free never gives memory
@@ -97,13 +100,7 @@ void prefault_startup(void) {
          * (a hook lives milliseconds; its peak is its footprint anyway). */
         (void) mallopt(M_MMAP_THRESHOLD, HEAP_RESERVE_MAX);
         (void) mallopt(M_TRIM_THRESHOLD, 4 * HEAP_RESERVE_MAX);
-        void *p = malloc(1);
-        if (p) {
-                uintptr_t lo = (uintptr_t) p, hi = (uintptr_t) sbrk(0);
-                if (hi > lo && hi - lo <= HEAP_PREFAULT_MAX)
-                        populate(lo, hi, MADV_POPULATE_WRITE);
-                free(p);
-        }
+        prefault_heap(HEAP_START);
 #endif
 }
 

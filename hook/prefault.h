@@ -7,7 +7,9 @@
  * is going to touch anyway: the binary's segments, the top of the stack and
  * the first heap chunk. Best effort: nothing is reported, an old kernel
  * (before 5.14) just takes the faults. prefault.c says why. */
-void prefault_startup(void);
+/* caller_frame: __builtin_frame_address(0) of main, whose locals are
+ * populated too. */
+void prefault_startup(const void *caller_frame);
 /* Makes the next `bytes` of heap (up to 8 MiB) populated: the policy cache
  * calls it with its size before decoding a policy set into the heap. */
 void prefault_heap(size_t bytes);
