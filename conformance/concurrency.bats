@@ -58,3 +58,27 @@ run_many() { # N: start N containers at once, check, stop them at once in anothe
 @test "32 containers starting and stopping concurrently leave every value restored exactly" {
 	run_many 32
 }
+
+@test "a start that waits for the ledger lock says how long in lock_wait_us; one that does not says 0" {
+	mk_cgroup /memguard/ci/c1
+	mk_proc 5001 /memguard/ci/c1
+	make_bundle c1 /memguard/ci/c1
+	state_for c1 5001
+	hook_run prestart
+	assert_success
+	assert_equal "$(log_field '.lock_wait_us')" 0
+	mk_cgroup /memguard/ci/c2
+	mk_proc 5002 /memguard/ci/c2
+	make_bundle c2 /memguard/ci/c2
+	state_for c2 5002
+	# another holder of the lock for 0.6 s
+	flock "$SYSROOT/run/oci-memguard/lock" sleep 0.6 &
+	local holder=$!
+	sleep 0.2
+	hook_run prestart
+	assert_success
+	wait "$holder"
+	run log_field '.lock_wait_us >= 200000 and .lock_wait_us < 10000000'
+	assert_output true
+	assert_equal "$(cg_value /memguard/ci memory.min)" $((2 * 16777216))
+}
