@@ -278,11 +278,11 @@ int policy_cache_open(struct policy_cache *pc, int state_dirfd, const char *cons
                 return 0;
         /* Read, not mapped: a cache truncated in place under a mapping
          * (an operator's ": > policy-cache.*") would kill the hook with
-         * SIGBUS. The heap it is read into, and the policies decoded from
-         * it, are reserved populated first: a page fault can cost 11 us on
-         * a VM (hook/prefault.c). */
+         * SIGBUS. The heap it is read into is reserved populated first (a
+         * page fault can cost 11 us on a VM, hook/prefault.c), with room
+         * for the few policies a start decodes (policy_cache.filter). */
         size_t size = (size_t) st.st_size;
-        prefault_heap(2 * size);
+        prefault_heap(size + 64u * 1024u);
         char *buf = malloc(size);
         if (!buf)
                 return -ENOMEM;
