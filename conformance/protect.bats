@@ -154,3 +154,45 @@ setup() {
 	# cgroup's protection by its ancestors' with or without the option
 	assert_equal "$(cg_value /memguard memory.min)" 536870912
 }
+
+@test "a start reads only its own chain; a neighbour whose ledger entry no longer adds up is read after all" {
+	start_container db1 4001 /memguard/ci/db1
+	if command -v strace >/dev/null && [[ -z "${MEMGUARD_ASAN:-}" ]]; then
+		# db2's start opens its own chain, never db1's leaf
+		mk_cgroup /memguard/ci/db2
+		mk_proc 4002 /memguard/ci/db2
+		make_bundle db2 /memguard/ci/db2
+		state_for db2 4002
+		run strace -f -qq -e trace=openat,openat2 -o "$BATS_TEST_TMPDIR/trace" env -i "$MEMGUARD_BIN" prestart --sysroot "$SYSROOT" --no-syslog --no-seccomp <"$STATE_FILE"
+		assert_success
+		run grep -c 'memguard/ci/db2' "$BATS_TEST_TMPDIR/trace"
+		refute_output 0
+		run grep -c 'memguard/ci/db1' "$BATS_TEST_TMPDIR/trace"
+		assert_output 0
+	else
+		start_container db2 4002 /memguard/ci/db2 # (strace: not installed, or ASan opens its own files)
+	fi
+	assert_equal "$(cg_value /memguard memory.min)" $((2 * 536870912))
+	# The ledger now says the hook holds 256M in db1's leaf, settled: its
+	# target (512M) does not add up, so the next start reads it, finds
+	# 512M, neither what the hook set nor what was there: left alone.
+	local led="$SYSROOT/run/oci-memguard/ledger.json"
+	jq -c '.cgroups["/memguard/ci/db1"]["memory.min"] |= (.set = "268435456" | .prev = "268435456")' "$led" >"$led.new"
+	mv "$led.new" "$led"
+	start_container db3 4003 /memguard/ci/db3
+	run log_field '.skipped | join(" ")'
+	assert_output --partial "memory.min of /memguard/ci/db1 was changed by someone else"
+	assert_equal "$(cg_value /memguard/ci/db1 memory.min)" 536870912
+	assert_equal "$(cg_value /memguard memory.min)" $((3 * 536870912))
+	# with the leaf unreadable as well, its claim raises nothing
+	jq -c '.cgroups["/memguard/ci/db2"]["memory.min"] |= (.set = "268435456" | .prev = "268435456")' "$led" >"$led.new"
+	mv "$led.new" "$led"
+	rm "$CGROOT/memguard/ci/db2/memory.min"
+	start_container db4 4004 /memguard/ci/db4
+	run log_field '.errors | join(" ")'
+	assert_output --partial "memory.min of /memguard/ci/db2"
+	# nothing is attempted on what could not be read
+	run log_field '[.actions[] | select(.target == "/memguard/ci/db2")] | length'
+	assert_output 0
+	assert_equal "$(cg_value /memguard/ci memory.min)" $((3 * 536870912))
+}

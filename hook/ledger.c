@@ -703,6 +703,8 @@ reconcile:
                         continue;
                 }
                 read_done[ei] = true;
+                for (int v = 0; v < LV_N; v++) /* what a quiet first round assumed */
+                        have[ei * LV_N + v] = false;
                 _cleanup_close_ int fd = -1;
                 int ro = cgroup_open(l->host, e->path, &fd);
                 if (ro < 0) {
