@@ -295,20 +295,19 @@ int policy_cache_open(struct policy_cache *pc, int state_dirfd, const char *cons
                         break;
                 got += (size_t) n;
         }
-        struct cache_header want, have;
+        struct cache_header want, have = {0};
         header_init(&want, check_owner);
-        if (got == size) {
+        if (got == size)
                 memcpy(&have, buf, sizeof have);
-                have.n = 0;
-        }
+        uint32_t n = have.n;
+        have.n = 0;
         if (got != size || memcmp(&have, &want, sizeof have) != 0) {
                 free(buf);
                 return 0;
         }
-        memcpy(&have, buf, sizeof have);
         pc->buf = buf;
         pc->len = size;
-        pc->n_cached = have.n;
+        pc->n_cached = n;
         pc->next = sizeof(struct cache_header);
         return 0;
 }
