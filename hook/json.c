@@ -29,42 +29,6 @@ struct json_node *json_new_string(const char *s) {
         return n;
 }
 
-/* ---- arena ------------------------------------------------------------ */
-
-struct json_arena {
-        struct json_arena *next;
-        size_t used, size;
-        max_align_t data[];
-};
-
-static void arena_free(struct json_arena *a) {
-        while (a) {
-                struct json_arena *next = a->next;
-                free(a);
-                a = next;
-        }
-}
-
-/* Zeroed. Chunks double from 8 KiB, or fit one big request. */
-static void *arena_alloc(struct json_arena **a, size_t size) {
-        size = (size + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
-        if (!*a || (*a)->size - (*a)->used < size) {
-                size_t chunk = *a ? (*a)->size * 2 : 8192u;
-                if (chunk > 1024u * 1024u)
-                        chunk = 1024u * 1024u;
-                if (chunk < size)
-                        chunk = size;
-                struct json_arena *n = malloc(sizeof *n + chunk);
-                if (!n)
-                        return NULL;
-                *n = (struct json_arena) { .next = *a, .size = chunk };
-                *a = n;
-        }
-        void *r = (char *) (*a)->data + (*a)->used;
-        (*a)->used += size;
-        return memset(r, 0, size);
-}
-
 void json_free(struct json_node *n) {
         /* Iterative in spirit: depth is bounded at parse time (64), so the
          * recursion here is bounded too. */
@@ -272,7 +236,7 @@ struct parse_ctx {
         unsigned line, col;
         size_t last_end;
         size_t consumed;   /* the fast path's yajl_get_bytes_consumed() */
-        struct json_arena *arena; /* .arena: the tree's memory until it is whole */
+        struct arena *arena; /* .arena: the tree's memory until it is whole */
         int err_code;
         char err_msg[256];
         unsigned err_line, err_col;

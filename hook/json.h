@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arena.h"
 #include "util.h"
 
 enum json_type {
@@ -38,7 +39,7 @@ struct json_node {
         unsigned *key_line, *key_col; /* OBJECT, with .positions: where each key is */
         struct json_node **items;   /* OBJECT/ARRAY: n children */
         bool in_arena;              /* parsed with .arena: freed with the root */
-        struct json_arena *arena;   /* the root of such a tree: its memory */
+        struct arena *arena;        /* the root of such a tree: its memory */
 };
 
 /* What to build a tree for: at an object under a filter only the listed

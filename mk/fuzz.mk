@@ -13,7 +13,7 @@ FUZZ_FLAGS   := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefine
 FUZZERS      := json oci policy size wrapper
 FUZZ_BINS    := $(patsubst %,build/fuzz/fuzz-%,$(FUZZERS))
 FUZZ_LIB     := $(LIB_SRCS)
-WRAPPER_LIB  := wrapper/bundle_hooks.c hook/json.c hook/util.c
+WRAPPER_LIB  := wrapper/bundle_hooks.c hook/arena.c hook/json.c hook/util.c
 
 CHECK_SUITES += fuzz-smoke
 .PHONY: fuzz fuzz-smoke

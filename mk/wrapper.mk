@@ -3,8 +3,8 @@
 # containerd and BuildKit, the hooks.d files for Podman/CRI-O/Buildah, the
 # BuildKit `runc` shim, and the engine suites.
 
-WRAPPER_SRCS := $(wildcard wrapper/*.c) hook/json.c hook/util.c hook/prefault.c
-WRAPPER_HDRS := $(wildcard wrapper/*.h) hook/json.h hook/util.h hook/prefault.h
+WRAPPER_SRCS := $(wildcard wrapper/*.c) hook/arena.c hook/json.c hook/util.c hook/prefault.c
+WRAPPER_HDRS := $(wildcard wrapper/*.h) hook/arena.h hook/json.h hook/util.h hook/prefault.h
 # Paths compiled in: behaviour never depends on the environment.
 WRAPPER_DEFS := -DMEMGUARD_HOOK_PATH='"$(BINDIR)/oci-memguard"' \
                 -DMEMGUARD_RUNTIME_CONF='"$(SYSCONFDIR)/oci-memguard/runtime.conf"'

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../hook/arena.h"
 #include "../hook/util.h"
 
 /* A size as written: bytes, or a percentage of MemTotal resolved later. */
@@ -108,17 +109,10 @@ int policy_load_file(int dirfd, const char *name, const char *display_path, bool
 /* A loaded set of policies from the directories, in lexical order of file
  * name, admin masking vendor by name. Invalid files are skipped and their
  * errors collected. */
-/* Memory handed out in order and freed all at once: the policies decoded
- * from the cache live in their set's arena (1000 of them were 1000 mallocs
- * and frees on every container start). */
-struct policy_arena;
-void *policy_arena_alloc(struct policy_arena **a, size_t size);
-void policy_arena_free(struct policy_arena *a);
-
 struct policy_set {
         struct policy **items; size_t n;
         struct mg_error *errors; size_t n_errors;
-        struct policy_arena *arena; /* what packed items live in */
+        struct arena *arena; /* what packed items live in (hook/arena.h) */
 };
 void policy_set_free(struct policy_set *s);
 /* Is name a policy file name: "*.json", not a dot file. */

@@ -159,7 +159,7 @@ static void place_str(struct cursor *c, char **w, char **ret) {
  * a quarter of a container start. The strings are measured in a first pass
  * over a copy of the cursor, which also checks every length against the
  * cache's end, so the second pass cannot fail. */
-static int decode_policy(struct cursor *c, struct policy_arena **arena, struct policy **ret) {
+static int decode_policy(struct cursor *c, struct arena **arena, struct policy **ret) {
         const void *raw = take(c, sizeof(struct policy));
         if (!raw)
                 return -EBADMSG;
@@ -193,7 +193,7 @@ static int decode_policy(struct cursor *c, struct policy_arena **arena, struct p
         }
         size_t n_ptrs = n_images + n_commands + n_cgroups;
         size_t size = sizeof(struct policy) + n_ptrs * sizeof(char *) + n_ann * sizeof(struct policy_kv) + str_bytes;
-        struct policy *p = policy_arena_alloc(arena, size);
+        struct policy *p = arena_alloc(arena, size);
         if (!p)
                 return -ENOMEM;
         *p = hdr;
@@ -543,7 +543,7 @@ void policy_cache_put(struct policy_cache *pc, const char *path, const struct po
         out_entry_end(pc, at);
 }
 
-struct policy_arena *policy_cache_take_arena(struct policy_cache *pc) { return TAKE_PTR(pc->arena); }
+struct arena *policy_cache_take_arena(struct policy_cache *pc) { return TAKE_PTR(pc->arena); }
 
 int policy_cache_close(struct policy_cache *pc) {
         int r = 0;
@@ -570,7 +570,7 @@ int policy_cache_close(struct policy_cache *pc) {
         }
         strbuf_free(&pc->out);
         free(pc->pieces);
-        policy_arena_free(pc->arena);
+        arena_free(pc->arena);
         free((char *) pc->buf);
         *pc = (struct policy_cache) { .dirfd = -1 };
         return r;

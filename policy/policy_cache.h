@@ -39,7 +39,7 @@ struct policy_cache {
         struct policy_cache_piece *pieces;
         size_t n_pieces, cap_pieces;
         bool oom;
-        struct policy_arena *arena; /* the policies decoded from it */
+        struct arena *arena;     /* the policies decoded from it */
         /* Not NULL: a container start for this subject. A cached policy
          * its image, command or cgroup patterns rule out is not decoded:
          * policy_cache_get says -ESRCH, and the set goes without it. */
@@ -59,7 +59,7 @@ void policy_cache_put(struct policy_cache *pc, const char *path, const struct po
                       const struct mg_error *err);
 /* The arena the policies it returned live in: the caller's to free (a
  * policy_set's). */
-struct policy_arena *policy_cache_take_arena(struct policy_cache *pc);
+struct arena *policy_cache_take_arena(struct policy_cache *pc);
 /* Writes the cache if anything changed; frees (and the arena, if not
  * taken). */
 int policy_cache_close(struct policy_cache *pc);

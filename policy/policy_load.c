@@ -126,41 +126,12 @@ bool policy_name_is_valid(const char *name) {
         return name[0] != '.' && l > 5 && STREQ(name + l - 5, ".json");
 }
 
-struct policy_arena {
-        struct policy_arena *next;
-        size_t used, size;
-        max_align_t data[];
-};
-
-void *policy_arena_alloc(struct policy_arena **a, size_t size) {
-        size = (size + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
-        if (!*a || (*a)->size - (*a)->used < size) {
-                size_t chunk = size > 60u * 1024u ? size : 60u * 1024u;
-                struct policy_arena *n = malloc(sizeof *n + chunk);
-                if (!n)
-                        return NULL;
-                *n = (struct policy_arena) { .next = *a, .size = chunk };
-                *a = n;
-        }
-        void *r = (char *) (*a)->data + (*a)->used;
-        (*a)->used += size;
-        return r;
-}
-
-void policy_arena_free(struct policy_arena *a) {
-        while (a) {
-                struct policy_arena *next = a->next;
-                free(a);
-                a = next;
-        }
-}
-
 void policy_set_free(struct policy_set *s) {
         for (size_t i = 0; i < s->n; i++)
                 policy_free(s->items[i]);
         free(s->items);
         free(s->errors);
-        policy_arena_free(s->arena);
+        arena_free(s->arena);
         *s = (struct policy_set) {0};
 }
 

@@ -29,6 +29,8 @@ static bool any_glob(char *const *globs, size_t n, const char *s) {
         return false;
 }
 
+/* policy_cache.c's entry_rules_out() applies the image, command and cgroup
+ * tests below to cached policies before decoding them: change both. */
 bool policy_matches(const struct policy *p, const struct policy_subject *s) {
         const struct policy_match *m = &p->match;
         if (m->has_images) {
