@@ -71,14 +71,18 @@ run_many() { # N: start N containers at once, check, stop them at once in anothe
 	mk_proc 5002 /memguard/ci/c2
 	make_bundle c2 /memguard/ci/c2
 	state_for c2 5002
-	# another holder of the lock for 0.6 s
-	flock "$SYSROOT/run/oci-memguard/lock" sleep 0.6 &
+	# another holder of the lock for 1 s; the start begins once it holds it
+	local lock="$SYSROOT/run/oci-memguard/lock" i
+	flock "$lock" sleep 1 &
 	local holder=$!
-	sleep 0.2
+	for ((i = 0; i < 100; i++)); do
+		flock -n "$lock" true || break
+		sleep 0.05
+	done
 	hook_run prestart
 	assert_success
 	wait "$holder"
-	run log_field '.lock_wait_us >= 200000 and .lock_wait_us < 10000000'
+	run log_field '.lock_wait_us >= 100000 and .lock_wait_us < 10000000'
 	assert_output true
 	assert_equal "$(cg_value /memguard/ci memory.min)" $((2 * 16777216))
 }

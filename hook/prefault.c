@@ -5,8 +5,9 @@
  * can trap to the hypervisor. On the bench machine (a Firecracker guest,
  * pti=on) one fault costs 11-13 us, even for a page already in the page
  * cache or the shared zero page, while madvise(MADV_POPULATE_*) maps pages
- * at 0.1-0.6 us each in one call. A start took about 95 faults: a third of
- * its time. /bin/true, the floor the hook is measured against, takes 48.
+ * at 0.1-0.6 us each in one call. A start took 79 faults (perf), nearly a
+ * third of its time; /bin/true, the floor the hook is measured against,
+ * takes 48.
  *
  * What is populated is what nearly every run touches: the binary's
  * segments (text by fault-around 16 pages at a time otherwise; data and bss
