@@ -74,7 +74,7 @@ hook_archives = build/$(1)/libmemguard-hook.a build/$(1)/libmemguard-policy.a bu
 UNIT_SRCS := $(wildcard conformance/unit/test-*.c)
 UNITS     := $(patsubst conformance/unit/%.c,build/%,$(UNIT_SRCS))
 # Unit tests and fuzz harnesses see every layer.
-TEST_INC  := -Ilib -Ipolicy -Ihook
+TEST_INC  := -Ilib -Ipolicy -Ihook -Ifuzz
 
 .PHONY: all programs asan install uninstall check check-unit check-valgrind check-bats check-bats-asan check-vm \
         test-deps clean lint

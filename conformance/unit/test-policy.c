@@ -21,27 +21,7 @@
 
 #include "policy.h"
 #include "policy_check.h"
-
-static unsigned n_pass, n_fail, n_test;
-
-#define CHECK(cond, ...)                                           \
-        do {                                                       \
-                bool ok_ = (cond); /* evaluated once */           \
-                n_test++;                                          \
-                if (ok_)                                           \
-                        n_pass++;                                  \
-                else                                               \
-                        n_fail++;                                  \
-                printf("%s %u - ", ok_ ? "ok" : "not ok", n_test); \
-                printf(__VA_ARGS__);                               \
-                printf("\n");                                      \
-        } while (0)
-
-static void skip(const char *why) {
-        n_test++;
-        n_pass++;
-        printf("ok %u - # SKIP %s\n", n_test, why);
-}
+#include "test-helpers.h"
 
 #define PATH "/etc/oci-memguard/policy.d/10-ci.json"
 
@@ -676,7 +656,7 @@ static void test_load(void) {
         if (!root) {
                 /* Every file here is the tester's, so check_owner refuses
                  * them all for "owner" before "mode" is looked at. */
-                skip("owner/mode tests need root (files owned by uid 0, chown)");
+                test_skip("owner/mode tests need root (files owned by uid 0, chown)");
                 goto owner_done;
         }
         CHECK(policy_set_load(odirs, 1, true, &s) == 0, "owner/mode: load");
@@ -693,7 +673,7 @@ static void test_load(void) {
                       "owner/mode: a file (or symlink target) owned by uid 1000 refused with 'owner'");
                 CHECK(s.n_errors == 8, "owner/mode: eight refusals, no more: %zu", s.n_errors);
         } else
-                skip("chown to uid 1000 failed");
+                test_skip("chown to uid 1000 failed");
         CHECK(errors_well_formed(&s), "owner/mode: every error is one FILE:LINE:COL line");
         policy_set_free(&s);
         CHECK(policy_set_load(odirs, 1, false, &s) == 0 && s.n == (chowned ? 8u : 7u),
@@ -781,7 +761,7 @@ owner_done:
 
 static void test_check(void) {
         if (geteuid() != 0) {
-                skip("policy check tests need root (files owned by uid 0)");
+                test_skip("policy check tests need root (files owned by uid 0)");
                 return;
         }
         mkd("check");
@@ -976,6 +956,5 @@ int main(void) {
         rm_rf(tmproot);
         unsigned fds_after = count_fds();
         CHECK(fds_after == fds_before, "no file descriptor leaked (%u before, %u after)", fds_before, fds_after);
-        printf("1..%u\n%u passed, %u failed\n", n_test, n_pass, n_fail);
-        return n_fail ? 1 : 0;
+        return test_report();
 }
