@@ -551,9 +551,6 @@ static bool srv_accept(int unused) {
         return fd >= 0 && accept_fn(fd);
 }
 
-/* SetUnitProperties("system.slice", true, [("MemoryMin", <t 134217728>)])
- * byte for byte, then Ping on the same connection; then the next value's
- * NoSuchUnit keeps the connection, and a silent peer ends it. */
 /* A reply carrying one object path (GetUnitByControlGroup's answer). */
 static bool s_return_path(int fd, const struct dbus_message *call, const char *path) {
         uint8_t msg[1024], body[512];
@@ -609,6 +606,9 @@ static bool srv_systemd(int fd) {
         /* the scopes' units */
         ok = ok && s_get_unit(fd, "/system.slice/docker-x.scope", "/org/freedesktop/systemd1/unit/docker_2dx_2escope");
         ok = ok && s_get_unit(fd, "/system.slice/session-3.scope", "/org/freedesktop/systemd1/unit/system_2eslice");
+        /* no unit for the cgroup at all: refused, the connection stays */
+        ok = ok && s_message(fd, &m) && STREQ(m.member, "GetUnitByControlGroup") &&
+             s_reply(fd, &m, DBUS_TYPE_ERROR, "org.freedesktop.systemd1.NoSuchUnit", 0);
         /* then: silence */
         s_hold(fd);
         return ok;
@@ -657,6 +657,8 @@ static void test_systemd(void) {
         r = systemd_client_resolve(c, "/system.slice/session-3.scope", unit, sizeof unit, &err);
         CHECK(r == SYSTEMD_CGROUP_MISPLACED && STREQ(unit, "session-3.scope"),
               "systemd names the slice above it (it does not know the cgroup): MISPLACED (%d)", r);
+        r = systemd_client_resolve(c, "/system.slice/gone.scope", unit, sizeof unit, &err);
+        CHECK(r == SYSTEMD_CGROUP_MISPLACED, "systemd knows no unit for it (NoSuchUnit): MISPLACED (%d)", r);
         CHECK(systemd_client_resolve(c, "/tenant/system.slice", unit, sizeof unit, &err) == SYSTEMD_CGROUP_MISPLACED,
               "a slice name outside its place: MISPLACED, nothing asked");
         uint64_t t0 = now_usec_monotonic();
@@ -674,12 +676,23 @@ static void test_systemd(void) {
         close(accept_listener);
         CHECK(server_ok(&p), "the fake systemd saw the exact SetUnitProperties body, a Ping after each, the scopes' questions");
 
-        /* the run's deadline bounds every call, whatever the call timeout */
+        /* the run's deadline bounds every call, whatever the call timeout:
+         * a socket that listens and never accepts takes the connection and
+         * the authentication line, then nothing answers */
+        char late_root[128];
+        snprintf(late_root, sizeof late_root, "%s/late", tmpdir);
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s/run/systemd/system'", late_root);
+        CHECK(system(cmd) == 0, "a second sysroot");
+        snprintf(path, sizeof path, "%s/run/systemd/private", late_root);
+        _cleanup_close_ int mute = listen_at(path);
         _cleanup_(systemd_client_freep) struct systemd_client *late = NULL;
-        CHECK(systemd_client_new(sysroot, 10000 * MS, now_usec_monotonic(), &late) == 0, "a client whose deadline has passed");
+        CHECK(mute >= 0 && systemd_client_new(late_root, 10000 * MS, now_usec_monotonic() + 200 * MS, &late) == 0,
+              "a client with 10 s per call and 200 ms for the run");
         t0 = now_usec_monotonic();
         r = systemd_client_set_memory_protection(late, "system.slice", cgfd, "memory.min", 1, NULL, &err);
-        CHECK(r < 0 && now_usec_monotonic() - t0 < 100 * MS, "gives up at once (%d: %s)", r, err.msg);
+        took = now_usec_monotonic() - t0;
+        CHECK(r == -ETIMEDOUT && took >= 150 * MS && took < 1000 * MS, "gives up at the run's deadline (%d after %" PRIu64 " ms)", r,
+              took / MS);
 
         /* no /run/systemd/system: nothing is a unit */
         _cleanup_(systemd_client_freep) struct systemd_client *none = NULL;
