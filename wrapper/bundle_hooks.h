@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../hook/util.h"
+#include "util.h"
 
 struct hook_spec {
         const char *path;               /* absolute path of the hook program */
