@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "budget_view.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void budget_top_free(struct budget_top *t) {
+        if (!t)
+                return;
+        free(t->holders);
+        *t = (struct budget_top) {0};
+}
+
+static void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
+}
+
+static int holder_cmp(const void *a, const void *b) {
+        const struct budget_holder *x = a, *y = b;
+        uint64_t px = budget_protection_of(x->min, x->low), py = budget_protection_of(y->min, y->low);
+        if (px != py)
+                return px > py ? -1 : 1;
+        return strcmp(x->name, y->name);
+}
+
+int budget_top_read(const struct cgroup_host *h, struct budget_top *ret) {
+        assert(h);
+        assert(ret);
+        *ret = (struct budget_top) {0};
+        if (h->v2_fd < 0)
+                return -ENOENT;
+        /* The mount's fd is O_PATH: list through a real directory fd. */
+        int dfd = openat(h->v2_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        _cleanup_(closedirp) DIR *d = fdopendir(dfd);
+        if (!d) {
+                int r = -errno;
+                close(dfd);
+                return r;
+        }
+        struct budget_top t = {0};
+        size_t cap = 0;
+        int r = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.' || (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
+                        continue;
+                if (t.n_children >= BUDGET_TOP_MAX_CHILDREN) {
+                        r = -E2BIG;
+                        break;
+                }
+                /* O_NOFOLLOW: a symlink below the root is no cgroup (and
+                 * must not lead out of cgroupfs); O_DIRECTORY: nor a file. */
+                _cleanup_close_ int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                t.n_children++;
+                uint64_t min = 0, low = 0;
+                if (cgroup_read_value(fd, "memory.min", &min) < 0)
+                        min = 0;
+                if (cgroup_read_value(fd, "memory.low", &low) < 0)
+                        low = 0;
+                if (min == 0 && low == 0)
+                        continue;
+                budget_usage_add(&t.used, min, low);
+                if (t.n_holders == cap) {
+                        size_t ncap = cap ? cap * 2 : 8;
+                        struct budget_holder *n = realloc(t.holders, ncap * sizeof *n);
+                        if (!n) {
+                                free(t.holders);
+                                return -ENOMEM;
+                        }
+                        t.holders = n;
+                        cap = ncap;
+                }
+                struct budget_holder *bh = &t.holders[t.n_holders++];
+                snprintf(bh->name, sizeof bh->name, "/%s", de->d_name);
+                bh->min = min;
+                bh->low = low;
+        }
+        if (t.n_holders > 1)
+                qsort(t.holders, t.n_holders, sizeof *t.holders, holder_cmp);
+        *ret = t;
+        return r;
+}
+
+const char *budget_format_bytes(uint64_t v, char *buf, size_t size) {
+        assert(buf);
+        static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+        if (v == UINT64_MAX) {
+                snprintf(buf, size, "max");
+                return buf;
+        }
+        unsigned u = 0;
+        while (u + 1 < ELEMENTSOF(units) && v >= (UINT64_C(1) << (10 * (u + 1))))
+                u++;
+        if (u == 0)
+                snprintf(buf, size, "%" PRIu64 " B", v);
+        else {
+                /* one decimal, rounded down: a budget is never shown larger
+                 * than it is */
+                uint64_t whole = v >> (10 * u), tenth = ((v - (whole << (10 * u))) * 10) >> (10 * u);
+                if (tenth)
+                        snprintf(buf, size, "%" PRIu64 ".%" PRIu64 " %s", whole, tenth, units[u]);
+                else
+                        snprintf(buf, size, "%" PRIu64 " %s", whole, units[u]);
+        }
+        return buf;
+}
+
+static void json_value(struct strbuf *sb, uint64_t v) {
+        if (v == UINT64_MAX)
+                strbuf_puts(sb, "\"max\"");
+        else
+                strbuf_printf(sb, "%" PRIu64, v);
+}
+
+void budget_decision_json(const struct budget_decision *d, struct strbuf *sb) {
+        assert(d);
+        assert(sb);
+        strbuf_printf(sb, "{\"verdict\":\"%s\",\"requested\":{\"min\":", budget_verdict_name(d->verdict));
+        json_value(sb, d->requested.min);
+        strbuf_puts(sb, ",\"low\":");
+        json_value(sb, d->requested.low);
+        strbuf_puts(sb, "},\"granted\":{\"min\":");
+        json_value(sb, d->granted.min);
+        strbuf_puts(sb, ",\"low\":");
+        json_value(sb, d->granted.low);
+        strbuf_puts(sb, "},\"budget\":{\"min\":");
+        json_value(sb, d->budget.min);
+        strbuf_puts(sb, ",\"protection\":");
+        json_value(sb, d->budget.protection);
+        strbuf_puts(sb, "},\"used\":{\"min\":");
+        json_value(sb, d->used.min);
+        strbuf_puts(sb, ",\"protection\":");
+        json_value(sb, d->used.protection);
+        strbuf_puts(sb, "}}");
+}
+
+void budget_decision_describe(const struct budget_decision *d, char *buf, size_t size) {
+        assert(d);
+        assert(buf);
+        char rm[32], rl[32], gm[32], gl[32], bm[32], bp[32], um[32], up[32];
+        budget_format_bytes(d->requested.min, rm, sizeof rm);
+        budget_format_bytes(d->requested.low, rl, sizeof rl);
+        budget_format_bytes(d->granted.min, gm, sizeof gm);
+        budget_format_bytes(d->granted.low, gl, sizeof gl);
+        budget_format_bytes(d->budget.min, bm, sizeof bm);
+        budget_format_bytes(d->budget.protection, bp, sizeof bp);
+        budget_format_bytes(d->used.min, um, sizeof um);
+        budget_format_bytes(d->used.protection, up, sizeof up);
+        const char *what = d->verdict == BUDGET_FITS      ? "fits"
+                           : d->verdict == BUDGET_CLAMPED ? "clamped: it does not fit, it gets what is left"
+                                                          : "refused: it does not fit and its policy says on_error=fail";
+        snprintf(buf, size,
+                 "budget %s; min %s asked, %s granted; low %s asked, %s granted; held before: memory.min %s of its budget %s, protection (min or low) %s of %s",
+                 what, rm, gm, rl, gl, um, bm, up, bp);
+}
