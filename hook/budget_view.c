@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "budget_view.h"
 
+#include "meminfo.h"
+
 #include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -8,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 void budget_top_free(struct budget_top *t) {
         if (!t)
@@ -162,4 +165,39 @@ void budget_decision_describe(const struct budget_decision *d, char *buf, size_t
         snprintf(buf, size,
                  "budget %s; min %s asked, %s granted; low %s asked, %s granted; held before: memory.min %s of its budget %s, protection (min or low) %s of %s",
                  what, rm, gm, rl, gl, um, bm, up, bp);
+}
+
+int budget_limits_for_host(const char *sysroot, const struct host_config *hc, struct budget_limits *ret, uint64_t *ret_mem_total) {
+        assert(sysroot);
+        assert(hc);
+        assert(ret);
+        struct meminfo mi = {0};
+        int r = meminfo_read(sysroot, &mi);
+        long ps = sysconf(_SC_PAGESIZE);
+        budget_limits_resolve(hc, r < 0 ? 0 : mi.total, ps > 0 ? (uint64_t) ps : 4096, ret);
+        if (ret_mem_total)
+                *ret_mem_total = r < 0 ? 0 : mi.total;
+        return r;
+}
+
+const char *budget_cap_describe(const struct host_cap *c, uint64_t bytes, char *buf, size_t size) {
+        assert(c);
+        assert(buf);
+        char b[32];
+        if (c->unlimited)
+                snprintf(buf, size, "max (no cap)");
+        else if (c->size.percent)
+                snprintf(buf, size, "%s (%" PRIu64 "%% of MemTotal)", budget_format_bytes(bytes, b, sizeof b), c->size.value);
+        else
+                snprintf(buf, size, "%s", budget_format_bytes(bytes, b, sizeof b));
+        return buf;
+}
+
+bool budget_cap_exceeds_ram(const struct host_cap *c, uint64_t bytes, uint64_t mem_total) {
+        assert(c);
+        if (c->unlimited)
+                return true;
+        if (c->size.percent)
+                return c->size.value >= 100;
+        return mem_total > 0 && bytes >= mem_total;
 }

@@ -6,6 +6,7 @@
  * the outcome record.  The rules themselves are in policy/budget.h. */
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,3 +48,12 @@ void budget_decision_json(const struct budget_decision *d, struct strbuf *sb);
 /* The same in words, one line for syslog and explain: "memory.min 1 GiB
  * asked, 512 MiB granted (clamped: 7.3 GiB of the 7.8 GiB budget held)". */
 void budget_decision_describe(const struct budget_decision *d, char *buf, size_t size);
+
+/* The caps of hc on this host: MemTotal from <sysroot>/proc/meminfo (0
+ * when unreadable: percentages then promise nothing), the page size of
+ * the running kernel. */
+int budget_limits_for_host(const char *sysroot, const struct host_config *hc, struct budget_limits *ret, uint64_t *ret_mem_total);
+/* "7.8 GiB (50% of MemTotal)", "6 GiB", "max (no cap)". */
+const char *budget_cap_describe(const struct host_cap *c, uint64_t bytes, char *buf, size_t size);
+/* Is the cap at or above all of RAM (>= 100 %, bytes >= MemTotal, max)? */
+bool budget_cap_exceeds_ram(const struct host_cap *c, uint64_t bytes, uint64_t mem_total);

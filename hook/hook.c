@@ -211,6 +211,7 @@ static void apply_override(struct container_view *v, const struct hook_opts *o, 
 
 int container_decide(struct container_view *v, const struct hook_opts *o, struct outcome *out) {
         struct mg_error err = {0};
+        host_config_defaults(&v->host_config);
         int r = cgroup_host_detect(o->sysroot, &v->host, &err);
         if (r < 0) {
                 outcome_error(out, "%s", err.msg);
@@ -251,6 +252,13 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
                 outcome_skip(out, "policy cache not written: %s", strerror(-rc));
         for (size_t i = 0; i < v->policies.n_errors; i++)
                 outcome_error(out, "%s (file ignored)", v->policies.errors[i].msg);
+
+        /* The host configuration (the protection budget), read here with
+         * every other input, before the sandbox. An invalid file is one
+         * error line and the defaults apply: it never fails a start. */
+        struct mg_error herr = {0};
+        if (host_config_load(o->sysroot, true, &v->host_config, NULL, 0, &herr) < 0)
+                outcome_error(out, "%s (the defaults apply)", herr.msg);
 
         if (!v->build && !forced_off && build_args_are_shell_step(v->has_oci ? &v->oci : NULL) && builder_policy_matches(v)) {
                 v->build = true;

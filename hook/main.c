@@ -4,6 +4,7 @@
 #include <string.h>
 #include <yajl/yajl_version.h>
 
+#include "../policy/host_config.h"
 #include "../policy/policy_check.h"
 #include "cli.h"
 #include "hook.h"
@@ -20,7 +21,7 @@ static void usage(FILE *f) {
               "       oci-memguard doctor [--json]\n"
               "       oci-memguard explain --bundle DIR [--pid N] [--json]\n"
               "       oci-memguard explain --image REF [--annotation K=V]... [--command ARG0] [--build] [--json]\n"
-              "       oci-memguard policy check [PATH...]\n"
+              "       oci-memguard policy check [PATH...]        (policy files, directories, host.json)\n"
               "       oci-memguard --version\n"
               "Options: --sysroot DIR, --policy-dir DIR (repeatable), --state-dir DIR, --log-file FILE,\n"
               "         --dry-run, --no-seccomp, --no-syslog\n",
@@ -152,8 +153,14 @@ int main(int argc, char **argv) {
                 int r;
                 if (c.n_args > 1)
                         r = policy_check_paths(c.args + 1, (size_t) c.n_args - 1, true, false, stdout);
-                else
+                else {
+                        /* Both policy directories and the host configuration. */
                         r = policy_check_paths((char *const *) c.opts.policy_dirs, c.opts.n_policy_dirs, true, true, stdout);
+                        char hc[4096];
+                        int k = path_join(hc, sizeof hc, c.opts.sysroot, HOST_CONFIG_PATH);
+                        k = k < 0 ? k : policy_check_host_config(hc, true, true, stdout);
+                        r = r < 0 ? r : k < 0 ? k : r + k;
+                }
                 if (r < 0) {
                         fprintf(stderr, "oci-memguard: policy check: %s\n", strerror(-r));
                         return 2;

@@ -23,6 +23,11 @@
 
 #include "host_config.h"
 
+/* A safe share of RAM, whatever the host configuration allows: the
+ * default budget (host_config.c says why). doctor warns above it. */
+#define BUDGET_SAFE_MIN_PERCENT 50u
+#define BUDGET_SAFE_PROTECTION_PERCENT 80u
+
 struct budget_limits {
         uint64_t min, protection;       /* UINT64_MAX: no cap */
 };
