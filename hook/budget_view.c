@@ -201,3 +201,33 @@ bool budget_cap_exceeds_ram(const struct host_cap *c, uint64_t bytes, uint64_t m
                 return c->size.value >= 100;
         return mem_total > 0 && bytes >= mem_total;
 }
+
+/* "512MiB": the syslog line has no room for spaces inside a field. */
+static const char *compact_bytes(uint64_t v, char *buf, size_t size) {
+        char tmp[32];
+        budget_format_bytes(v, tmp, sizeof tmp);
+        size_t j = 0;
+        for (size_t i = 0; tmp[i] && j + 1 < size; i++)
+                if (tmp[i] != ' ')
+                        buf[j++] = tmp[i];
+        buf[j] = '\0';
+        return buf;
+}
+
+void budget_outcome(struct outcome *out, const struct budget_decision *d) {
+        assert(out);
+        assert(d);
+        _cleanup_(strbuf_free) struct strbuf sb = {0};
+        budget_decision_json(d, &sb);
+        if (sb.buf && !sb.oom)
+                outcome_extra_raw(out, "budget", sb.buf);
+        if (d->verdict == BUDGET_FITS)
+                return;
+        char line[512];
+        budget_decision_describe(d, line, sizeof line);
+        outcome_skip(out, "%s", line);
+        char gm[24], rm[24], gl[24], rl[24];
+        snprintf(out->budget_summary, sizeof out->budget_summary, " budget=%s min=%s/%s low=%s/%s", budget_verdict_name(d->verdict),
+                 compact_bytes(d->granted.min, gm, sizeof gm), compact_bytes(d->requested.min, rm, sizeof rm),
+                 compact_bytes(d->granted.low, gl, sizeof gl), compact_bytes(d->requested.low, rl, sizeof rl));
+}

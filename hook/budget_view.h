@@ -13,6 +13,7 @@
 #include "../policy/budget.h"
 #include "cgroup.h"
 #include "json.h"
+#include "log.h"
 
 /* One child of the root that holds protection. */
 struct budget_holder {
@@ -57,3 +58,9 @@ int budget_limits_for_host(const char *sysroot, const struct host_config *hc, st
 const char *budget_cap_describe(const struct host_cap *c, uint64_t bytes, char *buf, size_t size);
 /* Is the cap at or above all of RAM (>= 100 %, bytes >= MemTotal, max)? */
 bool budget_cap_exceeds_ram(const struct host_cap *c, uint64_t bytes, uint64_t mem_total);
+
+/* Puts a start's decision into its outcome record: the "budget" field;
+ * when it did not fit, the sentence of budget_decision_describe in
+ * "skipped" and a short " budget=clamped min=512MiB/1GiB low=2GiB/2GiB"
+ * (granted/asked) on the syslog line. */
+void budget_outcome(struct outcome *out, const struct budget_decision *d);

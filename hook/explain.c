@@ -258,12 +258,8 @@ int explain_main(struct cli *c) {
         _cleanup_(explain_budget_done) struct explain_budget eb = {0};
         if (r >= 0) {
                 explain_budget_compute(&v, &o, &eb);
-                if (eb.shown) {
-                        _cleanup_(strbuf_free) struct strbuf bj = {0};
-                        budget_decision_json(&eb.d, &bj);
-                        if (bj.buf && !bj.oom)
-                                outcome_extra_raw(&out, "budget", bj.buf);
-                }
+                if (eb.shown)
+                        budget_outcome(&out, &eb.d);
         }
         _cleanup_(strbuf_free) struct strbuf rec = {0};
         (void) outcome_format(&out, &rec);

@@ -313,12 +313,44 @@ static void test_format(void) {
               "in words: %s", line);
 }
 
+/* What a start's record and syslog line get (the ledger's plan calls
+ * budget_outcome with its decision). */
+static void test_outcome(void) {
+        struct budget_decision d;
+        budget_grant(&(struct budget_limits) { 4 * G, 8 * G }, &(struct budget_usage) { 3 * G + 512 * M, 0 }, &(struct budget_claim) { 1 * G, 2 * G },
+                     P, false, &d);
+        struct outcome out;
+        outcome_init(&out, "prestart");
+        budget_outcome(&out, &d);
+        struct strbuf sb = {0};
+        (void) outcome_format(&out, &sb);
+        struct json_node *root = NULL;
+        bool parsed = sb.buf && json_parse(sb.buf, sb.len, NULL, &root, NULL) == 0;
+        const struct json_node *b = parsed ? json_get(root, "budget") : NULL;
+        const struct json_node *v = b ? json_get(b, "verdict") : NULL;
+        const struct json_node *sk = parsed ? json_get(root, "skipped") : NULL;
+        CHECK(v && v->type == JSON_STRING && STREQ(v->str, "clamped") && sk && sk->n == 1 && strstr(sk->items[0]->str, "budget clamped"),
+              "record: a clamped start has the budget field and says why in skipped");
+        CHECK(STREQ(out.budget_summary, " budget=clamped min=512MiB/1GiB low=2GiB/2GiB"), "syslog: '%s'", out.budget_summary);
+        json_free(root);
+        strbuf_free(&sb);
+        outcome_free(&out);
+
+        budget_grant(&(struct budget_limits) { 4 * G, 8 * G }, &(struct budget_usage) {0}, &(struct budget_claim) { 1 * G, 2 * G }, P, false, &d);
+        outcome_init(&out, "prestart");
+        budget_outcome(&out, &d);
+        CHECK(out.n_skipped == 0 && out.budget_summary[0] == '\0' && out.extra.buf && strstr(out.extra.buf, "\"verdict\":\"fits\""),
+              "record: a start that fits has the field, nothing skipped, nothing on the syslog line");
+        outcome_free(&out);
+}
+
 int main(void) {
         test_limits();
         test_grant();
         test_overcommit();
         test_topup();
         test_format();
+        test_outcome();
         printf("1..%u\n%u passed, %u failed\n", n_test, n_pass, n_fail);
         return n_fail ? 1 : 0;
 }
