@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../policy/budget.h"
+#include "budget.h"
 #include "cgroup.h"
 #include "json.h"
 #include "log.h"

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../policy/host_config.h"
+#include "host_config.h"
 #include "budget_view.h"
 #include "cgroup.h"
 #include "cli.h"

@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../policy/host_config.h"
-#include "../policy/policy.h"
+#include "host_config.h"
+#include "policy.h"
 #include "build.h"
 #include "cgroup.h"
 #include "image.h"

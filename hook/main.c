@@ -4,8 +4,8 @@
 #include <string.h>
 #include <yajl/yajl_version.h>
 
-#include "../policy/host_config.h"
-#include "../policy/policy_check.h"
+#include "host_config.h"
+#include "policy_check.h"
 #include "cli.h"
 #include "hook.h"
 #include "prefault.h"

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../hook/json.h"
+#include "json.h"
 
 /* The defaults, and why (README "Protection budget"): memory.min is hard —
  * reclaim never touches it, so what it holds is gone for everyone else — and
