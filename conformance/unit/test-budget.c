@@ -44,6 +44,10 @@ static void test_limits(void) {
         struct budget_limits l;
         host_config_defaults(&hc);
 
+        CHECK(hc.budget.min.size.percent && hc.budget.min.size.value == BUDGET_SAFE_MIN_PERCENT && hc.budget.protection.size.percent &&
+                      hc.budget.protection.size.value == BUDGET_SAFE_PROTECTION_PERCENT,
+              "defaults: the default budget is the safe share doctor warns above");
+
         /* The overcommit host: MemTotal 7969177 kB (7.6 GiB). */
         uint64_t small = UINT64_C(7969177) * K;
         budget_limits_resolve(&hc, small, P, &l);
