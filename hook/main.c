@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <yajl/yajl_version.h>
@@ -156,7 +157,7 @@ int main(int argc, char **argv) {
                 else {
                         /* Both policy directories and the host configuration. */
                         r = policy_check_paths((char *const *) c.opts.policy_dirs, c.opts.n_policy_dirs, true, true, stdout);
-                        char hc[4096];
+                        char hc[PATH_MAX];
                         int k = path_join(hc, sizeof hc, c.opts.sysroot, HOST_CONFIG_PATH);
                         k = k < 0 ? k : policy_check_host_config(hc, true, true, stdout);
                         r = r < 0 ? r : k < 0 ? k : r + k;
