@@ -119,3 +119,23 @@ size_t budget_topup(const struct budget_limits *limits, const struct budget_usag
         }
         return grown;
 }
+
+size_t budget_plan_run(const struct budget_limits *limits, const struct budget_usage *others, struct budget_topup *running,
+                       size_t n_running, const struct budget_claim *start, bool refuse_clamped, uint64_t page_size,
+                       struct budget_decision *ret_start) {
+        assert(limits);
+        assert(others);
+        assert(running || n_running == 0);
+        assert(!start || ret_start);
+        struct budget_usage used = *others;
+        for (size_t i = 0; i < n_running; i++)
+                budget_usage_add(&used, running[i].granted.min, running[i].granted.low);
+        size_t grown = budget_topup(limits, &used, page_size, running, n_running);
+        if (!start)
+                return grown;
+        used = *others;
+        for (size_t i = 0; i < n_running; i++)
+                budget_usage_add(&used, running[i].granted.min, running[i].granted.low);
+        budget_grant(limits, &used, start, page_size, refuse_clamped, ret_start);
+        return grown;
+}

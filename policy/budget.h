@@ -99,3 +99,16 @@ struct budget_topup {
  * many grants grew. */
 size_t budget_topup(const struct budget_limits *limits, const struct budget_usage *used, uint64_t page_size, struct budget_topup *items,
                     size_t n);
+
+/* One run of the ledger, the rule in one place: every running container
+ * that holds less than it asked is topped up first, oldest first — it was
+ * promised the next room that frees up — then the start of this run (start
+ * NULL: none, e.g. a poststop) gets what is left.  others: what the
+ * root's children hold for others (their originals); running: every
+ * running container (granted == requested for those not clamped), sorted
+ * in place and their grants raised where room allows.  Used is computed
+ * here as others plus the running grants.  ret_start is filled when start
+ * is given; returns how many running grants grew. */
+size_t budget_plan_run(const struct budget_limits *limits, const struct budget_usage *others, struct budget_topup *running,
+                       size_t n_running, const struct budget_claim *start, bool refuse_clamped, uint64_t page_size,
+                       struct budget_decision *ret_start);

@@ -290,6 +290,64 @@ static void test_topup(void) {
         CHECK(budget_topup(&(struct budget_limits) { G, G }, &(struct budget_usage) {0}, P, NULL, 0) == 0, "top-up: no items");
 }
 
+/* ---- one run: top-ups first, then the start -------------------------------- */
+
+/* The life of the overcommit host through budget_plan_run, as the ledger
+ * runs it: twenty starts of (1G, 2G) on 7.6 GiB, then stops. A stop frees
+ * room; the next run gives it to the clamped containers, oldest first,
+ * before any new start. */
+static void test_plan_run(void) {
+        struct host_config hc;
+        host_config_defaults(&hc);
+        struct budget_limits l;
+        budget_limits_resolve(&hc, UINT64_C(7969177) * K, P, &l);
+        struct budget_usage others = {0};
+        struct budget_topup run[20];
+        char ids[20][8];
+        size_t n = 0;
+        for (int i = 0; i < 20; i++) {
+                struct budget_decision d;
+                struct budget_claim req = { 1 * G, 2 * G };
+                size_t grown = budget_plan_run(&l, &others, run, n, &req, false, P, &d);
+                CHECK(grown == 0 || i == 0, "run: start %d tops up nobody (nothing freed)", i);
+                snprintf(ids[i], sizeof ids[i], "c%02d", i);
+                run[n++] = (struct budget_topup) { ids[i], (uint64_t) (100 + i), req, d.granted };
+        }
+        struct budget_usage used = {0};
+        for (size_t i = 0; i < n; i++)
+                budget_usage_add(&used, run[i].granted.min, run[i].granted.low);
+        CHECK(used.min <= l.min && used.protection <= l.protection && run[3].granted.min > 0 && run[3].granted.min < 1 * G && run[4].granted.min == 0,
+              "run: after 20 starts the top holds min %" PRIu64 " <= %" PRIu64 "; c03 got part, c04 nothing", used.min, l.min);
+
+        /* c00 and c01 stop: 2G of min and 4G of protection free up. */
+        memmove(&run[0], &run[2], (n - 2) * sizeof run[0]);
+        n -= 2;
+        struct budget_decision d;
+        struct budget_claim req = { 1 * G, 2 * G };
+        size_t grown = budget_plan_run(&l, &others, run, n, &req, false, P, &d);
+        /* served oldest first: c03 (clamped) is completed, then c04 and c05
+         * take what is left; the new start gets nothing */
+        bool order_ok = STREQ(run[0].id, "c02") && STREQ(run[1].id, "c03") && STREQ(run[2].id, "c04");
+        CHECK(order_ok && run[1].granted.min == 1 * G && run[1].granted.low == 2 * G && run[2].granted.min > 0, "run: a stop tops up the oldest clamped first (c03 whole, then c04)");
+        CHECK(grown >= 2 && d.granted.min == 0 && d.granted.low == 0 && d.verdict == BUDGET_CLAMPED,
+              "run: the start of the same run comes after the top-ups (grown %zu, start got %" PRIu64 ")", grown, d.granted.min);
+        used = (struct budget_usage) {0};
+        for (size_t i = 0; i < n; i++)
+                budget_usage_add(&used, run[i].granted.min, run[i].granted.low);
+        CHECK(used.min <= l.min && used.protection <= l.protection, "run: still under both caps after the top-ups");
+
+        /* a poststop run (no start) with nothing freed changes nothing */
+        struct budget_topup copy[20];
+        memcpy(copy, run, n * sizeof run[0]);
+        CHECK(budget_plan_run(&l, &others, run, n, NULL, false, P, NULL) == 0 && memcmp(copy, run, n * sizeof run[0]) == 0,
+              "run: with no room freed, a run without a start changes nothing");
+
+        /* others grow (an admin raises system.slice): nobody is lowered */
+        struct budget_usage more = { 3 * G, 3 * G };
+        CHECK(budget_plan_run(&l, &more, run, n, &req, false, P, &d) == 0 && memcmp(copy, run, n * sizeof run[0]) == 0 && d.granted.min == 0,
+              "run: others taking more lowers nobody, the start gets nothing");
+}
+
 /* ---- words and the record ---------------------------------------------------- */
 
 static void test_format(void) {
@@ -353,6 +411,7 @@ int main(void) {
         test_grant();
         test_overcommit();
         test_topup();
+        test_plan_run();
         test_format();
         test_outcome();
         printf("1..%u\n%u passed, %u failed\n", n_test, n_pass, n_fail);
