@@ -303,7 +303,7 @@ static void test_plan_run(void) {
         budget_limits_resolve(&hc, UINT64_C(7969177) * K, P, &l);
         struct budget_usage others = {0};
         struct budget_topup run[20];
-        char ids[20][8];
+        char ids[20][16];
         size_t n = 0;
         for (int i = 0; i < 20; i++) {
                 struct budget_decision d;
