@@ -51,6 +51,12 @@ static void check_budget(const unsigned char *d, size_t size) {
                 if (t[i].granted.min > t[i].requested.min || t[i].granted.low > t[i].requested.low)
                         __builtin_trap();
         }
+        /* one run: the start after the top-ups never exceeds its request */
+        struct budget_decision ds;
+        struct budget_usage others = { take(d, size, 2), take(d, size, 3) };
+        (void) budget_plan_run(&l, &others, t, 2, &req, false, 4096, &ds);
+        if (ds.granted.min > req.min || ds.granted.low > req.low)
+                __builtin_trap();
 }
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
