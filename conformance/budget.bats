@@ -241,3 +241,14 @@ explain() { "$MEMGUARD_BIN" explain --sysroot "$SYSROOT" --bundle "$BUNDLE" --pi
 	assert_success
 	assert_line "  not applicable: no cgroup v2 memory controller"
 }
+
+@test "doctor [a symlink and a file among the root's children] counts only real cgroup directories, never following the link" {
+	mk_cgroup /system.slice 1073741824 0
+	mkdir -p "$BATS_TEST_TMPDIR/elsewhere"
+	echo 8589934592 >"$BATS_TEST_TMPDIR/elsewhere/memory.min"
+	echo 8589934592 >"$BATS_TEST_TMPDIR/elsewhere/memory.low"
+	ln -s "$BATS_TEST_TMPDIR/elsewhere" "$CGROOT/evil.slice"
+	echo 1 >"$CGROOT/memory.pressure"
+	run doctor
+	assert_line --regexp "^OK    protection held: the root's children hold memory.min 1 GiB and min or low together 1 GiB \(/system.slice min 1 GiB low 0 B\);"
+}
