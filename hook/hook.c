@@ -253,13 +253,6 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
         for (size_t i = 0; i < v->policies.n_errors; i++)
                 outcome_error(out, "%s (file ignored)", v->policies.errors[i].msg);
 
-        /* The host configuration (the protection budget), read here with
-         * every other input, before the sandbox. An invalid file is one
-         * error line and the defaults apply: it never fails a start. */
-        struct mg_error herr = {0};
-        if (host_config_load(o->sysroot, true, &v->host_config, NULL, 0, &herr) < 0)
-                outcome_error(out, "%s (the defaults apply)", herr.msg);
-
         if (!v->build && !forced_off && build_args_are_shell_step(v->has_oci ? &v->oci : NULL) && builder_policy_matches(v)) {
                 v->build = true;
                 snprintf(v->build_signal, sizeof v->build_signal, "/bin/sh -c in a builder image");
@@ -286,6 +279,13 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
         apply_override(v, o, out, "min", &v->merged->overrides.max_min, &v->min);
         apply_override(v, o, out, "low", &v->merged->overrides.max_low, &v->low);
         v->swappiness = v->build && v->merged->build.has_swappiness ? (int) v->merged->build.swappiness : LEDGER_NO_SWAPPINESS;
+
+        /* The host configuration (the protection budget), read here with
+         * every other input, before the sandbox. An invalid file is one
+         * error line and the defaults apply: it never fails a start. */
+        struct mg_error herr = {0};
+        if (host_config_load(o->sysroot, true, &v->host_config, NULL, 0, &herr) < 0)
+                outcome_error(out, "%s (the defaults apply)", herr.msg);
         return 0;
 }
 
