@@ -22,7 +22,7 @@ static void usage(FILE *f) {
               "       oci-memguard doctor [--json]\n"
               "       oci-memguard explain --bundle DIR [--pid N] [--json]\n"
               "       oci-memguard explain --image REF [--annotation K=V]... [--command ARG0] [--build] [--json]\n"
-              "       oci-memguard policy check [PATH...]        (policy files, directories, host.json)\n"
+              "       oci-memguard policy check [PATH...]\n"
               "       oci-memguard --version\n"
               "Options: --sysroot DIR, --policy-dir DIR (repeatable), --state-dir DIR, --log-file FILE,\n"
               "         --dry-run, --no-seccomp, --no-syslog\n",
