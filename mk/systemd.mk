@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Protection through systemd (issue 9): hook/systemd.c calls systemd with
+# Protection through systemd: hook/systemd.c calls systemd with
 # the small D-Bus client of hook/dbus.c, in the default (static-pie) build.
 # Here: the client's unit test, the fake systemd the fixture suite talks
 # to, and the systemd VM suite.
