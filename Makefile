@@ -7,7 +7,8 @@ VERSION   := 0.1.0
 PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
 MANDIR    ?= $(PREFIX)/share/man
-# Policies and hooks.d live at fixed system paths (SPEC §4, §6), whatever the prefix.
+# Policies and hooks.d live at fixed system paths whatever the prefix: the hook
+# reads its policies there, and Podman, CRI-O and Buildah look for hooks there.
 DATADIR   ?= /usr/share
 SYSCONFDIR?= /etc
 DESTDIR   ?=

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Recognising build steps (SPEC §3): the record names the signal that decided.
+# Recognising build steps: the record names the signal that decided.
 
 load helpers
 

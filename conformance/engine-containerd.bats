@@ -4,7 +4,7 @@
 # binary (`ctr run --runc-binary`, the BinaryName of a runc runtime), in a
 # private mount namespace whose /etc/oci-memguard/runtime.conf points the
 # wrapper at this test's hook. ctr passes no image name: the image comes
-# from the oci-memguard.image annotation, as SPEC §3 lets any engine do
+# from the oci-memguard.image annotation, which any engine may set
 # (CRI sets io.kubernetes.cri.image-name itself).
 
 load helpers

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# `oci-memguard explain` (SPEC §7): what the hook would do, exactly — checked
+# `oci-memguard explain`: what the hook would do, exactly — checked
 # against what prestart then really writes for the same inputs — and nothing
 # written.
 

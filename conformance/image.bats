@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# SPEC §3: the image comes from annotations, Docker's config.v2.json or
+# The image comes from annotations, Docker's config.v2.json or
 # containers-storage metadata; policies match on it.
 
 load helpers

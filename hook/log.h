@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
-/* The outcome record of one run (SPEC §8): built up while the hook works,
+/* The outcome record of one run (README, Logs): built up while the hook works,
  * written once at the end as one JSON line plus one syslog line. */
 
 #include <stdbool.h>

@@ -38,7 +38,9 @@ static inline void closep(int *fd) {
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
 #define STREQ(a, b) (strcmp((a), (b)) == 0)
 
-/* Input limits of SPEC §2. */
+/* Input limits (README, Input limits): every read is bounded, so that no
+ * container, image or policy can make the hook, which runs as root and
+ * which the container waits for, use unbounded memory or time. */
 #define MEMGUARD_MAX_STATE_BYTES (64u * 1024u)
 #define MEMGUARD_MAX_CONFIG_BYTES (16u * 1024u * 1024u)
 #define MEMGUARD_MAX_POLICY_BYTES (64u * 1024u)
@@ -75,7 +77,8 @@ uint64_t now_usec_realtime(void);
 /* RFC 3339 UTC with microseconds. */
 void format_rfc3339(uint64_t usec, char *buf, size_t size);
 
-/* Container ids of SPEC §2: ^[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}$ */
+/* Container ids: ^[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}$. An id becomes a file
+ * name in the state dir: nothing else may pass. */
 bool container_id_is_valid(const char *id);
 
 /* The file helpers (bounded reads, whole writes, mkdir -p, atomic

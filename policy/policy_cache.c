@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* What each policy file parsed to, kept between container starts (issue 8).
+/* What each policy file parsed to, kept between container starts.
  *
  * Every start needs every policy, and reading and parsing 1000 files cost
  * 8 ms a start. The parsed result of each file (or its error) is kept in

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Which policies apply to a container, and their key-by-key merge (SPEC §4).
+/* Which policies apply to a container, and their key-by-key merge.
  *
  * Patterns are fnmatch(3) with flags 0: a star also crosses '/', so the
  * command pattern "STAR/make" matches "/usr/bin/make" and the cgroup pattern
@@ -35,7 +35,7 @@ bool policy_matches(const struct policy *p, const struct policy_subject *s) {
         const struct policy_match *m = &p->match;
         if (m->has_images) {
                 /* An unknown image ("") matches only policies without an
-                 * images list (SPEC §3): a glob such as "*" must not turn a
+                 * images list: a glob such as "*" must not turn a
                  * container we could not identify into a protected one. */
                 if (!s->image || !*s->image || !any_glob(m->images, m->n_images, s->image))
                         return false;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Unit tests of the policy language (SPEC §2, §4): sizes, every class of
- * validation error with its FILE:LINE:COL and SPEC word, comments,
+/* Unit tests of the policy language: sizes, every class of validation
+ * error with its FILE:LINE:COL and its word (size, depth, NUL, syntax,
+ * unknown key, type, owner, mode), comments,
  * duplicates, depth and NUL limits, matching, key-by-key merge, loading of
  * the vendor and admin directories (lexical order, masking, ownership and
  * mode, symlinks judged by their target, limits), `policy check`, and the
@@ -280,7 +281,7 @@ static void test_errors(void) {
         expect_err("{\"match\": {\"annotations\": {\"a\": \"1\", \"a\": \"2\"}}}", 1, 38, "duplicate key 'a'", "duplicate: annotation keys");
         expect_err("{\"//\": 1, \"//\": 2}", 1, 11, "duplicate key", "duplicate: even comment keys");
 
-        /* depth: 64 levels are fine, 65 are not (SPEC §2) */
+        /* depth: 64 levels are fine, 65 are not (MEMGUARD_MAX_JSON_DEPTH) */
         char *deep = nested(64);
         p = must_parse(deep, "depth: 64 levels accepted");
         policy_free(p);
@@ -720,7 +721,7 @@ owner_done:
         CHECK(policy_load_file(ofd, "fifo.json", "/x/fifo.json", root, &p, &e) < 0 && strstr(e.msg, "type: not a regular file"),
               "load_file: a FIFO named *.json is refused without blocking");
 
-        /* SPEC §2: at most 4096 files; those sorting last are left out. */
+        /* At most 4096 files (MEMGUARD_MAX_POLICY_FILES); those sorting last are left out. */
         mkd("many");
         for (unsigned i = 0; i <= MEMGUARD_MAX_POLICY_FILES; i++) {
                 char rel[64];

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# The systemd VM flavour (`make check-vm-systemd`, issue 9): a Debian
+# The systemd VM flavour (`make check-vm-systemd`): a Debian
 # bookworm rootfs with systemd as PID 1 on a virtio disk under qemu (TCG),
 # the Debian kernel of conformance/vm, runc --systemd-cgroup, the hook in
 # config.json. Proves that system.slice is protected through systemd and
@@ -45,7 +45,7 @@ if ((${#missing[@]})); then
 fi
 [[ $(id -u) -eq 0 ]] || { echo "check-vm-systemd: debootstrap and mkfs need root" >&2; exit 1; }
 [[ -x "$hook" ]] || { echo "check-vm-systemd: the hook '$hook' is not built (make)" >&2; exit 1; }
-# a hook from before the built-in D-Bus client (issue 9) cannot pass
+# a hook from before the built-in D-Bus client (hook/dbus.c) cannot pass
 grep -q SetUnitProperties "$hook" ||
 	{ echo "check-vm-systemd: '$hook' cannot talk to systemd (older than hook/dbus.c?)" >&2; exit 1; }
 hook="$(cd "$(dirname "$hook")" && pwd)/$(basename "$hook")"
