@@ -47,6 +47,22 @@ int mkdir_p(const char *path, mode_t last_mode) {
         return 0;
 }
 
+/* One read(2), retried on EINTR: the bytes read (0 at the end) or -errno. */
+static ssize_t read_some(int fd, void *buf, size_t n) {
+        for (;;) {
+                ssize_t r = read(fd, buf, n);
+                if (r >= 0 || errno != EINTR)
+                        return r < 0 ? -errno : r;
+        }
+}
+
+/* A file below dirfd for reading, never through a symlink in the last
+ * component: the fd or -errno. */
+static int open_read_at(int dirfd, const char *path) {
+        int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        return fd < 0 ? -errno : fd;
+}
+
 int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_len) {
         size_t cap = 4096, len = 0;
         if (cap > max + 1)
@@ -65,12 +81,9 @@ int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_len) {
                         buf = n;
                         cap = ncap;
                 }
-                ssize_t r = read(fd, buf + len, cap - len);
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
+                ssize_t r = read_some(fd, buf + len, cap - len);
+                if (r < 0)
+                        return (int) r;
                 if (r == 0)
                         break;
                 len += (size_t) r;
@@ -87,26 +100,23 @@ int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_len) {
 }
 
 int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        _cleanup_close_ int fd = open_read_at(dirfd, path);
         if (fd < 0)
-                return -errno;
+                return fd;
         return read_fd_bounded(fd, max, ret, ret_len);
 }
 
 int read_small_at(int dirfd, const char *path, char *buf, size_t size) {
-        _cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        _cleanup_close_ int fd = open_read_at(dirfd, path);
         if (fd < 0)
-                return -errno;
+                return fd;
         size_t len = 0;
         for (;;) {
                 if (len + 1 >= size)
                         return -EFBIG;
-                ssize_t r = read(fd, buf + len, size - 1 - len);
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
+                ssize_t r = read_some(fd, buf + len, size - 1 - len);
+                if (r < 0)
+                        return (int) r;
                 if (r == 0)
                         break;
                 len += (size_t) r;
