@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../policy/policy.h"
+#include "policy.h"
 #include "image.h"
 #include "oci.h"
 

@@ -3,7 +3,7 @@
 
 #include <stdbool.h>
 
-#include "../policy/policy.h"
+#include "policy.h"
 #include "oci.h"
 
 /* The image a container runs, ranked by who controls the signal.
