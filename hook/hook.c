@@ -339,9 +339,9 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
          * operator's explain --build still count. */
         if (v->build && v->merged->build.detect == POLICY_FALSE && !STREQ(v->build_source, "oci-memguard.build") &&
             !STREQ(v->build_source, "explain --build")) {
-                outcome_skip(out, "build signal '%s' ignored: policy sets build.detect=false", v->build_signal);
-                v->build = false;
-                v->build_signal[0] = '\0';
+                outcome_skip(out, "build signal '%s' (%s) ignored: policy sets build.detect=false", v->build_signal, v->build_source);
+                v->build = v->build_trusted = false;
+                v->build_signal[0] = v->build_source[0] = '\0';
                 r = merge(v, false);
                 if (r < 0)
                         return r;
