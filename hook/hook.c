@@ -338,8 +338,8 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
                 return r;
         /* A policy can switch the heuristics off; the annotation and the
          * operator's explain --build still count. */
-        if (v->build && v->merged->build.detect == POLICY_FALSE && !STREQ(v->build_source, "oci-memguard.build") &&
-            !STREQ(v->build_source, "explain --build")) {
+        if (v->build && v->merged->build.detect == POLICY_FALSE && !v->asserted_build &&
+            !STREQ(v->build_source, policy_claim_name(POLICY_CLAIM_BUILD_ANNOTATION))) {
                 outcome_skip(out, "build signal '%s' (%s) ignored: policy sets build.detect=false", v->build_signal, v->build_source);
                 v->build = v->build_trusted = false;
                 v->build_signal[0] = v->build_source[0] = '\0';
