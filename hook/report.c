@@ -29,6 +29,7 @@ int report_parse_duration(const char *s, uint64_t *ret_usec) {
         /* a century is plenty; the bound keeps the sum from wrapping */
         const uint64_t max = 100ull * 365 * 86400 * 1000000;
         uint64_t total = 0;
+        unsigned n_units = 0;
         const char *p = s;
         if (!*p)
                 return -EINVAL;
@@ -43,7 +44,12 @@ int report_parse_duration(const char *s, uint64_t *ret_usec) {
                 }
                 uint64_t unit;
                 switch (*p) {
-                case '\0': unit = 1; break; /* bare number: seconds */
+                case '\0':
+                        /* a bare number is seconds; "1h2" is a typo */
+                        if (n_units > 0)
+                                return -EINVAL;
+                        unit = 1;
+                        break;
                 case 's': unit = 1; p++; break;
                 case 'm': unit = 60; p++; break;
                 case 'h': unit = 3600; p++; break;
@@ -51,6 +57,7 @@ int report_parse_duration(const char *s, uint64_t *ret_usec) {
                 case 'w': unit = 7 * 86400; p++; break;
                 default: return -EINVAL;
                 }
+                n_units++;
                 if (n > max / 1000000 / unit)
                         return -ERANGE;
                 total += n * unit * 1000000;
