@@ -10,7 +10,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 120
 FUZZ_FLAGS   := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Ihook -Ipolicy -Iwrapper -Ibuild/gen \
                 $(shell $(PKG_CONFIG) --cflags yajl libseccomp 2>/dev/null)
-FUZZERS      := json oci policy size wrapper
+FUZZERS      := json oci policy size wrapper report
 FUZZ_BINS    := $(patsubst %,build/fuzz/fuzz-%,$(FUZZERS))
 FUZZ_LIB     := $(LIB_SRCS)
 WRAPPER_LIB  := wrapper/bundle_hooks.c hook/arena.c hook/json.c hook/util.c
