@@ -15,13 +15,13 @@ load helpers
 
 # The fake systemd, built once per run of this file: build/fake-systemd-bus
 # when make built it, else compiled here (it needs only hook/dbus.c and
-# hook/util.c).
+# lib/util.c).
 setup_file() {
 	local repo="$BATS_TEST_DIRNAME/.." src="$BATS_TEST_DIRNAME/unit/fake-systemd-bus.c"
 	FAKE_BUS="$repo/build/fake-systemd-bus"
 	if [[ ! -x "$FAKE_BUS" || "$src" -nt "$FAKE_BUS" || "$repo/hook/dbus.c" -nt "$FAKE_BUS" ]]; then
 		FAKE_BUS="$BATS_FILE_TMPDIR/fake-systemd-bus"
-		cc -D_GNU_SOURCE -std=c11 -O1 -Wall -I"$repo/hook" "$src" "$repo/hook/dbus.c" "$repo/hook/util.c" -o "$FAKE_BUS" 2>"$BATS_FILE_TMPDIR/cc.log" ||
+		cc -D_GNU_SOURCE -std=c11 -O1 -Wall -I"$repo/hook" -I"$repo/lib" "$src" "$repo/hook/dbus.c" "$repo/lib/util.c" -o "$FAKE_BUS" 2>"$BATS_FILE_TMPDIR/cc.log" ||
 			FAKE_BUS=""
 	fi
 	export FAKE_BUS

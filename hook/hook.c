@@ -11,7 +11,7 @@
 #include "killpoint.h"
 #include "ledger.h"
 #include "meminfo.h"
-#include "../policy/policy_cache.h"
+#include "policy_cache.h"
 #include "sandbox.h"
 
 static const char *const known_stages[] = {

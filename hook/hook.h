@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../policy/policy.h"
+#include "policy.h"
 #include "build.h"
 #include "cgroup.h"
 #include "image.h"

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <yajl/yajl_version.h>
 
-#include "../policy/policy_check.h"
+#include "policy_check.h"
 #include "cli.h"
 #include "hook.h"
 #include "prefault.h"

@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../hook/arena.h"
-#include "../hook/util.h"
+#include "arena.h"
+#include "util.h"
 
 /* A size as written: bytes, or a percentage of MemTotal resolved later. */
 struct policy_size {

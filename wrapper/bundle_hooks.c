@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../hook/json.h"
+#include "json.h"
 
 static const char *base_name(const char *p) {
         const char *s = strrchr(p, '/');

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../hook/util.h"
+#include "util.h"
 
 struct hook_spec {
         const char *path;               /* absolute path of the hook program */

@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../hook/util.h"
+#include "util.h"
 
 #ifndef MEMGUARD_RUNTIME_CONF
 #define MEMGUARD_RUNTIME_CONF "/etc/oci-memguard/runtime.conf"

@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <syslog.h>
 
-#include "../hook/json.h"
-#include "../hook/prefault.h"
+#include "json.h"
+#include "prefault.h"
 #include "args.h"
 #include "bundle_hooks.h"
 #include "conf.h"
