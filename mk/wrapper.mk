@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# oci-memguard-runtime (SPEC §6): the runc-compatible wrapper for Docker,
+# oci-memguard-runtime: the runc-compatible wrapper for Docker,
 # containerd and BuildKit, the hooks.d files for Podman/CRI-O/Buildah, the
 # BuildKit `runc` shim, and the engine suites.
 
