@@ -169,6 +169,19 @@ fixture_log() {
 	assert_line --regexp "^file: .*events.jsonl.3.gz: [0-9]+ lines, gzip data cut short$"
 }
 
+@test "report [a FIFO and a symlink named like rotated files] names them, does not block, reads the rest" {
+	rec prestart a:1 '[]' >"$LOG"
+	mkfifo "$LOG.1"
+	ln -s /etc/passwd "$LOG.2"
+	run timeout 10 "$MEMGUARD_BIN" report --log "$LOG" --json
+	assert_success
+	REPORT="$output"
+	run jr '[.files[] | "\(.path | sub(".*/"; "")): \(.error)"] | join("; ")'
+	assert_output "events.jsonl.2: Too many levels of symbolic links; events.jsonl.1: not a regular file; events.jsonl: null"
+	run jr '.lines.records'
+	assert_output 1
+}
+
 @test "report: the live log missing after a rotation is fine; no log at all is an error naming it" {
 	rec prestart a:1 '[]' >"$LOG.1"
 	report_json

@@ -91,8 +91,8 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
 }
 
 int report_parse_time(const char *s, uint64_t *ret_usec) {
-        if (!s || !ret_usec)
-                return -EINVAL;
+        assert(s);
+        assert(ret_usec);
         /* YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z */
         unsigned y, mo, d, h, mi, sec, frac = 0;
         size_t n = strlen(s);
@@ -579,8 +579,10 @@ static int stream_gzip(struct report *r, int fd, struct line_acc *a, struct log_
 #endif
 
 static int read_log_file(struct report *r, struct log_file *f, struct mg_error *err) {
-        /* Rotated files are ours to read, never a link to elsewhere. */
-        _cleanup_close_ int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        /* Rotated files are ours to read, never a link to elsewhere; a FIFO
+         * in their place must not block the open (O_NONBLOCK changes
+         * nothing for a regular file). */
+        _cleanup_close_ int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return mg_error_set(err, -errno, "%s", strerror(errno));
         struct stat st;
