@@ -220,8 +220,9 @@ int plan_cgroups(const struct plan_cgroup_input *in, struct plan_cgroups *ret) {
                 }
         }
 
-        /* Decide: the value each node must hold. */
-        for (size_t i = 0; i < n; i++) {
+        /* Decide: the value each node must hold — once every value it
+         * depends on is known (a leaf not read yet would look unclaimed). */
+        for (size_t i = 0; p.n_reads == 0 && i < n; i++) {
                 const struct plan_node *nd = &in->nodes[i];
                 uint64_t own[LV_N] = { 0, 0 }, below[LV_N] = { 0, 0 };
                 for (size_t c = 0; c < in->n_claims; c++) {
