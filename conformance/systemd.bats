@@ -405,6 +405,27 @@ ok via systemd"
 	assert_output 0
 }
 
+@test "[systemd answers but writes another cgroup] a read-back without the value is a failure: written directly, said loudly" {
+	# systemd said yes to a unit whose cgroup is not this path: the value
+	# read back is not what was asked for. That was recorded as success
+	# ("kernel reads back 0") and never given back.
+	local d
+	for d in system.slice system.slice/docker-d1.scope; do
+		mkdir -p "$BATS_TEST_TMPDIR/elsewhere/$d"
+		echo 0 >"$BATS_TEST_TMPDIR/elsewhere/$d/memory.min"
+		echo 0 >"$BATS_TEST_TMPDIR/elsewhere/$d/memory.low"
+	done
+	start_bus --cgroot "$BATS_TEST_TMPDIR/elsewhere"
+	start_container d1 4001 /system.slice/docker-d1.scope
+	assert_equal "$(cg_value /system.slice memory.min)" 134217728
+	run action /system.slice memory.min
+	assert_output "0->134217728 ok (direct, not via systemd)"
+	run log_field '.errors[0]'
+	assert_output "set memory.min of /system.slice through systemd: systemd answered, but memory.min reads back 0: written directly instead, systemd may reset it"
+	stop_container d1 /system.slice/docker-d1.scope 4001
+	assert_equal "$(cg_value /system.slice memory.min)" 0
+}
+
 @test "DBUS_SYSTEM_BUS_ADDRESS names a bus daemon: Hello first, then the same calls there" {
 	local sock="$BATS_TEST_TMPDIR/sysbus"
 	start_bus --socket "$sock"
