@@ -124,9 +124,33 @@ static bool rec_live(const struct ledger *l, size_t i) { return l->rec_state[i] 
 
 static void fmt_val(uint64_t v, char *buf, size_t n) { format_cgroup_value(v, buf, n); }
 
+static uint64_t path_hash(const char *p) {
+        uint64_t h = 1469598103934665603ull; /* FNV-1a */
+        for (; *p; p++)
+                h = (h ^ (unsigned char) *p) * 1099511628211ull;
+        return h;
+}
+
 /* Every cgroup in the chain of every protecting record gets an entry (leaf
- * and ancestors below the root; the root has no memory.min). */
+ * and ancestors below the root; the root has no memory.min). The entries
+ * are found through a hash set: records x depth, not records x entries. */
 static int ensure_entries(struct ledger *l) {
+        size_t most = l->n_entries;
+        for (size_t i = 0; i < l->n_recs; i++)
+                most += cgroup_path_depth(l->recs[i].cgroup);
+        size_t cap = 64;
+        while (cap < most * 2)
+                cap *= 2;
+        _cleanup_free_ size_t *slot = calloc(cap, sizeof *slot); /* entry index + 1 */
+        if (!slot)
+                return -ENOMEM;
+        size_t mask = cap - 1;
+        for (size_t i = 0; i < l->n_entries; i++) {
+                size_t h = (size_t) path_hash(l->entries[i].path) & mask;
+                while (slot[h])
+                        h = (h + 1) & mask;
+                slot[h] = i + 1;
+        }
         for (size_t i = 0; i < l->n_recs; i++) {
                 const struct record *rec = &l->recs[i];
                 /* After a corrupt ledger the chains of the records pruned
@@ -137,8 +161,18 @@ static int ensure_entries(struct ledger *l) {
                 char path[1024];
                 snprintf(path, sizeof path, "%s", rec->cgroup);
                 while (path[0] && !STREQ(path, "/")) {
-                        if (!ledger_entry_find(l, path) && !ledger_entry_add(l, path))
-                                return -ENOMEM;
+                        size_t h = (size_t) path_hash(path) & mask;
+                        bool found = false;
+                        for (; slot[h]; h = (h + 1) & mask)
+                                if (STREQ(l->entries[slot[h] - 1].path, path)) {
+                                        found = true;
+                                        break;
+                                }
+                        if (!found) {
+                                if (!ledger_entry_add(l, path))
+                                        return -ENOMEM;
+                                slot[h] = l->n_entries;
+                        }
                         char *slash = strrchr(path, '/');
                         if (slash == path)
                                 break;

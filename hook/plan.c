@@ -69,34 +69,95 @@ void plan_cgroups_free(struct plan_cgroups *p) {
         *p = (struct plan_cgroups) {0};
 }
 
-static bool claim_covers(const struct plan_claim *c, const char *path) { return strcmp(c->cgroup, path) == 0 || cgroup_path_is_below(c->cgroup, path); }
+/* ---- the chains ---------------------------------------------------------
+ * Each claim walks its own chain (leaf, then every ancestor) through an
+ * index of the nodes by path: the plan costs claims x depth, not
+ * claims x nodes. */
+
+struct node_index {
+        size_t *slot; /* node index + 1; 0 = empty */
+        size_t mask;
+};
+
+static uint64_t path_hash(const char *p, size_t len) {
+        uint64_t h = 1469598103934665603ull; /* FNV-1a */
+        for (size_t i = 0; i < len; i++)
+                h = (h ^ (unsigned char) p[i]) * 1099511628211ull;
+        return h;
+}
+
+static int node_index_build(const struct plan_cgroup_input *in, struct node_index *ret) {
+        size_t cap = 16;
+        while (cap < in->n_nodes * 2)
+                cap *= 2;
+        ret->slot = calloc(cap, sizeof *ret->slot);
+        if (!ret->slot)
+                return -ENOMEM;
+        ret->mask = cap - 1;
+        for (size_t i = 0; i < in->n_nodes; i++) {
+                const char *p = in->nodes[i].path;
+                size_t h = (size_t) path_hash(p, strlen(p)) & ret->mask;
+                while (ret->slot[h])
+                        h = (h + 1) & ret->mask;
+                ret->slot[h] = i + 1;
+        }
+        return 0;
+}
+
+/* The node of the first len bytes of path, or -1. */
+static ssize_t node_lookup(const struct plan_cgroup_input *in, const struct node_index *ix, const char *path, size_t len) {
+        size_t h = (size_t) path_hash(path, len) & ix->mask;
+        for (; ix->slot[h]; h = (h + 1) & ix->mask) {
+                const char *p = in->nodes[ix->slot[h] - 1].path;
+                if (strncmp(p, path, len) == 0 && p[len] == '\0')
+                        return (ssize_t) (ix->slot[h] - 1);
+        }
+        return -1;
+}
+
+/* Calls fn for the claim's leaf node (mine = true) and each ancestor node. */
+#define FOR_CHAIN(in, ix, cgroup, node, mine, body)                                        \
+        do {                                                                               \
+                size_t len_ = strlen(cgroup);                                              \
+                bool mine = true;                                                          \
+                while (len_ > 1) {                                                         \
+                        ssize_t node = node_lookup((in), (ix), (cgroup), len_);            \
+                        if (node >= 0) {                                                   \
+                                body;                                                      \
+                        }                                                                  \
+                        mine = false;                                                      \
+                        while (len_ > 0 && (cgroup)[len_ - 1] != '/')                      \
+                                len_--;                                                    \
+                        if (len_ > 0)                                                      \
+                                len_--; /* the '/' */                                      \
+                }                                                                          \
+        } while (0)
+
+/* What the claims say about each node. */
+struct node_agg {
+        bool claimed;          /* a live claim at or below */
+        bool changed;          /* a claim at or below starts or stops in this run */
+        bool wants[LV_N];      /* a live claim at or below asks for this value */
+        uint64_t rebuilt_below[LV_N]; /* applied claims recorded strictly below */
+        uint64_t own[LV_N], below[LV_N];
+};
 
 /* A node the run cannot change, so its values need not be read: no claim at
  * or below it starts or stops in this run, and every value it needs is held
  * and settled (the last write finished: set == prev) or someone else's. Its
  * value is then what the ledger says; should that not be the target after
  * all, plan_cgroups asks for it to be read. */
-static bool node_is_quiet(const struct plan_cgroup_input *in, const struct plan_node *n, const bool wants[LV_N]) {
-        if (in->observe_all || in->rebuild)
+static bool node_is_quiet(const struct plan_cgroup_input *in, const struct plan_node *n, const struct node_agg *agg) {
+        if (in->observe_all || in->rebuild || agg->changed)
                 return false;
-        for (size_t c = 0; c < in->n_claims; c++)
-                if (in->claims[c].state != CLAIM_KEPT && claim_covers(&in->claims[c], n->path))
-                        return false;
         for (int v = 0; v < LV_N; v++) {
                 const struct held_value *hv = &n->held[v];
-                if (hv->managed != wants[v])
+                if (hv->managed != agg->wants[v])
                         return false;
                 if (hv->managed && !hv->foreign && hv->set != hv->prev)
                         return false;
         }
         return true;
-}
-
-static ssize_t node_find(const struct plan_cgroup_input *in, const char *path) {
-        for (size_t i = 0; i < in->n_nodes; i++)
-                if (strcmp(in->nodes[i].path, path) == 0)
-                        return (ssize_t) i;
-        return -1;
 }
 
 static int add_note(struct plan_cgroups *p, size_t *cap, struct plan_note note) {
@@ -150,6 +211,8 @@ int plan_cgroups(const struct plan_cgroup_input *in, struct plan_cgroups *ret) {
         struct plan_cgroups p = {0};
         size_t notes_cap = 0;
         int r = -ENOMEM;
+        struct node_index ix = {0};
+        struct node_agg *agg = NULL;
         p.held = calloc(n + 1, sizeof *p.held);
         p.claimed = calloc(n + 1, sizeof *p.claimed);
         p.need_read = calloc(n + 1, sizeof *p.need_read);
@@ -161,33 +224,42 @@ int plan_cgroups(const struct plan_cgroup_input *in, struct plan_cgroups *ret) {
         if (!p.held || !p.claimed || !p.need_read || !p.claim_counted || !p.writes || !have || !provisional || !cur)
                 goto fail;
 
+        agg = calloc(n + 1, sizeof *agg);
+        if (!agg || node_index_build(in, &ix) < 0)
+                goto fail;
+        for (size_t c = 0; c < in->n_claims; c++) {
+                const struct plan_claim *cl = &in->claims[c];
+                FOR_CHAIN(in, &ix, cl->cgroup, node, mine, {
+                        struct node_agg *g = &agg[node];
+                        g->changed |= cl->state != CLAIM_KEPT;
+                        if (cl->state != CLAIM_REMOVED) {
+                                g->claimed = true;
+                                for (int v = 0; v < LV_N; v++)
+                                        g->wants[v] |= cl->value[v] > 0;
+                        }
+                        /* What the lost ledger had added for the containers
+                         * recorded below: only claims their leaf took. */
+                        if (in->rebuild && !mine && cl->state != CLAIM_NEW)
+                                for (int v = 0; v < LV_N; v++)
+                                        if (cl->applied[v])
+                                                g->rebuilt_below[v] = sat_add(g->rebuilt_below[v], cl->value[v]);
+                });
+        }
+
         /* Observe: what each node holds now, adopting originals and
          * noticing foreign changes. */
         for (size_t i = 0; i < n; i++) {
                 const struct plan_node *nd = &in->nodes[i];
-                bool wants[LV_N] = { false, false };
-                uint64_t rebuilt_below[LV_N] = { 0, 0 };
-                for (size_t c = 0; c < in->n_claims; c++) {
-                        const struct plan_claim *cl = &in->claims[c];
-                        if (cl->state != CLAIM_REMOVED && claim_covers(cl, nd->path)) {
-                                p.claimed[i] = true;
-                                for (int v = 0; v < LV_N; v++)
-                                        wants[v] |= cl->value[v] > 0;
-                        }
-                        /* What the lost ledger had added for the containers
-                         * recorded below: only claims their leaf took. */
-                        if (in->rebuild && cl->state != CLAIM_NEW && cgroup_path_is_below(cl->cgroup, nd->path))
-                                for (int v = 0; v < LV_N; v++)
-                                        if (cl->applied[v])
-                                                rebuilt_below[v] = sat_add(rebuilt_below[v], cl->value[v]);
-                }
+                const bool *wants = agg[i].wants;
+                const uint64_t *rebuilt_below = agg[i].rebuilt_below;
+                p.claimed[i] = agg[i].claimed;
                 memcpy(p.held[i], nd->held, sizeof p.held[i]);
                 if (nd->gone) {
                         /* A stopped container's leaf: nothing to give back. */
                         memset(p.held[i], 0, sizeof p.held[i]);
                         continue;
                 }
-                bool quiet = node_is_quiet(in, nd, wants);
+                bool quiet = node_is_quiet(in, nd, &agg[i]);
                 for (int v = 0; v < LV_N; v++) {
                         struct held_value *hv = &p.held[i][v];
                         if (!hv->managed && !wants[v] && rebuilt_below[v] == 0)
@@ -222,29 +294,27 @@ int plan_cgroups(const struct plan_cgroup_input *in, struct plan_cgroups *ret) {
 
         /* Decide: the value each node must hold — once every value it
          * depends on is known (a leaf not read yet would look unclaimed). */
-        for (size_t i = 0; p.n_reads == 0 && i < n; i++) {
-                const struct plan_node *nd = &in->nodes[i];
-                uint64_t own[LV_N] = { 0, 0 }, below[LV_N] = { 0, 0 };
-                for (size_t c = 0; c < in->n_claims; c++) {
-                        const struct plan_claim *cl = &in->claims[c];
-                        if (cl->state == CLAIM_REMOVED)
+        for (size_t c = 0; p.n_reads == 0 && c < in->n_claims; c++) {
+                const struct plan_claim *cl = &in->claims[c];
+                if (cl->state == CLAIM_REMOVED)
+                        continue;
+                ssize_t leaf = node_lookup(in, &ix, cl->cgroup, strlen(cl->cgroup));
+                for (int v = 0; v < LV_N; v++) {
+                        /* A leaf that cannot be read cannot hold its claim:
+                         * it raises no ancestor either. */
+                        if (cl->value[v] == 0 || (leaf >= 0 && !have[leaf][v]))
                                 continue;
-                        bool mine = strcmp(cl->cgroup, nd->path) == 0;
-                        if (!mine && !cgroup_path_is_below(cl->cgroup, nd->path))
-                                continue;
-                        ssize_t leaf = mine ? (ssize_t) i : node_find(in, cl->cgroup);
-                        for (int v = 0; v < LV_N; v++) {
-                                /* A leaf that cannot be read cannot hold its
-                                 * claim: it raises no ancestor either. */
-                                if (cl->value[v] == 0 || (leaf >= 0 && !have[leaf][v]))
-                                        continue;
-                                p.claim_counted[c][v] = true;
+                        p.claim_counted[c][v] = true;
+                        FOR_CHAIN(in, &ix, cl->cgroup, node, mine, {
                                 if (mine)
-                                        own[v] = cl->value[v] > own[v] ? cl->value[v] : own[v];
+                                        agg[node].own[v] = cl->value[v] > agg[node].own[v] ? cl->value[v] : agg[node].own[v];
                                 else
-                                        below[v] = sat_add(below[v], cl->value[v]);
-                        }
+                                        agg[node].below[v] = sat_add(agg[node].below[v], cl->value[v]);
+                        });
                 }
+        }
+        for (size_t i = 0; p.n_reads == 0 && i < n; i++) {
+                const uint64_t *own = agg[i].own, *below = agg[i].below;
                 for (int v = 0; v < LV_N; v++) {
                         struct held_value *hv = &p.held[i][v];
                         if (!have[i][v])
@@ -288,12 +358,16 @@ int plan_cgroups(const struct plan_cgroup_input *in, struct plan_cgroups *ret) {
         free(have);
         free(provisional);
         free(cur);
+        free(agg);
+        free(ix.slot);
         *ret = p;
         return 0;
 fail:
         free(have);
         free(provisional);
         free(cur);
+        free(agg);
+        free(ix.slot);
         plan_cgroups_free(&p);
         return r;
 }
