@@ -57,42 +57,38 @@ static bool systemd_recently_slow(int state_dirfd) {
 static int systemd_write(struct value_backend *b, const char *path, int cgfd, int v, uint64_t value, uint64_t *ret_actual, char *via,
                          size_t via_size, char *why, size_t why_size) {
         const char *file = plan_value_file[v];
-        if (!systemd_manages(b->sysroot, path))
-                return cgroupfs_write(b, path, cgfd, v, value, ret_actual, via, via_size, why, why_size);
+        char unit[256];
+        struct mg_error serr = {0};
         uint64_t t0 = now_usec_monotonic();
-        uint64_t left = b->deadline_usec > t0 + SYSTEMD_DEADLINE_RESERVE_USEC ? b->deadline_usec - t0 - SYSTEMD_DEADLINE_RESERVE_USEC : 0;
-        uint64_t timeout = left < SYSTEMD_TIMEOUT_USEC ? left : SYSTEMD_TIMEOUT_USEC;
-        char failure[256];
-        if (b->bus_slow)
-                snprintf(failure, sizeof failure, "%s (no answer in time within the last %u s: not asked again)", strerror(ETIMEDOUT),
-                         SYSTEMD_SLOW_USEC / 1000000u);
-        else if (timeout < 100u * 1000u)
-                snprintf(failure, sizeof failure, "no time left within the run's deadline");
-        else {
-                int sr = systemd_set_memory_protection(path, file, value, timeout);
-                if (now_usec_monotonic() - t0 >= SYSTEMD_TIMEOUT_USEC / 2)
-                        systemd_mark_slow(b);
+        int kind = SYSTEMD_CGROUP_PLAIN, sr = 0;
+        if (b->bus_slow) {
+                /* Only a slice is known without asking: a scope would cost
+                 * a question to the bus that just did not answer. */
+                kind = systemd_cgroup_kind(path, unit, sizeof unit);
+                if (kind == SYSTEMD_CGROUP_UNIT || kind == SYSTEMD_CGROUP_MISPLACED)
+                        sr = mg_error_set(&serr, -ETIMEDOUT, "%s (no answer in time within the last %u s: not asked again)", strerror(ETIMEDOUT),
+                                          SYSTEMD_SLOW_USEC / 1000000u);
+        } else
+                kind = systemd_client_resolve(b->sd, path, unit, sizeof unit, &serr);
+        if (kind == SYSTEMD_CGROUP_MISPLACED)
+                /* a directory that only carries a unit's name is a plain
+                 * cgroup: changing the unit would change another cgroup */
+                outcome_skip(b->out, "%s of %s: named like the systemd unit %s, but not its cgroup: written directly", file, path, unit);
+        if (sr == 0 && kind == SYSTEMD_CGROUP_UNIT) {
+                sr = systemd_client_set_memory_protection(b->sd, unit, cgfd, file, value, ret_actual, &serr);
                 if (sr == 0) {
-                        uint64_t actual;
-                        int rr = cgroup_read_value(cgfd, file, &actual);
-                        if (rr == 0 && actual == value) {
-                                *ret_actual = actual;
-                                snprintf(via, via_size, " via systemd");
-                                return 0;
-                        }
-                        /* systemd said yes, yet the cgroup does not show it:
-                         * it did not write this cgroup. A failure. */
-                        char a[32];
-                        if (rr < 0)
-                                snprintf(failure, sizeof failure, "read back: %s", strerror(-rr));
-                        else
-                                snprintf(failure, sizeof failure, "systemd answered, but %s reads back %s", file, format_cgroup_value(actual, a, sizeof a));
-                } else
-                        snprintf(failure, sizeof failure, "%s", strerror(-sr));
-        }
+                        snprintf(via, via_size, " via systemd");
+                        return 0;
+                }
+        } else if (kind < 0)
+                sr = kind;
+        if (!b->bus_slow && now_usec_monotonic() - t0 >= SYSTEMD_TIMEOUT_USEC / 2)
+                systemd_mark_slow(b);
+        if (sr == 0)
+                return cgroupfs_write(b, path, cgfd, v, value, ret_actual, via, via_size, why, why_size);
         /* Loud: systemd will reset this value the next time it realizes
          * the unit. */
-        outcome_error(b->out, "set %s of %s through systemd: %s: written directly instead, systemd may reset it", file, path, failure);
+        outcome_error(b->out, "set %s of %s through systemd: %s: written directly instead, systemd may reset it", file, path, serr.msg);
         snprintf(via, via_size, " (direct, not via systemd)");
         int r = cgroup_write_value(cgfd, file, value, ret_actual);
         if (r < 0)
@@ -100,22 +96,28 @@ static int systemd_write(struct value_backend *b, const char *path, int cgfd, in
         return r;
 }
 
-void value_backend_choose(struct value_backend *ret, const char *sysroot, struct outcome *out, int state_dirfd, uint64_t deadline_usec) {
+int value_backend_choose(struct value_backend *ret, const char *sysroot, struct outcome *out, int state_dirfd, uint64_t deadline_usec) {
         assert(ret);
         assert(sysroot);
-        char path[PATH_MAX];
-        struct stat st;
-        /* sd_booted()'s test, below the sysroot so that fixtures can pretend */
-        bool systemd = path_join(path, sizeof path, sysroot, "/run/systemd/system") == 0 && lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
-        *ret = (struct value_backend) {
-                .name = systemd ? "systemd" : "cgroupfs",
-                .write = systemd ? systemd_write : cgroupfs_write,
-                .sysroot = sysroot,
-                .out = out,
-                .state_dirfd = state_dirfd,
-                .deadline_usec = deadline_usec,
-                .bus_slow = systemd && systemd_recently_slow(state_dirfd),
-        };
+        *ret = (struct value_backend) { .name = "cgroupfs", .write = cgroupfs_write, .out = out, .state_dirfd = state_dirfd };
+        /* The D-Bus exchanges leave time for the rest of the run. */
+        uint64_t deadline = deadline_usec > SYSTEMD_DEADLINE_RESERVE_USEC ? deadline_usec - SYSTEMD_DEADLINE_RESERVE_USEC : 0;
+        int r = systemd_client_new(sysroot, SYSTEMD_TIMEOUT_USEC, deadline, &ret->sd);
+        if (r < 0)
+                return r;
+        if (!systemd_client_running(ret->sd)) {
+                ret->sd = systemd_client_free(ret->sd);
+                return 0;
+        }
+        ret->name = "systemd";
+        ret->write = systemd_write;
+        ret->bus_slow = systemd_recently_slow(state_dirfd);
+        return 0;
+}
+
+void value_backend_done(struct value_backend *b) {
+        assert(b);
+        b->sd = systemd_client_free(b->sd);
 }
 
 /* ---- the run ----------------------------------------------------------- */
@@ -548,9 +550,13 @@ int ledger_apply(struct ledger *l) {
         a.refused = calloc(l->n_recs + 1, sizeof *a.refused);
         if (!a.refused)
                 return -ENOMEM;
-        value_backend_choose(&a.be, l->sysroot, l->out, l->dirfd, l->deadline_usec);
+        int r = value_backend_choose(&a.be, l->sysroot, l->out, l->dirfd, l->deadline_usec);
+        if (r < 0) {
+                free(a.refused);
+                return r;
+        }
         bool retry = false;
-        int r = apply_once(&a, &retry);
+        r = apply_once(&a, &retry);
         if (r == 0 && retry && !l->dry_run) {
                 /* Give back at once what was raised for a claim its leaf
                  * refused: once, the second pass raises nothing new. */
@@ -560,6 +566,7 @@ int ledger_apply(struct ledger *l) {
                 r = apply_once(&a, &again);
         }
         apply_run_free(&a);
+        value_backend_done(&a.be);
         free(a.refused);
         if (r < 0 || l->dry_run)
                 return r;

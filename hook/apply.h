@@ -6,6 +6,7 @@
  * once for the run, and records the outcome. */
 
 #include "state.h"
+#include "systemd.h"
 
 /* Where a cgroup value is written. cgroupfs writes the file; systemd sets
  * the unit's runtime property on the units it owns (a .slice or .scope: a
@@ -18,16 +19,18 @@ struct value_backend {
          * filled. via: how it was written, for the action's result. */
         int (*write)(struct value_backend *b, const char *path, int cgfd, int v, uint64_t value, uint64_t *ret_actual, char *via,
                      size_t via_size, char *why, size_t why_size);
-        const char *sysroot;
         struct outcome *out;
-        int state_dirfd;        /* the systemd backend's slow-bus marker */
-        uint64_t deadline_usec; /* CLOCK_MONOTONIC: the run's deadline */
-        bool bus_slow;          /* systemd: did not answer in time recently */
+        /* systemd only */
+        struct systemd_client *sd;
+        int state_dirfd;        /* where the slow-bus marker is */
+        bool bus_slow;          /* did not answer in time recently: not asked */
 };
 
 /* Picks the backend for this run: systemd when it runs on the host
- * (<sysroot>/run/systemd/system), else cgroupfs. */
-void value_backend_choose(struct value_backend *ret, const char *sysroot, struct outcome *out, int state_dirfd, uint64_t deadline_usec);
+ * (<sysroot>/run/systemd/system), else cgroupfs. Its D-Bus exchanges end
+ * before deadline_usec. 0 or -ENOMEM. */
+int value_backend_choose(struct value_backend *ret, const char *sysroot, struct outcome *out, int state_dirfd, uint64_t deadline_usec);
+void value_backend_done(struct value_backend *b);
 
 /* Recomputes the shared values the run can change from the live records,
  * writes what differs (plan.c says which and in which order), restores
