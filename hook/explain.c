@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* `oci-memguard explain` (SPEC §7): the container as the hook would see it,
+/* `oci-memguard explain`: the container as the hook would see it,
  * the policies that match and every write it would make, old → new — by
  * running the start stage's own path with --dry-run, so what explain says
  * is what prestart does. Nothing is written; the log is not touched. */
