@@ -135,11 +135,11 @@ programs: $(PROGRAMS)
 # Unit tests: -O0 for the test itself, linked with the layers' archives.
 build/test-%: conformance/unit/test-%.c $(call hook_archives,normal)
 	@mkdir -p build
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -O0 $(TEST_INC) -MMD -MP -MF $@.d -MT $@ $^ -o $@ $(LDLIBS_ALL)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -O0 $(TEST_INC) -MMD -MP -MF $@.d -MT $@ $(filter-out %.h,$^) -o $@ $(LDLIBS_ALL)
 
 build/asan/test-%: conformance/unit/test-%.c $(call hook_archives,asan)
 	@mkdir -p build/asan
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASANFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -MT $@ $^ -o $@ $(LDLIBS_ALL)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASANFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -MT $@ $(filter-out %.h,$^) -o $@ $(LDLIBS_ALL)
 
 install: $(PROGRAMS) $(INSTALL_HOOKS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/oci-memguard/policy.d $(DESTDIR)$(SYSCONFDIR)/oci-memguard/policy.d
