@@ -12,7 +12,7 @@
 #include "budget_view.h"
 #include "cli.h"
 #include "json.h"
-#include "ledger.h"
+#include "state.h"
 
 static int add_annotation(struct annotations *a, const char *key, const char *value) {
         char **k = realloc(a->keys, (a->n + 1) * sizeof *k);

@@ -9,10 +9,11 @@
 
 #include "buildguard.h"
 #include "killpoint.h"
-#include "ledger.h"
+#include "apply.h"
 #include "meminfo.h"
 #include "policy_cache.h"
 #include "sandbox.h"
+#include "state.h"
 
 static const char *const known_stages[] = {
         "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop",
@@ -397,12 +398,17 @@ static void finish(struct outcome *out, struct hook_opts *o) {
 
 static bool has_claims(const struct container_view *v) { return v->min > 0 || v->low > 0; }
 
+/* The run's deadline: the runtime kills a hook past its timeout. */
+static uint64_t run_deadline(const struct hook_opts *o) {
+        return o->deadline_usec ? o->deadline_usec : now_usec_monotonic() + MEMGUARD_RUN_DEADLINE_USEC;
+}
+
 /* Prunes stale records and gives back what they held: every run heals
  * what killed or never-stopped runs left behind. */
 static void ledger_maintain(const struct hook_opts *o, const struct cgroup_host *host, struct outcome *out) {
         struct ledger l;
         struct mg_error err = {0};
-        if (ledger_open(&l, o->state_dir, o->sysroot, host, out, o->dry_run, &err) < 0) {
+        if (ledger_open(&l, o->state_dir, o->sysroot, host, out, o->dry_run, run_deadline(o), &err) < 0) {
                 outcome_error(out, "%s", err.msg);
                 return;
         }
@@ -486,6 +492,8 @@ int container_protect(struct container_view *v, const struct hook_opts *o, struc
         rec.image_trusted = v->image_trusted;
         if (rec.pid > 0)
                 (void) proc_starttime(o->sysroot, rec.pid, &rec.starttime);
+        if (rec.swappiness >= 0)
+                rec.swappiness_expires_usec = ledger_swappiness_expiry(rec.started_monotonic_usec);
         {
                 struct strbuf sb = {0};
                 strbuf_printf(&sb, "[%s]", out->policies.buf ? out->policies.buf : "");
@@ -499,10 +507,12 @@ int container_protect(struct container_view *v, const struct hook_opts *o, struc
         }
 
         struct ledger l;
-        r = ledger_open(&l, o->state_dir, o->sysroot, &v->host, out, o->dry_run, &err);
+        r = ledger_open(&l, o->state_dir, o->sysroot, &v->host, out, o->dry_run, run_deadline(o), &err);
         if (r < 0) {
                 record_free(&rec);
                 outcome_error(out, "%s", err.msg);
+                if (r == -ETIMEDOUT)
+                        outcome_skip(out, "the container starts unprotected: the run's deadline would be missed");
                 if (fail_on_error) {
                         fprintf(stderr, "oci-memguard: %s (policy on_error=fail)\n", err.msg);
                         return 1;
@@ -553,7 +563,7 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
         (void) sandbox_enter(o->no_seccomp, out);
 
         struct ledger l;
-        int r = ledger_open(&l, o->state_dir, o->sysroot, &host, out, o->dry_run, &err);
+        int r = ledger_open(&l, o->state_dir, o->sysroot, &host, out, o->dry_run, run_deadline(o), &err);
         if (r < 0) {
                 outcome_error(out, "%s", err.msg);
                 hook_state_free(&st);
@@ -604,6 +614,8 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
 int hook_stage_main(const char *stage, struct hook_opts *o) {
         if (!stage_is_start(stage) && !STREQ(stage, "poststop"))
                 return 0; /* nothing to do at this stage */
+        if (!o->deadline_usec)
+                o->deadline_usec = now_usec_monotonic() + MEMGUARD_RUN_DEADLINE_USEC;
         struct outcome out;
         outcome_init(&out, stage);
         out.dry_run = o->dry_run;

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "host_config.h"
 #include "policy.h"
@@ -24,6 +25,7 @@ struct hook_opts {
         bool dry_run;
         bool no_seccomp;
         bool use_syslog;
+        uint64_t deadline_usec;           /* CLOCK_MONOTONIC: the run ends by then; 0: 5 s from the ledger's use */
         /* resolved defaults live here */
         char buf_state_dir[4096], buf_log_file[4096], buf_vendor[4096], buf_admin[4096];
 };
