@@ -14,7 +14,7 @@ FUZZ_FLAGS   := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefine
 # The layers' objects for the harnesses (build/fuzz/, the Makefile's rules):
 # instrumented, without libFuzzer's main.
 FUZZ_OBJ_FLAGS := -g -O1 -std=c11 -fsanitize=fuzzer-no-link,address,undefined
-FUZZERS      := json oci policy size wrapper host-config dbus report
+FUZZERS      := json oci policy size wrapper host-config dbus report memstat
 FUZZ_BINS    := $(patsubst %,build/fuzz/fuzz-%,$(FUZZERS))
 
 CHECK_SUITES += fuzz-smoke
