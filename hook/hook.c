@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "hook.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -8,6 +9,8 @@
 #include <string.h>
 
 #include "buildguard.h"
+#include "evidence.h"
+#include "metrics.h"
 #include "killpoint.h"
 #include "apply.h"
 #include "meminfo.h"
@@ -403,6 +406,213 @@ static uint64_t run_deadline(const struct hook_opts *o) {
         return o->deadline_usec ? o->deadline_usec : now_usec_monotonic() + MEMGUARD_RUN_DEADLINE_USEC;
 }
 
+/* ---- evidence and metrics --------------------------------------------- */
+
+/* The container's cgroup directory as the host sees it below sysroot. */
+static int open_cgroup_dir(const char *sysroot, const char *cgroup_dir) {
+        char path[PATH_MAX];
+        if (!cgroup_dir[0])
+                return -ENOENT;
+        int r = path_join(path, sizeof path, sysroot, cgroup_dir);
+        if (r < 0)
+                return r;
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+/* "evidence":{...}: the kernel's counters at start, kept in the record's
+ * extra object for poststop. On v1/hybrid, or when they cannot be read,
+ * the reason instead: the stop says "not available" once, with it. */
+static void evidence_snapshot(const struct hook_opts *o, const struct container_view *v, struct strbuf *sb) {
+        strbuf_puts(sb, "\"evidence\":");
+        if (!v->protect_possible) {
+                strbuf_puts(sb, "{\"unavailable\":");
+                strbuf_json_string(sb, v->protect_skip[0] ? v->protect_skip : "no cgroup v2 memory controller for this container");
+                strbuf_puts(sb, "}");
+                return;
+        }
+        _cleanup_close_ int fd = open_cgroup_dir(o->sysroot, v->cgroup_dir);
+        struct ev_sample smp;
+        int r = fd < 0 ? fd : evidence_read_at(fd, &smp);
+        if (r < 0) {
+                strbuf_printf(sb, "{\"unavailable\":\"memory.events of the container's cgroup could not be read at start: %s\"}", strerror(-r));
+                return;
+        }
+        evidence_sample_json(&smp, sb);
+}
+
+/* The record's extra object: the evidence snapshot, and the build guard's
+ * own snapshot ({...}) merged in. NULL when out of memory. */
+static char *record_extra(const struct hook_opts *o, const struct container_view *v, char *guard_json) {
+        _cleanup_free_ char *guard = guard_json;
+        struct strbuf sb = {0};
+        strbuf_puts(&sb, "{");
+        evidence_snapshot(o, v, &sb);
+        if (guard && guard[0] == '{' && guard[1] != '}') {
+                strbuf_puts(&sb, ",");
+                strbuf_puts(&sb, guard + 1);
+        } else
+                strbuf_puts(&sb, "}");
+        if (sb.oom) {
+                strbuf_free(&sb);
+                return NULL;
+        }
+        return sb.buf;
+}
+
+/* The stop's "evidence": deltas since the start's snapshot and the
+ * verdict. Returns the verdict's name for the metrics. */
+static const char *evidence_at_stop(const struct hook_opts *o, const struct record *rec, struct outcome *out) {
+        struct json_node *root = NULL;
+        struct mg_error err = {0};
+        const struct json_node *snap = NULL;
+        if (rec->extra_json && json_parse(rec->extra_json, strlen(rec->extra_json), NULL, &root, &err) == 0)
+                snap = json_get(root, "evidence");
+        struct ev_sample before = {0}, after = {0};
+        struct ev_judge_input in = { .v2 = true, .protected_ = rec->min > 0 || rec->low > 0, .min = rec->min, .before = &before, .after = &after };
+        const char *why = NULL;
+        const struct json_node *unavailable = snap ? json_get(snap, "unavailable") : NULL;
+        if (unavailable && unavailable->type == JSON_STRING) {
+                /* claims the host could not hold (v1/hybrid): not
+                 * applicable would hide them */
+                in.v2 = false;
+                in.protected_ = true;
+                why = unavailable->str;
+        } else if (in.protected_) {
+                in.have_before = snap && evidence_sample_from_json(snap, &before) == 0;
+                _cleanup_close_ int fd = open_cgroup_dir(o->sysroot, rec->cgroup_dir);
+                in.have_after = fd >= 0 && evidence_read_at(fd, &after) == 0;
+                if (!in.have_before)
+                        why = "no snapshot of the kernel's counters at start";
+                else if (!in.have_after)
+                        /* runc and crun remove the cgroup before poststop:
+                         * `oci-memguard status` shows the live counters */
+                        why = "the container's cgroup was gone at poststop";
+        }
+        enum ev_verdict v = evidence_judge(&in);
+        _cleanup_strbuf_ struct strbuf sb = {0};
+        evidence_format(&in, v, v == EV_NOT_AVAILABLE ? why : NULL, &sb);
+        if (!sb.oom)
+                outcome_extra_raw(out, "evidence", sb.buf);
+        json_free(root);
+        return evidence_verdict_name(v);
+}
+
+static const char *run_outcome(const struct outcome *out) {
+        if (out->n_errors > 0)
+                return "error";
+        if (out->n_actions == 0 && out->n_skipped > 0)
+                return "skipped";
+        return "ok";
+}
+
+/* A u64 the run recorded in its outcome's extra pairs (",\"key\":N"). */
+static bool outcome_extra_get_u64(const struct outcome *out, const char *key, uint64_t *ret) {
+        char pat[80];
+        snprintf(pat, sizeof pat, ",\"%s\":", key);
+        const char *p = out->extra.buf ? strstr(out->extra.buf, pat) : NULL;
+        if (!p)
+                return false;
+        p += strlen(pat);
+        uint64_t v = 0;
+        if (*p < '0' || *p > '9')
+                return false;
+        for (; *p >= '0' && *p <= '9'; p++)
+                v = v * 10 + (uint64_t) (*p - '0');
+        *ret = v;
+        return true;
+}
+
+/* The build guard's decision and the MemAvailable it gained, from its
+ * "build_guard" object in the outcome. */
+static void guard_figures(const struct outcome *out, struct metrics_run *run, char *decision, size_t size) {
+        const char *p = out->extra.buf ? strstr(out->extra.buf, ",\"build_guard\":{\"decision\":\"") : NULL;
+        if (!p)
+                return;
+        p += strlen(",\"build_guard\":{\"decision\":\"");
+        size_t n = strcspn(p, "\"");
+        snprintf(decision, size, "%.*s", (int) (n < size ? n : size - 1), p);
+        run->guard_decision = decision;
+        uint64_t before, after;
+        if (outcome_extra_get_u64(out, "mem_available_before", &before) && outcome_extra_get_u64(out, "mem_available_after", &after) &&
+            after > before)
+                run->guard_freed_bytes = after - before;
+}
+
+/* The figures of the live records, for the gauges. */
+static void ledger_gauges(const struct hook_opts *o, const struct ledger *l, struct metrics_gauges *g) {
+        *g = (struct metrics_gauges) {0};
+        int swap = LEDGER_NO_SWAPPINESS;
+        for (size_t i = 0; i < l->n_recs; i++) {
+                const struct record *r = &l->recs[i];
+                if (l->rec_state[i] == REC_REMOVED)
+                        continue;
+                if (r->protect && (r->min > 0 || r->low > 0)) {
+                        g->held_min += r->min;
+                        g->held_low += r->low;
+                        g->protected_containers++;
+                }
+                if (r->swappiness != LEDGER_NO_SWAPPINESS && (swap == LEDGER_NO_SWAPPINESS || r->swappiness < swap))
+                        swap = r->swappiness;
+        }
+        if (swap != LEDGER_NO_SWAPPINESS) {
+                g->swappiness_claimed = true;
+                g->swappiness = (uint64_t) swap;
+        }
+        struct meminfo mi;
+        if (meminfo_read(o->sysroot, &mi) == 0)
+                g->mem_total = mi.total;
+}
+
+/* Under the ledger lock l holds: the run's counters (final unless a build
+ * guard still runs after the lock: then metrics_after_guard counts the
+ * run) and the state's gauges; the textfile is rewritten. */
+static void metrics_under_lock(const struct hook_opts *o, struct ledger *l, struct outcome *out, const char *verdict, const char *policies_body,
+                               bool run_counted_later) {
+        if (o->dry_run || l->lockfd < 0)
+                return;
+        struct metrics_run run = { .verdict = verdict, .policies_body = policies_body };
+        if (!run_counted_later) {
+                run.stage = out->stage && STREQ(out->stage, "poststop") ? "poststop" : "start";
+                run.outcome = run_outcome(out);
+                run.have_duration = true;
+                run.duration_us = now_usec_monotonic() - out->start_usec;
+        }
+        run.have_lock_wait = outcome_extra_get_u64(out, "lock_wait_us", &run.lock_wait_us);
+        struct metrics_gauges g;
+        ledger_gauges(o, l, &g);
+        int r = metrics_commit(l->dirfd, o->metrics_dir, &run, &g);
+        if (r < 0)
+                outcome_skip(out, "metrics: not written to '%s': %s, ignoring", o->metrics_dir[0] ? o->metrics_dir : o->state_dir, strerror(-r));
+}
+
+/* After a build guard ran outside the lock: the run itself and the
+ * guard's decision, under the lock taken again briefly. */
+static void metrics_after_guard(const struct hook_opts *o, struct outcome *out) {
+        if (o->dry_run)
+                return;
+        struct outcome scratch; /* ledger_open notes its lock wait: not this run's */
+        outcome_init(&scratch, out->stage);
+        struct ledger l;
+        struct mg_error err = {0};
+        if (ledger_open(&l, o->state_dir, o->sysroot, NULL, &scratch, false, run_deadline(o), &err) == 0) {
+                char decision[32] = "";
+                struct metrics_run run = {
+                        .stage = STREQ(out->stage, "poststop") ? "poststop" : "start",
+                        .outcome = run_outcome(out),
+                        .have_duration = true,
+                        .duration_us = now_usec_monotonic() - out->start_usec,
+                };
+                guard_figures(out, &run, decision, sizeof decision);
+                int r = metrics_commit(l.dirfd, o->metrics_dir, &run, NULL);
+                if (r < 0)
+                        outcome_skip(out, "metrics: not written: %s, ignoring", strerror(-r));
+        } else
+                outcome_skip(out, "metrics: %s, ignoring", err.msg);
+        ledger_close(&l);
+        outcome_free(&scratch);
+}
+
 /* Prunes stale records and gives back what they held: every run heals
  * what killed or never-stopped runs left behind. */
 static void ledger_maintain(const struct hook_opts *o, const struct cgroup_host *host, struct outcome *out) {
@@ -415,6 +625,7 @@ static void ledger_maintain(const struct hook_opts *o, const struct cgroup_host 
         (void) ledger_load(&l);
         ledger_prune_stale(&l);
         (void) ledger_apply(&l);
+        metrics_under_lock(o, &l, out, NULL, NULL, false);
         ledger_close(&l);
 }
 
@@ -505,6 +716,8 @@ int container_protect(struct container_view *v, const struct hook_opts *o, struc
                 uint64_t after_bytes = after->set && aw != POLICY_WHEN_NEVER && aw != POLICY_WHEN_UNSET ? size_bytes(v, o, after) : 0;
                 rec.extra_json = buildguard_snapshot_json(o->sysroot, after_bytes, (int) aw);
         }
+        if (has_claims(v))
+                rec.extra_json = record_extra(o, v, rec.extra_json);
 
         struct ledger l;
         r = ledger_open(&l, o->state_dir, o->sysroot, &v->host, out, o->dry_run, run_deadline(o), &err);
@@ -533,11 +746,15 @@ int container_protect(struct container_view *v, const struct hook_opts *o, struc
                 l.write_errors = 0;
                 (void) ledger_apply(&l);
         }
+        bool guard_runs = v->build && !(fail_on_error && write_errors > 0);
+        metrics_under_lock(o, &l, out, NULL, NULL, guard_runs);
         ledger_close(&l);
         KILLPOINT("start-before-buildguard");
 
-        if (v->build && !(fail_on_error && write_errors > 0))
+        if (guard_runs) {
                 buildguard_before_build(v, o, out);
+                metrics_after_guard(o, out);
+        }
 
         if (fail_on_error && (write_errors > 0 || r < 0)) {
                 fprintf(stderr, "oci-memguard: %s: protection could not be applied (policy on_error=fail); see %s\n", v->state.id, o->log_file);
@@ -571,6 +788,8 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
                 return 0;
         }
         l.full_record_id = st.id;
+        const char *verdict = NULL;
+        char policies[2048] = "";
         (void) ledger_load(&l);
         struct record *rec = ledger_find(&l, st.id);
         if (rec) {
@@ -590,6 +809,9 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
                 outcome_extra_u64(out, "container_duration_us", now_usec_realtime() - rec->started_realtime_usec);
                 if (rec->build)
                         buildguard_after_build(rec->extra_json, o->sysroot, out);
+                verdict = evidence_at_stop(o, rec, out);
+                if (rec->policies_json && strlen(rec->policies_json) < sizeof policies)
+                        snprintf(policies, sizeof policies, "%s", rec->policies_json);
                 ledger_remove(&l, st.id);
         } else {
                 /* poststop runs twice under some engines (podman#9983), or
@@ -603,9 +825,12 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
                 if (l.rec_state[i] != REC_REMOVED && l.recs[i].build)
                         last_build_left = false;
         _cleanup_free_ char *snapshot = last_build_left && rec->extra_json ? strdup(rec->extra_json) : NULL;
+        metrics_under_lock(o, &l, out, verdict, policies, snapshot != NULL);
         ledger_close(&l);
-        if (snapshot)
+        if (snapshot) {
                 buildguard_after_last_build(snapshot, o, out);
+                metrics_after_guard(o, out);
+        }
         hook_state_free(&st);
         cgroup_host_close(&host);
         return 0;
@@ -616,6 +841,15 @@ int hook_stage_main(const char *stage, struct hook_opts *o) {
                 return 0; /* nothing to do at this stage */
         if (!o->deadline_usec)
                 o->deadline_usec = now_usec_monotonic() + MEMGUARD_RUN_DEADLINE_USEC;
+        {
+                /* Where the metrics go (host.json's metrics_dir), read with
+                 * the other inputs; an invalid file is reported by the start
+                 * that reads it for the budget. */
+                struct host_config hc;
+                struct mg_error herr = {0};
+                (void) host_config_load(o->sysroot, true, &hc, NULL, 0, &herr);
+                snprintf(o->metrics_dir, sizeof o->metrics_dir, "%s", hc.metrics_dir);
+        }
         struct outcome out;
         outcome_init(&out, stage);
         out.dry_run = o->dry_run;
