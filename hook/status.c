@@ -96,7 +96,7 @@ static void ancestors(struct status_ctx *c, const char *cgroup, struct strbuf *j
                         _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         for (int k = 0; k < 2 && fd >= 0; k++) {
                                 char b[32];
-                                have[k] = read_small_at(fd, files[k], b, sizeof b) == 0 && parse_cgroup_value(b, &v[k]) == 0;
+                                have[k] = read_small_at(fd, files[k], b, sizeof b) >= 0 && parse_cgroup_value(b, &v[k]) == 0;
                         }
                 }
                 const struct json_node *cgs = c->ledger ? json_get(c->ledger, "cgroups") : NULL;
