@@ -40,30 +40,34 @@ stop_db1() {
 	printf 'anon 5\nworkingset_refault_anon 13\nworkingset_refault_file 20\npgscan 130\npgsteal 90\n' >"$CGROOT/memguard/db1/memory.stat"
 	echo 734003200 >"$CGROOT/memguard/db1/memory.peak"
 	stop_db1
-	run log_field '.evidence | "\(.verdict) low=\(.events.low) refault_anon=\(.stat.workingset_refault_anon) pgscan=\(.stat.pgscan) peak=\(.peak_bytes) \(.peak_source)"'
+	run log_field '"\(.evidence.verdict) low=\(.memory_events_delta.low) refault_anon=\(.memory_stat_delta.workingset_refault_anon) pgscan=\(.memory_stat_delta.pgscan) peak=\(.evidence.peak_bytes) \(.evidence.peak_source)"'
 	assert_output "held low=0 refault_anon=3 pgscan=100 peak=734003200 memory.peak"
 }
 
-@test "poststop (5 low events since start) says breached with the kernel's count" {
+@test "poststop (5 low events since start) says breached with the kernel's count, and report sums it as breaches" {
 	start_db1
 	events 7
 	stop_db1
-	run log_field '.evidence | "\(.verdict) \(.events.low)"'
+	run log_field '"\(.evidence.verdict) \(.memory_events_delta.low)"'
 	assert_output "breached 5"
+	run "$MEMGUARD_BIN" report --json --sysroot "$SYSROOT"
+	assert_success
+	run jq -c '.total.breaches | [.low_events, .containers]' <<<"$output"
+	assert_output '[5,1]'
 }
 
 @test "poststop (OOM kill while holding memory.min) says breached" {
 	start_db1
 	events 2 1
 	stop_db1
-	run log_field '.evidence | "\(.verdict) oom_kill=\(.events.oom_kill) low=\(.events.low)"'
+	run log_field '"\(.evidence.verdict) oom_kill=\(.memory_events_delta.oom_kill) low=\(.memory_events_delta.low)"'
 	assert_output "breached oom_kill=1 low=0"
 }
 
 @test "poststop after the runtime removed the cgroup: not available, says why, peak from what the hook saw" {
 	start_db1
 	stop_container db1 /memguard/db1 4001
-	run log_field '.evidence | "\(.verdict)|\(.why)|\(.events)|\(.peak_bytes) \(.peak_source)"'
+	run log_field '"\(.evidence.verdict)|\(.evidence.why)|\(.memory_events_delta)|\(.evidence.peak_bytes) \(.evidence.peak_source)"'
 	assert_output "not available|the container's cgroup was gone at poststop|null|1000 memory.current"
 }
 
@@ -92,7 +96,7 @@ stop_db1() {
 	state_for db1 none
 	hook_run poststop
 	assert_success
-	run log_field '.evidence | "\(.verdict)|\(.events)|\(.stat)"'
+	run log_field '"\(.evidence.verdict)|\(.memory_events_delta)|\(.memory_stat_delta)"'
 	assert_output "not available|null|null"
 	run log_field '.evidence.why'
 	assert_output --partial "v2"

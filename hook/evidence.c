@@ -205,26 +205,6 @@ void evidence_format(const struct ev_judge_input *in, enum ev_verdict v, const c
                 strbuf_puts(sb, ",\"why\":");
                 strbuf_json_string(sb, why);
         }
-        if (in->have_before && in->have_after && in->before && in->after) {
-                const struct ev_sample *b = in->before, *a = in->after;
-                strbuf_puts(sb, ",\"events\":{");
-                bool first = true;
-                for (unsigned k = 0; k < EV_N_EVENTS; k++) {
-                        if (!b->have_event[k] || !a->have_event[k])
-                                continue;
-                        strbuf_printf(sb, "%s\"%s\":%" PRIu64, first ? "" : ",", evidence_event_keys[k], evidence_delta(b->events[k], a->events[k]));
-                        first = false;
-                }
-                strbuf_puts(sb, "},\"stat\":{");
-                first = true;
-                for (unsigned k = 0; k < EV_N_STAT; k++) {
-                        if (!b->have_stat_key[k] || !a->have_stat_key[k])
-                                continue;
-                        strbuf_printf(sb, "%s\"%s\":%" PRIu64, first ? "" : ",", evidence_stat_keys[k], evidence_delta(b->stat[k], a->stat[k]));
-                        first = false;
-                }
-                strbuf_puts(sb, "}");
-        }
         /* The peak: the kernel's own (memory.peak, 6.12+) when the cgroup
          * was still there to ask, else the highest memory.current seen. */
         const struct ev_sample *a = in->have_after ? in->after : NULL, *b = in->have_before ? in->before : NULL;
@@ -239,4 +219,25 @@ void evidence_format(const struct ev_judge_input *in, enum ev_verdict v, const c
                 strbuf_printf(sb, ",\"peak_bytes\":%" PRIu64 ",\"peak_source\":\"memory.current\"", m);
         }
         strbuf_puts(sb, "}");
+}
+
+bool evidence_deltas_format(const struct ev_judge_input *in, bool stat, struct strbuf *sb) {
+        assert(in && sb);
+        if (!in->have_before || !in->have_after || !in->before || !in->after)
+                return false;
+        const struct ev_sample *b = in->before, *a = in->after;
+        size_t n = stat ? EV_N_STAT : EV_N_EVENTS;
+        const char *const *keys = stat ? evidence_stat_keys : evidence_event_keys;
+        const uint64_t *bv = stat ? b->stat : b->events, *av = stat ? a->stat : a->events;
+        const bool *bh = stat ? b->have_stat_key : b->have_event, *ah = stat ? a->have_stat_key : a->have_event;
+        strbuf_puts(sb, "{");
+        bool first = true;
+        for (size_t k = 0; k < n; k++) {
+                if (!bh[k] || !ah[k])
+                        continue;
+                strbuf_printf(sb, "%s\"%s\":%" PRIu64, first ? "" : ",", keys[k], evidence_delta(bv[k], av[k]));
+                first = false;
+        }
+        strbuf_puts(sb, "}");
+        return true;
 }

@@ -68,7 +68,10 @@ enum ev_verdict evidence_judge(const struct ev_judge_input *in);
 /* after - before, 0 when a counter went backwards (a recreated cgroup). */
 static inline uint64_t evidence_delta(uint64_t before, uint64_t after) { return after >= before ? after - before : 0; }
 
-/* The record's "evidence" object: the verdict, the deltas of every
- * event and counter, the peak (memory.peak, else the highest
- * memory.current seen) and, when not available, why. */
+/* The record's "evidence" object: the verdict, the peak (memory.peak,
+ * else the highest memory.current seen) and, when not available, why. */
 void evidence_format(const struct ev_judge_input *in, enum ev_verdict v, const char *why, struct strbuf *sb);
+/* The record's "memory_events_delta" (stat false: every memory.events key)
+ * or "memory_stat_delta" (stat true) object; false (nothing written) when
+ * there are not two snapshots to compare. */
+bool evidence_deltas_format(const struct ev_judge_input *in, bool stat, struct strbuf *sb);

@@ -494,6 +494,12 @@ static const char *evidence_at_stop(const struct hook_opts *o, const struct reco
         evidence_format(&in, v, v == EV_NOT_AVAILABLE ? why : NULL, &sb);
         if (!sb.oom)
                 outcome_extra_raw(out, "evidence", sb.buf);
+        /* the deltas are top-level fields: `report` sums memory_events_delta.low */
+        for (int stat = 0; stat < 2 && v != EV_NOT_APPLICABLE; stat++) {
+                _cleanup_strbuf_ struct strbuf d = {0};
+                if (evidence_deltas_format(&in, stat, &d) && !d.oom)
+                        outcome_extra_raw(out, stat ? "memory_stat_delta" : "memory_events_delta", d.buf);
+        }
         json_free(root);
         return evidence_verdict_name(v);
 }

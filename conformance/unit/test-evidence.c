@@ -119,14 +119,17 @@ static void test_json(void) {
         struct ev_judge_input in = { .v2 = true, .protected_ = true, .have_before = true, .have_after = true, .before = &b, .after = &a };
         _cleanup_strbuf_ struct strbuf out = {0};
         evidence_format(&in, evidence_judge(&in), NULL, &out);
-        CHECK(out.buf && strstr(out.buf, "\"verdict\":\"breached\"") && strstr(out.buf, "\"low\":5") &&
-                      strstr(out.buf, "\"peak_bytes\":300,\"peak_source\":\"memory.current\""),
-              "record evidence: verdict, low delta 5, peak from memory.current: %s", out.buf ? out.buf : "(oom)");
+        CHECK(out.buf && strstr(out.buf, "\"verdict\":\"breached\"") && strstr(out.buf, "\"peak_bytes\":300,\"peak_source\":\"memory.current\""),
+              "record evidence: verdict, peak from memory.current: %s", out.buf ? out.buf : "(oom)");
+        _cleanup_strbuf_ struct strbuf ev = {0};
+        CHECK(evidence_deltas_format(&in, false, &ev) && ev.buf && strstr(ev.buf, "\"low\":5,") && strstr(ev.buf, "\"oom_kill\":0"),
+              "memory_events_delta: every key, low 5: %s", ev.buf ? ev.buf : "(oom)");
         in.v2 = false;
         in.have_after = false;
         _cleanup_strbuf_ struct strbuf na = {0};
         evidence_format(&in, evidence_judge(&in), "cgroup v1", &na);
-        CHECK(na.buf && strstr(na.buf, "\"verdict\":\"not available\",\"why\":\"cgroup v1\"") && !strstr(na.buf, "\"events\""),
+        _cleanup_strbuf_ struct strbuf nd = {0};
+        CHECK(na.buf && strstr(na.buf, "\"verdict\":\"not available\",\"why\":\"cgroup v1\"") && !evidence_deltas_format(&in, false, &nd) && !nd.buf,
               "not available: the reason once, no invented numbers: %s", na.buf ? na.buf : "(oom)");
 }
 
