@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "util.h"
 
+#include <assert.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 
 int mg_error_set(struct mg_error *err, int code, const char *fmt, ...) {
+        assert(fmt);
         if (!err)
                 return code;
         va_list ap;
@@ -28,9 +30,19 @@ int mg_error_set(struct mg_error *err, int code, const char *fmt, ...) {
         return code;
 }
 
-int mg_error_prefix(struct mg_error *err, const char *fmt, ...) {
+int mg_error_oom(struct mg_error *err) {
+        return mg_error_set(err, -ENOMEM, "out of memory");
+}
+
+int mg_error_wrap(struct mg_error *err, int r, const char *fmt, ...) {
+        assert(r < 0);
+        assert(fmt);
         if (!err)
-                return 0;
+                return r;
+        if (err->code != r || err->msg[0] == '\0')
+                /* The callee did not fill err (a broken contract): keep the
+                 * code we were given and say at least what it means. */
+                (void) mg_error_set(err, r, "%s " MG_ERROR_NO_DETAIL, strerror(-r));
         char prefix[256], old[sizeof err->msg];
         va_list ap;
         va_start(ap, fmt);
@@ -45,7 +57,7 @@ int mg_error_prefix(struct mg_error *err, const char *fmt, ...) {
         memcpy(err->msg, prefix, lp);
         memcpy(err->msg + lp, old, lo);
         err->msg[lp + lo] = '\0';
-        return err->code;
+        return r;
 }
 
 int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_len) {
