@@ -269,6 +269,26 @@ static int call_host_config_load_path(struct fp *f, struct mg_error *err) {
         return r;
 }
 
+/* policy_set_load keeps each file's error in the set and takes no err: a
+ * negative return is -ENOMEM for the whole set, filled in here so that the
+ * loop's check applies. */
+static int call_policy_set_load(struct fp *f, struct mg_error *err) {
+        const char *dirs[] = { policy_dir, "/nonexistent/oci-memguard/policy.d" };
+        struct policy_set set = {0};
+        int r = policy_set_load(dirs, ELEMENTSOF(dirs), false, &set);
+        if (r == 0) {
+                fp_add(f, "n=%zu;n_errors=%zu;", set.n, set.n_errors);
+                for (size_t i = 0; i < set.n; i++)
+                        fp_policy(f, set.items[i]);
+                for (size_t i = 0; i < set.n_errors; i++)
+                        fp_add(f, "error=%s;", set.errors[i].msg);
+        }
+        policy_set_free(&set);
+        if (r < 0 && r != -ENOMEM)
+                return mg_error_set(err, r, "policy_set_load: unexpected %s", strerror(-r));
+        return r < 0 ? mg_error_oom(err) : r;
+}
+
 /* ---- the loop ------------------------------------------------------------ */
 
 static void run_failing_each_allocation(const char *name, int (*call)(struct fp *f, struct mg_error *err)) {
@@ -349,6 +369,7 @@ int main(void) {
         run_failing_each_allocation("json_parse (positions, duplicates rejected)", call_json_parse_positions);
         run_failing_each_allocation("policy_parse", call_policy_parse);
         run_failing_each_allocation("policy_load_file", call_policy_load_file);
+        run_failing_each_allocation("policy_set_load", call_policy_set_load);
         run_failing_each_allocation("host_config_parse", call_host_config_parse);
         run_failing_each_allocation("host_config_load_path", call_host_config_load_path);
 
