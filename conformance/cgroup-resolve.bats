@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# SPEC §3: the cgroup comes from /proc/<pid>/cgroup at start stages, with
+# The cgroup comes from /proc/<pid>/cgroup at start stages, with
 # linux.cgroupsPath as the fallback; the cgroup2 mount from mountinfo.
 
 load helpers

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Issue 6 (hardening), faults other than kills: cgroup files that refuse the
+# Faults other than kills: cgroup files that refuse the
 # write (EACCES, EPERM, EINVAL), a cgroup removed between the read and the
 # write (ENOENT), the state dir full or read-only, truncated records and
 # ledger. Each test ends with the fixture exactly as it began, and nothing is

@@ -38,7 +38,9 @@ static inline void closep(int *fd) {
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
 #define STREQ(a, b) (strcmp((a), (b)) == 0)
 
-/* Input limits of SPEC §2. */
+/* Input limits (README, Input limits): every read is bounded, so that no
+ * container, image or policy can make the hook, which runs as root and
+ * which the container waits for, use unbounded memory or time. */
 #define MEMGUARD_MAX_STATE_BYTES (64u * 1024u)
 #define MEMGUARD_MAX_CONFIG_BYTES (16u * 1024u * 1024u)
 #define MEMGUARD_MAX_POLICY_BYTES (64u * 1024u)
@@ -79,23 +81,6 @@ int mg_error_oom(struct mg_error *err);
 #define MG_ERROR_NO_DETAIL "(no detail given)"
 int mg_error_wrap(struct mg_error *err, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Reads at most max bytes of the open fd (plus one to detect overflow).
- * Rejects content larger than max (-EFBIG) and NUL bytes (-EBADMSG).
- * The buffer is NUL-terminated; *ret_len excludes the terminator. */
-int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_len);
-/* openat(dirfd, path, O_RDONLY|O_CLOEXEC|O_NOFOLLOW) + read_fd_bounded.
- * O_NOFOLLOW applies to the last component only: callers pass paths they
- * built themselves below trusted roots. */
-int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len);
-/* Short files of procfs/sysfs/cgroupfs: reads into buf (NUL-terminated,
- * trailing newline stripped). -EFBIG when it does not fit. */
-int read_small_at(int dirfd, const char *path, char *buf, size_t size);
-/* Writes the whole string to an existing file (never O_CREAT: a wrong name
- * must fail with ENOENT), retrying on EINTR. */
-int write_existing_at(int dirfd, const char *path, const char *value);
-/* Writes a file atomically: temp file in the same directory, fsync, rename. */
-int write_file_atomic_at(int dirfd, const char *path, const char *data, size_t len, mode_t mode);
-
 int safe_atou64(const char *s, uint64_t *ret);
 /* "max" → MEMGUARD_VALUE_MAX, else decimal bytes. */
 int parse_cgroup_value(const char *s, uint64_t *ret);
@@ -110,5 +95,11 @@ uint64_t now_usec_realtime(void);
 /* RFC 3339 UTC with microseconds. */
 void format_rfc3339(uint64_t usec, char *buf, size_t size);
 
-/* Container ids of SPEC §2: ^[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}$ */
+/* Container ids: ^[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}$. An id becomes a file
+ * name in the state dir: nothing else may pass. */
 bool container_id_is_valid(const char *id);
+
+/* The file helpers (bounded reads, whole writes, mkdir -p, atomic
+ * replace, host files under the sysroot) are fileio.h's; most callers
+ * want both. */
+#include "fileio.h"
