@@ -22,6 +22,7 @@
 #include "json.h"
 #include "oci.h"
 #include "policy.h"
+#include "test-helpers.h"
 
 /* ---- allocation failure injection ---------------------------------------- */
 
@@ -52,23 +53,6 @@ char *__wrap_strdup(const char *s) {
 char *__wrap_strndup(const char *s, size_t n) {
         return alloc_should_fail() ? NULL : __real_strndup(s, n);
 }
-
-/* ---- TAP ----------------------------------------------------------------- */
-
-static unsigned n_pass, n_fail, n_test;
-
-#define CHECK(cond, ...)                                           \
-        do {                                                       \
-                bool ok_ = (cond);                                 \
-                n_test++;                                          \
-                if (ok_)                                           \
-                        n_pass++;                                  \
-                else                                               \
-                        n_fail++;                                  \
-                printf("%s %u - ", ok_ ? "ok" : "not ok", n_test); \
-                printf(__VA_ARGS__);                               \
-                printf("\n");                                      \
-        } while (0)
 
 /* ---- fingerprints: what a complete result holds -------------------------- */
 
@@ -378,6 +362,5 @@ int main(void) {
         snprintf(path, sizeof path, "%s/host.json", policy_dir);
         (void) unlink(path);
         (void) rmdir(policy_dir);
-        printf("1..%u\n# %u passed, %u failed\n", n_test, n_pass, n_fail);
-        return n_fail ? 1 : 0;
+        return test_report();
 }
