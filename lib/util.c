@@ -35,8 +35,11 @@ int mg_error_oom(struct mg_error *err) {
 }
 
 int mg_error_wrap(struct mg_error *err, int r, const char *fmt, ...) {
-        assert(r < 0);
         assert(fmt);
+        /* Only failures are wrapped. Were r not one (a caller's bug), a
+         * half-done result must still not pass as success. */
+        if (r >= 0)
+                r = -EPROTO;
         if (!err)
                 return r;
         if (err->code != r || err->msg[0] == '\0')
