@@ -64,6 +64,7 @@ int mg_error_wrap(struct mg_error *err, int r, const char *fmt, ...) {
 }
 
 int safe_atou64(const char *s, uint64_t *ret) {
+        assert(ret);
         if (!s || *s < '0' || *s > '9')
                 return -EINVAL;
         uint64_t v = 0;
@@ -80,6 +81,8 @@ int safe_atou64(const char *s, uint64_t *ret) {
 }
 
 int parse_cgroup_value(const char *s, uint64_t *ret) {
+        assert(s);
+        assert(ret);
         if (STREQ(s, "max")) {
                 *ret = MEMGUARD_VALUE_MAX;
                 return 0;
@@ -88,6 +91,7 @@ int parse_cgroup_value(const char *s, uint64_t *ret) {
 }
 
 const char *format_cgroup_value(uint64_t v, char *buf, size_t size) {
+        assert(buf);
         /* by hand: the ledger formats a few dozen values per start, and
          * snprintf was 4% of a start's instructions */
         char tmp[21];
@@ -110,6 +114,9 @@ const char *format_cgroup_value(uint64_t v, char *buf, size_t size) {
 }
 
 int path_join(char *buf, size_t size, const char *a, const char *b) {
+        assert(buf);
+        assert(a);
+        assert(b);
         size_t la = strlen(a);
         while (la > 0 && a[la - 1] == '/')
                 la--;
@@ -141,6 +148,7 @@ uint64_t now_usec_realtime(void) {
  * glibc's gmtime_r loads /etc/localtime on first use, five syscalls the
  * hook does not need. */
 void format_rfc3339(uint64_t usec, char *buf, size_t size) {
+        assert(buf);
         uint64_t secs = usec / 1000000u;
         int64_t z = (int64_t) (secs / 86400u) + 719468;
         unsigned sod = (unsigned) (secs % 86400u);
