@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "util.h"
 
+#include <assert.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 
 int mg_error_set(struct mg_error *err, int code, const char *fmt, ...) {
+        assert(fmt);
         if (!err)
                 return code;
         va_list ap;
@@ -28,9 +30,22 @@ int mg_error_set(struct mg_error *err, int code, const char *fmt, ...) {
         return code;
 }
 
-int mg_error_prefix(struct mg_error *err, const char *fmt, ...) {
+int mg_error_oom(struct mg_error *err) {
+        return mg_error_set(err, -ENOMEM, "out of memory");
+}
+
+int mg_error_wrap(struct mg_error *err, int r, const char *fmt, ...) {
+        assert(fmt);
+        /* Only failures are wrapped. Were r not one (a caller's bug), a
+         * half-done result must still not pass as success. */
+        if (r >= 0)
+                r = -EPROTO;
         if (!err)
-                return 0;
+                return r;
+        if (err->code != r || err->msg[0] == '\0')
+                /* The callee did not fill err (a broken contract): keep the
+                 * code we were given and say at least what it means. */
+                (void) mg_error_set(err, r, "%s " MG_ERROR_NO_DETAIL, strerror(-r));
         char prefix[256], old[sizeof err->msg];
         va_list ap;
         va_start(ap, fmt);
@@ -45,10 +60,11 @@ int mg_error_prefix(struct mg_error *err, const char *fmt, ...) {
         memcpy(err->msg, prefix, lp);
         memcpy(err->msg + lp, old, lo);
         err->msg[lp + lo] = '\0';
-        return err->code;
+        return r;
 }
 
 int safe_atou64(const char *s, uint64_t *ret) {
+        assert(ret);
         if (!s || *s < '0' || *s > '9')
                 return -EINVAL;
         uint64_t v = 0;
@@ -65,6 +81,8 @@ int safe_atou64(const char *s, uint64_t *ret) {
 }
 
 int parse_cgroup_value(const char *s, uint64_t *ret) {
+        assert(s);
+        assert(ret);
         if (STREQ(s, "max")) {
                 *ret = MEMGUARD_VALUE_MAX;
                 return 0;
@@ -73,6 +91,7 @@ int parse_cgroup_value(const char *s, uint64_t *ret) {
 }
 
 const char *format_cgroup_value(uint64_t v, char *buf, size_t size) {
+        assert(buf);
         /* by hand: the ledger formats a few dozen values per start, and
          * snprintf was 4% of a start's instructions */
         char tmp[21];
@@ -95,6 +114,9 @@ const char *format_cgroup_value(uint64_t v, char *buf, size_t size) {
 }
 
 int path_join(char *buf, size_t size, const char *a, const char *b) {
+        assert(buf);
+        assert(a);
+        assert(b);
         size_t la = strlen(a);
         while (la > 0 && a[la - 1] == '/')
                 la--;
@@ -126,6 +148,7 @@ uint64_t now_usec_realtime(void) {
  * glibc's gmtime_r loads /etc/localtime on first use, five syscalls the
  * hook does not need. */
 void format_rfc3339(uint64_t usec, char *buf, size_t size) {
+        assert(buf);
         uint64_t secs = usec / 1000000u;
         int64_t z = (int64_t) (secs / 86400u) + 719468;
         unsigned sod = (unsigned) (secs % 86400u);

@@ -52,16 +52,34 @@ static inline void closep(int *fd) {
 
 #define MEMGUARD_VALUE_MAX UINT64_MAX /* the cgroup value "max" */
 
-/* An error with a one-line human message; functions return -errno and fill
- * this so that the top level can report once, with context. */
+/* The error contract, for every function that takes a struct mg_error *:
+ *  - it returns 0 (or a count) on success and a negative errno on failure;
+ *  - on every negative return it has filled err (err->code == the return
+ *    value, err->msg a non-empty line), out-of-memory included: write
+ *    `return mg_error_oom(err);`, never a bare `return -ENOMEM;`;
+ *  - a caller that adds context wraps and passes the same code up:
+ *    `return mg_error_wrap(err, r, "%s: ", path);`;
+ *  - err may be NULL where a function's comment says so (the caller only
+ *    wants the code); pointer arguments are assert()ed;
+ *  - nothing below a stage's top level writes stderr, syslog or the outcome:
+ *    the top level reports err once;
+ *  - a message names the real source of a bad value (the file and field,
+ *    or "/proc/<pid>/cgroup"), so the top level never guesses from errno. */
 struct mg_error {
         int code; /* negative errno, 0 = no error */
         char msg[512];
 };
 
+/* Fills err (one line) and returns code. */
 int mg_error_set(struct mg_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Prefix an existing message ("file: " + msg). */
-int mg_error_prefix(struct mg_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* mg_error_set(err, -ENOMEM, "out of memory"). */
+int mg_error_oom(struct mg_error *err);
+/* Prefixes err's message with context ("file: " + msg) and returns r, the
+ * code the caller was given (r < 0). Should the callee have broken the
+ * contract and left err empty, the message becomes strerror(-r) followed by
+ * MG_ERROR_NO_DETAIL (the unit tests look for it). */
+#define MG_ERROR_NO_DETAIL "(no detail given)"
+int mg_error_wrap(struct mg_error *err, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 int safe_atou64(const char *s, uint64_t *ret);
 /* "max" → MEMGUARD_VALUE_MAX, else decimal bytes. */
