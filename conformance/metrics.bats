@@ -135,6 +135,30 @@ check_parseable() {
 	assert_output --partial "metrics: not written"
 }
 
+@test "a build start: the guard's decision is counted and the run once, with the guard's time in its duration" {
+	metrics_on
+	printf 'Node 0, zone   Normal   9000   8000   7000   6000 50 50 50 50 50 50 50\n' >"$SYSROOT/proc/buddyinfo"
+	printf 'Node 0, zone   Normal\n  pages free     100000\n        min      1000\n        low      1250\n        high     1500\n' >"$SYSROOT/proc/zoneinfo"
+	policy 10-build.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"swappiness": 10, "reclaim": {"when": "auto", "available_below": "15%"}}}'
+	mk_cgroup /ci/b1
+	mk_proc 4001 /ci/b1
+	make_bundle b1 /ci/b1 '.annotations["oci-memguard.build"]="true"'
+	state_for b1 4001
+	hook_run prestart
+	assert_success
+	run log_field '.build_guard.decision'
+	assert_output healthy
+	assert_equal "$(metric 'oci_memguard_build_guard_decisions_total{decision="healthy"}')" 1
+	assert_equal "$(metric 'oci_memguard_runs_total{stage="start",outcome="ok"}')" 1
+	assert_equal "$(metric 'oci_memguard_hook_duration_seconds_count{stage="start"}')" 1
+	assert_equal "$(metric 'oci_memguard_swappiness_claimed')" 10
+	stop_container b1 /ci/b1 4001
+	assert_equal "$(metric 'oci_memguard_runs_total{stage="poststop",outcome="ok"}')" 1
+	run grep -c '^oci_memguard_swappiness_claimed' "$PROM"
+	assert_output 0
+	check_parseable
+}
+
 @test "64 starts at once: the textfile is always complete and parseable, and counts all 64" {
 	requires no_asan
 	metrics_on
