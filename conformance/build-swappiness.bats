@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# vm.swappiness while builds run (a policy's build.swappiness): the first build
+# vm.swappiness while builds run (build.swappiness): the first build
 # saves and lowers it, the last one out restores it, exactly once; stale
 # claims are released; a foreign change is left alone.
 

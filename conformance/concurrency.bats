@@ -1,7 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# SPEC §5: concurrent hooks never lose a restore (shared state changes under a
-# lock).
+# Concurrent hooks never lose a restore (shared state changes under a lock).
 
 load helpers
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* `oci-memguard doctor` (SPEC §7): will protection work on this host, and
+/* `oci-memguard doctor`: will protection work on this host, and
  * is the hook itself sound? One line per check, OK / WARN / FAIL with the
  * fix; exit 1 only when protection cannot work here or the hook is broken. */
 #include <dirent.h>

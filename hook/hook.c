@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "hook.h"
 
+#include <assert.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -66,7 +67,7 @@ void container_view_free(struct container_view *v) {
 
 /* ---- identification --------------------------------------------------- */
 
-static int find_cgroup(struct container_view *v, const struct hook_opts *o, struct outcome *out) {
+static int find_cgroup(struct container_view *v, const struct hook_opts *o, struct outcome *out, struct mg_error *err) {
         if (v->no_cgroup) {
                 snprintf(v->protect_skip, sizeof v->protect_skip, "no cgroup (explain --image): protection is shown as claims only");
                 return 0;
@@ -86,12 +87,11 @@ static int find_cgroup(struct container_view *v, const struct hook_opts *o, stru
         if (!found[0] && v->has_oci) {
                 char buf[1024];
                 int r = cgroup_path_from_config(v->oci.cgroups_path, v->state.id, buf, sizeof buf);
-                if (r < 0) {
+                if (r < 0)
                         /* Malformed input: nothing is done for this container. */
-                        outcome_error(out, "%s/config.json: linux.cgroupsPath '%.200s' is not a valid cgroup path", v->state.bundle,
-                                      v->oci.cgroups_path ? v->oci.cgroups_path : "");
-                        return -EINVAL;
-                } else {
+                        return mg_error_set(err, -EINVAL, "%s/config.json: linux.cgroupsPath '%.200s' is not a valid cgroup path",
+                                            v->state.bundle, v->oci.cgroups_path ? v->oci.cgroups_path : "");
+                else {
                         /* crun moves the container into a "container"
                          * sub-cgroup on v2: the real leaf is below. */
                         char sub[1024];
@@ -104,9 +104,14 @@ static int find_cgroup(struct container_view *v, const struct hook_opts *o, stru
                 }
         } else
                 snprintf(v->cgroup, sizeof v->cgroup, "%s", found);
+        /* Name where the bad path came from: the kernel's view of the
+         * container's process, or the bundle's claim. */
         if (v->cgroup[0] && cgroup_path_normalize(v->cgroup) < 0) {
-                outcome_error(out, "cgroup path '%.200s' is not valid", v->cgroup);
-                return -EINVAL;
+                if (v->cgroup_from && STREQ(v->cgroup_from, "/proc/<pid>/cgroup"))
+                        return mg_error_set(err, -EINVAL, "/proc/%" PRId64 "/cgroup: cgroup path '%.200s' is not a valid cgroup path",
+                                            v->state.pid, v->cgroup);
+                return mg_error_set(err, -EINVAL, "%s/config.json: linux.cgroupsPath '%.200s' is not a valid cgroup path",
+                                    v->state.bundle, v->oci.cgroups_path ? v->oci.cgroups_path : "");
         }
         if (!v->cgroup[0])
                 return 0;
@@ -149,7 +154,7 @@ static struct policy_subject view_subject(const struct container_view *v, bool b
         };
 }
 
-static int merge(struct container_view *v, bool build) {
+static int merge(struct container_view *v, bool build, struct mg_error *err) {
         struct policy_subject s = view_subject(v, build);
         if (v->merged)
                 policy_free(v->merged);
@@ -158,8 +163,11 @@ static int merge(struct container_view *v, bool build) {
         v->n_matched = 0;
         v->merged = calloc(1, sizeof *v->merged);
         if (!v->merged)
-                return -ENOMEM;
-        return policy_merge_matching(&v->policies, &s, v->merged, &v->matched, &v->n_matched);
+                return mg_error_oom(err);
+        int r = policy_merge_matching(&v->policies, &s, v->merged, &v->matched, &v->n_matched);
+        if (r < 0)
+                return mg_error_set(err, r, "merge the matching policies: %s", strerror(-r));
+        return 0;
 }
 
 /* Is there a matching policy that marks this image a builder? */
@@ -282,17 +290,20 @@ static void apply_override(struct container_view *v, const struct hook_opts *o, 
         *value = want;
 }
 
-int container_decide(struct container_view *v, const struct hook_opts *o, struct outcome *out) {
-        struct mg_error err = {0};
+int container_decide(struct container_view *v, const struct hook_opts *o, struct outcome *out, struct mg_error *err) {
+        assert(v);
+        assert(o);
+        assert(out);
+        struct mg_error herr = {0};
         host_config_defaults(&v->host_config);
-        int r = cgroup_host_detect(o->sysroot, &v->host, &err);
+        int r = cgroup_host_detect(o->sysroot, &v->host, &herr);
         if (r < 0) {
-                outcome_error(out, "%s", err.msg);
+                outcome_error(out, "%s", herr.msg);
                 v->host = (struct cgroup_host) { .v2_fd = -1, .mode = CGROUP_MODE_V1 };
         }
         out->cgroup_mode = cgroup_mode_name(v->host.mode);
         out->recursiveprot = v->host.recursiveprot;
-        r = find_cgroup(v, o, out);
+        r = find_cgroup(v, o, out, err);
         if (r < 0)
                 return r;
         snprintf(out->cgroup, sizeof out->cgroup, "%s", v->cgroup);
@@ -318,7 +329,7 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
         struct policy_cache pc;
         r = policy_cache_open(&pc, state_fd, o->policy_dirs, o->n_policy_dirs, true, !o->dry_run);
         if (r < 0)
-                return r;
+                return mg_error_set(err, r, "open the policy cache: %s", strerror(-r));
         /* A start needs only the policies that can match it; a dry run
          * (explain) lists every one. */
         struct policy_subject filter = view_subject(v, false);
@@ -334,7 +345,7 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
                 outcome_error(out, "%s (file ignored)", v->policies.errors[i].msg);
 
         decide_build(v, &bs, out);
-        r = merge(v, v->build);
+        r = merge(v, v->build, err);
         if (r < 0)
                 return r;
         /* A policy can switch the heuristics off; the annotation and the
@@ -344,7 +355,7 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
                 outcome_skip(out, "build signal '%s' (%s) ignored: policy sets build.detect=false", v->build_signal, v->build_source);
                 v->build = v->build_trusted = false;
                 v->build_signal[0] = v->build_source[0] = '\0';
-                r = merge(v, false);
+                r = merge(v, false, err);
                 if (r < 0)
                         return r;
         }
@@ -366,7 +377,7 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
         /* The host configuration (the protection budget), read here with
          * every other input, before the sandbox. An invalid file is one
          * error line and the defaults apply: it never fails a start. */
-        struct mg_error herr = {0};
+        herr = (struct mg_error) {0};
         if (host_config_load(o->sysroot, true, &v->host_config, NULL, 0, &herr) < 0)
                 outcome_error(out, "%s (the defaults apply)", herr.msg);
         return 0;
@@ -440,14 +451,13 @@ static int stage_start(struct hook_opts *o, struct outcome *out) {
                 return 0;
         }
         v.has_oci = true;
-        int r = container_decide(&v, o, out);
-        if (r == -EINVAL) {
-                outcome_skip(out, "malformed config.json: nothing done");
-                fprintf(stderr, "oci-memguard: %s/config.json: linux.cgroupsPath is not a valid cgroup path\n", v.state.bundle);
-                return 0;
-        }
+        /* err names the source of a bad value (config.json or
+         * /proc/<pid>/cgroup): reported once, here. */
+        int r = container_decide(&v, o, out, &err);
         if (r < 0) {
-                outcome_error(out, "deciding: %s", strerror(-r));
+                outcome_error(out, "%s", err.msg);
+                outcome_skip(out, r == -EINVAL ? "malformed input: nothing done" : "cannot decide: nothing done");
+                fprintf(stderr, "oci-memguard: %s\n", err.msg);
                 return 0;
         }
         /* Every input is read (state, config.json, mountinfo, policies,

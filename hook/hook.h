@@ -68,8 +68,10 @@ void container_view_free(struct container_view *v);
 
 /* Given v->state (id, pid, bundle, annotations) and optionally v->oci, finds
  * the cgroup, the image and the build signals, loads and merges policies and
- * resolves the claims. Problems go to out. */
-int container_decide(struct container_view *v, const struct hook_opts *o, struct outcome *out);
+ * resolves the claims. Problems it works around go to out; a failure that
+ * stops the decision returns a negative errno with err filled (naming the
+ * source of a bad value), for the caller to report. */
+int container_decide(struct container_view *v, const struct hook_opts *o, struct outcome *out, struct mg_error *err);
 
 /* After container_decide: records the container, raises/gives back through
  * the ledger, runs the build guard; with o->dry_run every write is a

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "json.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -157,9 +158,11 @@ const char *json_type_name(enum json_type t) {
 }
 
 int json_get_string(const struct json_node *obj, const char *key, const char **ret, struct mg_error *err) {
+        assert(key);
+        assert(ret);
         const struct json_node *n = json_get(obj, key);
         if (!n || n->type == JSON_NULL)
-                return -ENOENT;
+                return mg_error_set(err, -ENOENT, "missing '%s'", key);
         if (n->type != JSON_STRING)
                 return mg_error_set(err, -EINVAL, "type: '%s' must be a string, not %s", key, json_type_name(n->type));
         *ret = n->str;
@@ -167,9 +170,11 @@ int json_get_string(const struct json_node *obj, const char *key, const char **r
 }
 
 int json_get_bool(const struct json_node *obj, const char *key, bool *ret, struct mg_error *err) {
+        assert(key);
+        assert(ret);
         const struct json_node *n = json_get(obj, key);
         if (!n || n->type == JSON_NULL)
-                return -ENOENT;
+                return mg_error_set(err, -ENOENT, "missing '%s'", key);
         if (n->type != JSON_TRUE && n->type != JSON_FALSE)
                 return mg_error_set(err, -EINVAL, "type: '%s' must be a boolean, not %s", key, json_type_name(n->type));
         *ret = n->type == JSON_TRUE;
@@ -198,18 +203,22 @@ int json_number_i64(const struct json_node *n, int64_t *ret) {
 }
 
 int json_get_u64(const struct json_node *obj, const char *key, uint64_t *ret, struct mg_error *err) {
+        assert(key);
+        assert(ret);
         const struct json_node *n = json_get(obj, key);
         if (!n || n->type == JSON_NULL)
-                return -ENOENT;
+                return mg_error_set(err, -ENOENT, "missing '%s'", key);
         if (json_number_u64(n, ret) < 0)
                 return mg_error_set(err, -EINVAL, "type: '%s' must be a non-negative integer", key);
         return 0;
 }
 
 int json_get_i64(const struct json_node *obj, const char *key, int64_t *ret, struct mg_error *err) {
+        assert(key);
+        assert(ret);
         const struct json_node *n = json_get(obj, key);
         if (!n || n->type == JSON_NULL)
-                return -ENOENT;
+                return mg_error_set(err, -ENOENT, "missing '%s'", key);
         if (json_number_i64(n, ret) < 0)
                 return mg_error_set(err, -EINVAL, "type: '%s' must be an integer", key);
         return 0;

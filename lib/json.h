@@ -108,7 +108,8 @@ struct json_node *json_get_path(const struct json_node *obj, const char *const *
 
 const char *json_type_name(enum json_type t);
 
-/* Typed getters: 0 on success, -ENOENT when absent/null (ret untouched),
+/* Typed getters: 0 on success, -ENOENT when absent/null (ret untouched,
+ * err says "missing"; callers for whom absence is fine test for it),
  * -EINVAL on wrong type or range (err names key and says "type"). */
 int json_get_string(const struct json_node *obj, const char *key, const char **ret, struct mg_error *err);
 int json_get_bool(const struct json_node *obj, const char *key, bool *ret, struct mg_error *err);

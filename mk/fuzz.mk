@@ -22,11 +22,11 @@ CHECK_SUITES += fuzz-smoke
 
 build/fuzz/fuzz-wrapper: fuzz/fuzz-wrapper.c build/fuzz/obj/wrapper/bundle_hooks.o build/fuzz/libmemguard.a mk/fuzz.mk
 	@mkdir -p build/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP -MF $@.d -MT $@ $(filter-out %.mk,$^) -o $@ $(LDLIBS_ALL)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP -MF $@.d -MT $@ $(filter %.c %.o %.a,$^) -o $@ $(LDLIBS_ALL)
 
 build/fuzz/fuzz-%: fuzz/fuzz-%.c $(call hook_archives,fuzz) mk/fuzz.mk
 	@mkdir -p build/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP -MF $@.d -MT $@ $(filter-out %.mk,$^) -o $@ $(LDLIBS_ALL)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP -MF $@.d -MT $@ $(filter %.c %.o %.a,$^) -o $@ $(LDLIBS_ALL)
 
 fuzz: $(FUZZ_BINS)
 	fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)

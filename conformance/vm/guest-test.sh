@@ -5,7 +5,7 @@
 # "MG:ok - ..." or "MG:not ok - ..."; tables and explanations are "MG:" lines
 # too; "MG:result VARIANT MIN FINAL" feeds the host's summary table.
 #
-# ---- Adding a case (the build guard issue adds its cases here) ----------
+# ---- Adding a case (the build guard's cases are an example) ---------------
 # A case is a shell function case_NAME; add NAME to CASES_DEFAULT below (or
 # run it alone: MEMGUARD_VM_CASES=NAME conformance/vm/run.sh). Helpers:
 #   bundle ID CGROUP HOOKS ARGS-JSON [EXTRA]   a runc bundle in /bundles/ID;
@@ -127,7 +127,7 @@ wait_current() { # wait_current CGROUP BYTES SECONDS
 	done
 	return 1
 }
-policy() { # policy NAME JSON: root-owned, 0644, as SPEC §4 requires
+policy() { # policy NAME JSON: root-owned, 0644, or the hook refuses it
 	mkdir -p "$POLICY_DIR"
 	printf '%s\n' "$2" >"$POLICY_DIR/$1"
 	chown 0:0 "$POLICY_DIR/$1"
@@ -373,8 +373,8 @@ case_protect_standin() {
 # for the container in the initial cgroup namespace, and the kernel applies a
 # new cgroup2 mount's options to the one superblock: nsdelegate and
 # memory_recursiveprot vanish host-wide (moby/moby#50466 is the same effect
-# from dockerd). The hook cannot prevent it; it must notice (SPEC §4: detected
-# and logged on every run).
+# from dockerd). The hook cannot prevent it; it must notice (it detects
+# memory_recursiveprot and logs it on every run).
 case_cgroupns_hazard() {
 	if ! has_recursiveprot; then
 		echo "MG:  [cgroupns] skipped: this boot has no memory_recursiveprot to lose"
