@@ -95,7 +95,7 @@ struct json_parse_opts {
  * through a keyed hash index once an object has more than a few keys. */
 int json_parse(const char *buf, size_t len, const struct json_parse_opts *opts, struct json_node **ret, struct mg_error *err);
 /* Tests only: parse everything with yajl, to compare with the fast path
- * (json.c says what that is). */
+ * (json_fast.c says what that is). */
 extern bool json_fast_path_disabled;
 void json_free(struct json_node *n);
 static inline void json_freep(struct json_node **n) { json_free(*n); }
