@@ -9,21 +9,7 @@
 #include <string.h>
 
 #include "plan.h"
-
-static unsigned n_pass, n_fail, n_test;
-
-#define CHECK(cond, ...)                                           \
-        do {                                                       \
-                bool ok_ = (cond); /* evaluated once */           \
-                n_test++;                                          \
-                if (ok_)                                           \
-                        n_pass++;                                  \
-                else                                               \
-                        n_fail++;                                  \
-                printf("%s %u - ", ok_ ? "ok" : "not ok", n_test); \
-                printf(__VA_ARGS__);                               \
-                printf("\n");                                      \
-        } while (0)
+#include "test-helpers.h"
 
 #define K 1024ull
 #define M (1024ull * 1024ull)
@@ -487,6 +473,5 @@ int main(void) {
                 run_swappiness_case(&swappiness_cases[i]);
         printf("# plan cases: %zu cgroup, %zu vm.swappiness\n", sizeof cgroup_cases / sizeof cgroup_cases[0],
                sizeof swappiness_cases / sizeof swappiness_cases[0]);
-        printf("1..%u\n", n_test);
-        return n_fail ? 1 : 0;
+        return test_report();
 }
