@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,6 +285,29 @@ void metrics_render(const struct metrics *m, struct strbuf *sb) {
         }
 }
 
+/* Replaces dirfd/name with data: a temporary file renamed over it, so a
+ * reader sees the old version or the new one. No fsync: after a crash the
+ * next run rewrites both files, and an fsync under the ledger lock would
+ * make every start behind it wait for the disk. */
+static int replace_file_at(int dirfd, const char *name, const char *data, size_t len, mode_t mode) {
+        char tmp[128];
+        int n = snprintf(tmp, sizeof tmp, ".%s.tmp.%ld", name, (long) getpid());
+        if (n < 0 || (size_t) n >= sizeof tmp)
+                return -ENAMETOOLONG;
+        (void) unlinkat(dirfd, tmp, 0); /* left by a killed run of this pid */
+        _cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0)
+                return -errno;
+        int r = write_all(fd, data, len);
+        if (r == 0 && fchmod(fd, mode) < 0)
+                r = -errno;
+        if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+                r = -errno;
+        if (r < 0)
+                (void) unlinkat(dirfd, tmp, 0);
+        return r;
+}
+
 int metrics_commit(int state_dirfd, const char *metrics_dir, const struct metrics_run *run, const struct metrics_gauges *g) {
         assert(state_dirfd >= 0 && metrics_dir);
         struct metrics *m = calloc(1, sizeof *m);
@@ -304,12 +328,12 @@ int metrics_commit(int state_dirfd, const char *metrics_dir, const struct metric
         free(m);
         if (state.oom || text.oom)
                 return -ENOMEM;
-        int r = write_file_atomic_at(state_dirfd, METRICS_STATE_FILE, state.buf, state.len, 0600);
+        int r = replace_file_at(state_dirfd, METRICS_STATE_FILE, state.buf, state.len, 0600);
         if (r < 0 || !metrics_dir[0])
                 return r;
         _cleanup_close_ int dfd = open(metrics_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0)
                 return -errno;
         /* 0644: node_exporter runs as its own user and only reads it. */
-        return write_file_atomic_at(dfd, METRICS_FILE_NAME, text.buf ? text.buf : "", text.len, 0644);
+        return replace_file_at(dfd, METRICS_FILE_NAME, text.buf ? text.buf : "", text.len, 0644);
 }
