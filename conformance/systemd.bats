@@ -471,8 +471,10 @@ ok via systemd"
 	echo "slowest of 64 starts: $slowest ms" >&3
 	((slowest < 7000))
 	assert_equal "$(wc -l <"$LOG_FILE")" 64
-	# every start either holds its protection (written directly) or says why not
-	run jq -s '[.[] | select((.actions | length) == 0 and ([.skipped[] | select(test("unprotected"))] | length) == 0)] | length' "$LOG_FILE"
+	# every start either holds its protection (written directly) or says why
+	# not: unprotected past the deadline, or clamped by the protection budget
+	# (64 x 256M of memory.low is more than 80 % of the fixture's 16 GB)
+	run jq -s '[.[] | select((.actions | length) == 0 and ([.skipped[] | select(test("unprotected|budget"))] | length) == 0)] | length' "$LOG_FILE"
 	assert_output 0
 }
 

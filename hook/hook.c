@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "budget_view.h"
 #include "buildguard.h"
 #include "evidence.h"
 #include "metrics.h"
@@ -684,6 +685,40 @@ static int stage_start(struct hook_opts *o, struct outcome *out) {
         return container_protect(&v, o, out);
 }
 
+/* The protection budget, decided under the ledger lock so that concurrent
+ * starts see each other's grants: what the root's children hold now (the
+ * originals others set, an admin's MemoryMin=, kubelet's kubepods, plus
+ * every raise the hook made for running containers) is what the kernel
+ * counts, so that is what a new grant must fit beside. A start that does
+ * not fit gets what fits (possibly 0); running containers are never
+ * lowered; with on_error=fail the start is refused instead. When the top
+ * of the tree cannot be read, nothing is granted: a promise that cannot
+ * be checked is not made. Returns true when the start is refused. */
+static bool budget_admit(const struct container_view *v, const struct hook_opts *o, struct record *rec, bool refuse_clamped,
+                         struct outcome *out) {
+        assert(v && o && rec && out);
+        struct budget_limits limits;
+        uint64_t mem_total = 0;
+        (void) budget_limits_for_host(o->sysroot, &v->host_config, &limits, &mem_total);
+        _cleanup_(budget_top_free) struct budget_top top = {0};
+        int r = budget_top_read(&v->host, &top);
+        if (r < 0 && r != -E2BIG) {
+                outcome_skip(out, "budget: the protection held below the cgroup2 root cannot be read (%s): nothing granted", strerror(-r));
+                rec->min = rec->low = 0;
+                return false;
+        }
+        long ps = sysconf(_SC_PAGESIZE);
+        struct budget_claim req = { .min = rec->min, .low = rec->low };
+        struct budget_decision d;
+        budget_grant(&limits, &top.used, &req, ps > 0 ? (uint64_t) ps : 4096, refuse_clamped, &d);
+        budget_outcome(out, &d);
+        if (d.verdict == BUDGET_REFUSED)
+                return true;
+        rec->min = d.granted.min;
+        rec->low = d.granted.low;
+        return false;
+}
+
 int container_protect(struct container_view *v, const struct hook_opts *o, struct outcome *out) {
         struct mg_error err = {0};
         int r;
@@ -750,6 +785,14 @@ int container_protect(struct container_view *v, const struct hook_opts *o, struc
         }
         (void) ledger_load(&l);
         ledger_prune_stale(&l);
+        if (rec.protect && budget_admit(v, o, &rec, fail_on_error, out)) {
+                record_free(&rec);
+                if (!o->dry_run)
+                        fprintf(stderr, "oci-memguard: the protection asked does not fit the host's budget (policy on_error=fail): start refused\n");
+                (void) ledger_apply(&l); /* what pruning released is still given back */
+                ledger_close(&l);
+                return 1;
+        }
         r = ledger_add(&l, &rec);
         record_free(&rec);
         if (r == 0)
