@@ -15,6 +15,7 @@
 #include "cgroup.h"
 #include "cli.h"
 #include "json.h"
+#include "kernelfix.h"
 #include "memhealth.h"
 #include "sysctl.h"
 #include "systemd.h"
@@ -163,6 +164,57 @@ static void check_kernel(struct report *r, const struct hook_opts *o, const stru
                 add(r, "memory.peak", ST_OK, NULL, "present");
         else
                 add(r, "memory.peak", ST_WARN, "kernel >= 5.19", "not found in any child cgroup");
+}
+
+/* "page allocation failure: order:4" in veth_alloc_queues at container
+ * start: a kernel without the vmalloc fallback for the veth queue array
+ * needs a physically contiguous block per veth when it has many possible
+ * CPUs. The version is the upstream one: Debian and Ubuntu keep it out of
+ * uname -r. */
+static void check_veth_queues(struct report *r, const struct hook_opts *o) {
+        char version[512] = "", signature[256] = "", release[128] = "", path[PATH_MAX], cpus[64] = "";
+        if (host_path(o, "/proc/version", path, sizeof path))
+                (void) read_small_at(AT_FDCWD, path, version, sizeof version);
+        if (host_path(o, "/proc/version_signature", path, sizeof path))
+                (void) read_small_at(AT_FDCWD, path, signature, sizeof signature);
+        if (host_path(o, "/proc/sys/kernel/osrelease", path, sizeof path))
+                (void) read_small_at(AT_FDCWD, path, release, sizeof release);
+        if (host_path(o, "/sys/devices/system/cpu/possible", path, sizeof path))
+                (void) read_small_at(AT_FDCWD, path, cpus, sizeof cpus);
+        cpus[strcspn(cpus, "\n")] = '\0';
+        struct kernel_version v;
+        enum kver_source src;
+        if (kernel_upstream_version(version, signature, release, &v, &src) < 0) {
+                add(r, "kernel veth queues", ST_WARN, "check the kernel for commit 1ce7d306ea63 (veth: try harder when allocating queue memory)",
+                    "cannot tell the kernel's upstream version (/proc/version, /proc/version_signature, osrelease)");
+                return;
+        }
+        const char *fixed_in;
+        enum veth_queues q = veth_queue_fix(&v, &fixed_in);
+        char ver[48];
+        snprintf(ver, sizeof ver, "%u.%u.%u", v.major, v.minor, v.patch);
+        switch (q) {
+        case VETH_ONE_QUEUE:
+                add(r, "kernel veth queues", ST_OK, NULL, "kernel %s (%s) creates one queue per veth: no per-CPU allocation at container start", ver,
+                    kver_source_name(src));
+                break;
+        case VETH_FIXED:
+                add(r, "kernel veth queues", ST_OK, NULL, "kernel %s (%s) has the veth queue fix (vmalloc fallback, since %s): container starts need no order-4 block for it",
+                    ver, kver_source_name(src), fixed_in);
+                break;
+        case VETH_UNFIXED:
+        case VETH_NO_BACKPORT: {
+                char fix[160];
+                snprintf(fix, sizeof fix, "a kernel with commit 1ce7d306ea63 (%s or later%s)", fixed_in,
+                         q == VETH_NO_BACKPORT ? "; this series ended without it" : " of this series");
+                add(r, "kernel veth queues", ST_WARN, fix,
+                    "kernel %s (%s) allocates the veth queues as one physically contiguous block, one entry per possible CPU (%s): on a fragmented host a container start "
+                    "fails with \"page allocation failure: order:4\" in veth_alloc_queues. The build guard compacts memory before build steps, which helps the next "
+                    "container; nothing a hook does runs before the engine creates this container's veth",
+                    ver, kver_source_name(src), cpus[0] ? cpus : "unknown");
+                break;
+        }
+        }
 }
 
 static void check_memory(struct report *r, const struct hook_opts *o) {
@@ -437,6 +489,7 @@ int doctor_main(struct cli *c) {
         struct cgroup_host h = { .v2_fd = -1 };
         check_cgroups(&r, o, &h);
         check_kernel(&r, o, &h);
+        check_veth_queues(&r, o);
         check_memory(&r, o);
         check_platform(&r, o);
         check_engines(&r, o);
