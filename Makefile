@@ -31,12 +31,50 @@ SECCOMP_LIBS := $(shell $(PKG_CONFIG) --libs libseccomp 2>/dev/null || echo -lse
 HOOK_STATIC_OK := $(shell printf 'int main(void){return 0;}' | $(CC) -x c - -static-pie -o /dev/null -lyajl_s 2>/dev/null && echo yes)
 HOOK_LDLIBS  := $(if $(HOOK_STATIC_OK),-static-pie -lyajl_s,$(LDLIBS_ALL))
 
-LIB_SRCS  := $(filter-out hook/main.c,$(wildcard hook/*.c)) $(wildcard policy/*.c)
-HOOK_SRCS := hook/main.c $(LIB_SRCS)
-SECCOMP_FILTER_H := build/gen/seccomp-filter.h
-HDRS      := $(wildcard hook/*.h policy/*.h) $(SECCOMP_FILTER_H)
+# ---- layers and flavours -------------------------------------------------
+# lib      the code every program shares (JSON, arena, util, prefault); includes nothing of ours
+# policy   the policy language; includes lib
+# hook     the hook; includes policy and lib
+# wrapper  the runtime wrapper (mk/wrapper.mk); includes lib only
+# Each layer is compiled with only the -I flags of the layers below it, and
+# `make lint` checks the same rule on the sources (mk/check-layers.sh).
+LAYER_INC_lib     :=
+LAYER_INC_policy  := -Ilib
+LAYER_INC_hook    := -Ipolicy -Ilib
+LAYER_INC_wrapper := -Ilib
+# hook/sandbox.c includes the generated seccomp filter.
+SECCOMP_FILTER_H  := build/gen/seccomp-filter.h
+LAYER_ORDER_hook  := $(SECCOMP_FILTER_H)
+LAYERS            := lib policy hook
+
+LIB_SRCS    := $(wildcard lib/*.c)
+POLICY_SRCS := $(wildcard policy/*.c)
+HOOK_SRCS   := $(filter-out hook/main.c,$(wildcard hook/*.c))
+# Every layer is compiled once per flavour into build/<flavour>/obj/ with
+# dependency files (-MMD -MP) and archived (ar only pulls in what a program
+# uses, so a program links the archives of every layer it may need):
+#   normal      the installed programs and the unit tests
+#   asan        ASan+UBSan, for check-bats-asan and the unit tests
+#   killpoints  the fault suites' hook (hook/killpoint.h)
+#   fuzz        libFuzzer harnesses (mk/fuzz.mk)
+FLAVOURS := normal asan killpoints fuzz
+FLAVOUR_CC_normal        = $(CC)
+FLAVOUR_FLAGS_normal     = $(CFLAGS_ALL) $(OPTFLAGS) $(CFLAGS)
+FLAVOUR_CC_asan          = $(CC)
+FLAVOUR_FLAGS_asan       = $(CFLAGS_ALL) $(ASANFLAGS)
+FLAVOUR_CC_killpoints    = $(CC)
+FLAVOUR_FLAGS_killpoints = -DMEMGUARD_KILLPOINTS $(CFLAGS_ALL) $(OPTFLAGS)
+FLAVOUR_CC_fuzz          = $(FUZZ_CC)
+FLAVOUR_FLAGS_fuzz       = $(FUZZ_OBJ_FLAGS)
+
+objs_of = $(patsubst %.c,build/$(1)/obj/%.o,$(2))
+# The archives of the layers a program of the hook links, in link order.
+hook_archives = build/$(1)/libmemguard-hook.a build/$(1)/libmemguard-policy.a build/$(1)/libmemguard.a
+
 UNIT_SRCS := $(wildcard conformance/unit/test-*.c)
 UNITS     := $(patsubst conformance/unit/%.c,build/%,$(UNIT_SRCS))
+# Unit tests and fuzz harnesses see every layer.
+TEST_INC  := -Ilib -Ipolicy -Ihook
 
 .PHONY: all programs asan install uninstall check check-unit check-valgrind check-bats check-bats-asan check-vm \
         test-deps clean lint
@@ -61,27 +99,47 @@ build/gen/seccomp-filter: hook/gen/seccomp-filter.c Makefile
 $(SECCOMP_FILTER_H): build/gen/seccomp-filter
 	build/gen/seccomp-filter >$@.tmp && mv $@.tmp $@
 
-build/oci-memguard: $(HOOK_SRCS) $(HDRS) Makefile
-	@mkdir -p build
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(OPTFLAGS) $(CFLAGS) $(HOOK_SRCS) -o $@ $(LDFLAGS) $(HOOK_LDLIBS)
+build/oci-memguard: build/normal/obj/hook/main.o $(call hook_archives,normal)
+	$(CC) $(CFLAGS_ALL) $(OPTFLAGS) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(HOOK_LDLIBS)
 
 asan: build/asan/oci-memguard
 
-build/asan/oci-memguard: $(HOOK_SRCS) $(HDRS) Makefile
-	@mkdir -p build/asan
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASANFLAGS) $(HOOK_SRCS) -o $@ $(LDLIBS_ALL)
+build/asan/oci-memguard: build/asan/obj/hook/main.o $(call hook_archives,asan)
+	$(CC) $(CFLAGS_ALL) $(ASANFLAGS) $^ -o $@ $(LDLIBS_ALL)
 
 include $(wildcard mk/*.mk)
 
+# One compile rule per flavour and layer, one archive per flavour and layer
+# (after mk/*.mk: a fragment may add a layer, as mk/wrapper.mk does).
+define LAYER_RULE
+build/$(1)/obj/$(2)/%.o: $(2)/%.c Makefile $$(LAYER_DEPS_$(2)) | $$(LAYER_ORDER_$(2))
+	@mkdir -p $$(@D)
+	$$(FLAVOUR_CC_$(1)) $$(CPPFLAGS_ALL) $$(LAYER_DEFS_$(2)) $$(LAYER_INC_$(2)) $$(FLAVOUR_FLAGS_$(1)) -MMD -MP -c $$< -o $$@
+endef
+define FLAVOUR_RULES
+$(foreach l,$(LAYERS) wrapper,$(eval $(call LAYER_RULE,$(1),$(l))))
+build/$(1)/libmemguard.a: $(call objs_of,$(1),$(LIB_SRCS))
+build/$(1)/libmemguard-policy.a: $(call objs_of,$(1),$(POLICY_SRCS))
+build/$(1)/libmemguard-hook.a: $(call objs_of,$(1),$(HOOK_SRCS))
+endef
+$(foreach f,$(FLAVOURS),$(eval $(call FLAVOUR_RULES,$(f))))
+
+build/%.a:
+	@mkdir -p $(@D)
+	rm -f $@ && $(AR) rcs $@ $^
+
+-include $(wildcard build/*/obj/*/*.d build/test-*.d build/asan/test-*.d build/fuzz/fuzz-*.d build/fake-systemd-bus.d)
+
 programs: $(PROGRAMS)
 
-build/test-%: conformance/unit/test-%.c $(LIB_SRCS) $(HDRS)
+# Unit tests: -O0 for the test itself, linked with the layers' archives.
+build/test-%: conformance/unit/test-%.c $(call hook_archives,normal)
 	@mkdir -p build
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -O0 -Ihook -Ipolicy $< $(LIB_SRCS) -o $@ $(LDLIBS_ALL)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -O0 $(TEST_INC) -MMD -MP -MF $@.d -MT $@ $^ -o $@ $(LDLIBS_ALL)
 
-build/asan/test-%: conformance/unit/test-%.c $(LIB_SRCS) $(HDRS)
+build/asan/test-%: conformance/unit/test-%.c $(call hook_archives,asan)
 	@mkdir -p build/asan
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASANFLAGS) -Ihook -Ipolicy $< $(LIB_SRCS) -o $@ $(LDLIBS_ALL)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASANFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -MT $@ $^ -o $@ $(LDLIBS_ALL)
 
 install: $(PROGRAMS) $(INSTALL_HOOKS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/oci-memguard/policy.d $(DESTDIR)$(SYSCONFDIR)/oci-memguard/policy.d
@@ -126,14 +184,14 @@ check-vm: build/oci-memguard
 # cppcheck does not model __attribute__((cleanup)), so its memleak findings
 # on _cleanup_ variables are noise; leaks are ASan's and valgrind's job.
 lint:
+	mk/check-layers.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 -D_GNU_SOURCE --inline-suppr \
-	  --suppress=memleak hook policy wrapper
-	shellcheck -x install.sh install.d/register.sh .ci/run conformance/*.sh conformance/vm/*.sh conformance/vm-systemd/*.sh conformance/vm-docker/*.sh fuzz/*.sh demo/*.sh
+	  --suppress=memleak -Ilib -Ipolicy -Ihook lib hook policy wrapper
+	shellcheck -x install.sh install.d/register.sh .ci/run mk/*.sh conformance/*.sh conformance/vm/*.sh conformance/vm-systemd/*.sh conformance/vm-docker/*.sh fuzz/*.sh demo/*.sh
 
 clean:
 	rm -rf build
 
 # Test-only build with named kill points (hook/killpoint.h) for the fault suites.
-build/killpoints/oci-memguard: $(HOOK_SRCS) $(HDRS) Makefile
-	@mkdir -p build/killpoints
-	$(CC) $(CPPFLAGS_ALL) -DMEMGUARD_KILLPOINTS $(CFLAGS_ALL) $(OPTFLAGS) $(HOOK_SRCS) -o $@ $(LDLIBS_ALL)
+build/killpoints/oci-memguard: build/killpoints/obj/hook/main.o $(call hook_archives,killpoints)
+	$(CC) $(CFLAGS_ALL) $(OPTFLAGS) $^ -o $@ $(LDLIBS_ALL)

@@ -16,6 +16,7 @@
 #   BENCH_TMP                   fixture dir on tmpfs (/dev/shm/oci-memguard-bench.PID)
 #   BENCH_ALT=/path/oci-memguard   also time this build of the hook (p10, p1000)
 #                               in the same start rounds: before/after a patch
+#   BENCH_MAX_ROUNDS, BENCH_MAX_ITERS   rounds and runs of the largest config.json (5, 4)
 set -euo pipefail
 
 TOP="$(cd "$(dirname "$0")/.." && pwd)"
@@ -45,6 +46,7 @@ command -v jq >/dev/null || { echo "bench: needs jq (fixture generation and resu
 cleanup() {
 	local rc=$?
 	[[ -n "${RUNC_ROOT:-}" ]] && runc_cleanup
+	[[ -n "${MAX_MADE_ETC:-}" ]] && rmdir /etc/oci-memguard 2>/dev/null
 	[[ -n "${KEEP_TMP:-}" ]] || rm -rf "$T"
 	exit $rc
 }
@@ -300,6 +302,53 @@ else
 	echo "wrapper vs runc: skipped (needs root, runc, busybox, unshare; BENCH_SKIP=runc or smoke)" >&2
 fi
 
+# ---- the largest config.json -------------------------------------------------------------
+# 16 MiB with 65536 annotations (the limits): what parsing it costs the hook
+# (a start against the Docker container's, same cgroup) and the wrapper
+# (adding the hooks, then exec /bin/true, against /bin/true).  Before
+# objects were indexed this took seconds to minutes.
+section "the largest config.json the limits allow (16 MiB, 65536 annotations): hook start and wrapper"
+MAX_ROUNDS="${BENCH_MAX_ROUNDS:-5}"
+MAX_ITERS="${BENCH_MAX_ITERS:-4}"
+[[ -z "${BENCH_SMOKE:-}" ]] || MAX_ROUNDS=2 MAX_ITERS=1
+MAXB="$FIX/bundles/max-config"
+mkdir -p "$MAXB"
+"$TOP/bench/gen-max-config.sh" "$MAXB/config.json" 65536 16777216 \
+	"$(jq -r .linux.cgroupsPath "$(jq -r .bundle "$FIX/state/docker-start.json")/config.json")"
+cp "$MAXB/config.json" "$MAXB/config.json.pristine"
+jq --arg b "$MAXB" '.id = "memguard-bench-max-config" | .bundle = $b' "$FIX/state/docker-start.json" >"$FIX/state/max-start.json"
+jq '.status = "stopped" | del(.pid)' "$FIX/state/max-start.json" >"$FIX/state/max-stop.json"
+"$DRV" ab --rounds "$MAX_ROUNDS" --iters "$MAX_ITERS" --label max-config \
+	@docker stdin="$FIX/state/docker-start.json" -- "$HOOK" prestart "${A10[@]}" \
+	@max-config stdin="$FIX/state/max-start.json" -- "$HOOK" prestart "${A10[@]}" >"$PARTS/max-config.json"
+grep -F '"id":"memguard-bench-max-config"' "$SYSROOT/var/log/oci-memguard/events.jsonl" | tail -n1 >"$T/max-record.json" || true
+jq -e '(.errors | length) == 0' "$T/max-record.json" >/dev/null 2>&1 ||
+	{ echo "bench: the hook did not read the largest config.json cleanly:" >&2; head -c 2000 "$T/max-record.json" >&2; exit 1; }
+"$HOOK" poststop "${A10[@]}" <"$FIX/state/max-stop.json"
+if [[ $(id -u) -eq 0 ]] && command -v unshare >/dev/null; then
+	mkdir -p "$T/max-etc"
+	printf 'runtime=/bin/true\nhook=%s\nlog_file=%s\n' "$HOOK" "$T/max-wrapper.log" >"$T/max-etc/runtime.conf"
+	chmod 0644 "$T/max-etc/runtime.conf"
+	printf 'cp %q %q\n' "$MAXB/config.json.pristine" "$MAXB/config.json" >"$T/max-fresh.sh"
+	exec {MAXLOCK}>/tmp/oci-memguard-conformance-host.lock
+	flock -w 1200 "$MAXLOCK"
+	if [[ ! -d /etc/oci-memguard ]]; then
+		mkdir /etc/oci-memguard
+		MAX_MADE_ETC=1
+	fi
+	# shellcheck disable=SC2016 # expanded by the inner sh
+	unshare -m --propagation private sh -c 'mount --bind "$1" /etc/oci-memguard && shift && exec "$@"' sh "$T/max-etc" \
+		"$DRV" ab --rounds "$MAX_ROUNDS" --iters "$MAX_ITERS" --label max-config-wrapper \
+		@true -- /bin/true \
+		@wrapper pre="$T/max-fresh.sh" -- "$WRAPPER" create --bundle "$MAXB" memguard-bench-max-config >"$PARTS/max-config-wrapper.json"
+	if [[ -n "${MAX_MADE_ETC:-}" ]]; then rmdir /etc/oci-memguard && MAX_MADE_ETC=; fi
+	flock -u "$MAXLOCK"
+	grep -q oci-memguard "$MAXB/config.json" ||
+		{ echo "bench: the wrapper did not add its hooks to the largest config.json: $(cat "$T/max-wrapper.log" 2>/dev/null)" >&2; exit 1; }
+else
+	echo "wrapper on the largest config.json: skipped (needs root and unshare)" >&2
+fi
+
 # ---- results ------------------------------------------------------------------------------
 section "results"
 jq -n --slurpfile m "$PARTS/machine.json" \
@@ -342,6 +391,15 @@ jq -r '
   "",
   "targets:",
   (.targets | to_entries[] | select(.value != null) | "  \(.key): \(.value | del(.met) | tostring) -> \(if .value.met == true or .value.met_wrapper_alone == true then "MET" else "MISSED" end)")
+' "$OUT"
+# The largest config.json: kept apart from the table above (its own few rounds).
+jq --argjson h "$(cat "$PARTS/max-config.json")" --argjson w "$(cat "$PARTS/max-config-wrapper.json" 2>/dev/null || echo null)" \
+	'. + {max_config: {hook: $h, wrapper: $w}}' "$OUT" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
+jq -r '
+  def ms: . / 1000 | . * 10 | round / 10 | tostring;
+  def cmd($s; $n): $s.commands[] | select(.name == $n);
+  .max_config | "largest config.json (16 MiB, 65536 annotations): hook start \(cmd(.hook; "max-config").median_us | ms) ms against \(cmd(.hook; "docker").median_us | ms) ms for the Docker container (parsing it: +\(cmd(.hook; "max-config").diff_to_first_us.median | ms) ms)" +
+    (if .wrapper then "; wrapper \(cmd(.wrapper; "wrapper").diff_to_first_us.median | ms) ms over /bin/true (budget 1000 ms)" else "" end)
 ' "$OUT"
 echo >&2
 echo "results: $OUT" >&2

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Ancestors that are systemd units go through systemd (issue 9). A fixture
+# Ancestors that are systemd units go through systemd. A fixture
 # sysroot with /run/systemd/system pretends systemd runs; the hook looks for
 # systemd's private socket at <sysroot>/run/systemd/private. Without one,
 # every change through systemd fails and must fall back to a direct write,
@@ -15,13 +15,13 @@ load helpers
 
 # The fake systemd, built once per run of this file: build/fake-systemd-bus
 # when make built it, else compiled here (it needs only hook/dbus.c and
-# hook/util.c).
+# lib/util.c).
 setup_file() {
 	local repo="$BATS_TEST_DIRNAME/.." src="$BATS_TEST_DIRNAME/unit/fake-systemd-bus.c"
 	FAKE_BUS="$repo/build/fake-systemd-bus"
 	if [[ ! -x "$FAKE_BUS" || "$src" -nt "$FAKE_BUS" || "$repo/hook/dbus.c" -nt "$FAKE_BUS" ]]; then
 		FAKE_BUS="$BATS_FILE_TMPDIR/fake-systemd-bus"
-		cc -D_GNU_SOURCE -std=c11 -O1 -Wall -I"$repo/hook" "$src" "$repo/hook/dbus.c" "$repo/hook/util.c" -o "$FAKE_BUS" 2>"$BATS_FILE_TMPDIR/cc.log" ||
+		cc -D_GNU_SOURCE -std=c11 -O1 -Wall -I"$repo/hook" -I"$repo/lib" "$src" "$repo/hook/dbus.c" "$repo/lib/util.c" -o "$FAKE_BUS" 2>"$BATS_FILE_TMPDIR/cc.log" ||
 			FAKE_BUS=""
 	fi
 	export FAKE_BUS
@@ -217,13 +217,15 @@ while True:
 	assert_output "0->268435456 ok via systemd"
 	run log_field '.errors | length'
 	assert_output 0
-	# one connection for the four values, each call followed by a Ping
+	# one connection for the four values, each call followed by a Ping;
+	# the slice is known by its name, the scope's unit asked for once
 	run bus_calls
 	assert_output "connect
 SetUnitProperties system.slice runtime=1 MemoryMin=134217728
 Ping
 SetUnitProperties system.slice runtime=1 MemoryLow=268435456
 Ping
+GetUnitByControlGroup /system.slice/docker-d1.scope
 SetUnitProperties docker-d1.scope runtime=1 MemoryMin=134217728
 Ping
 SetUnitProperties docker-d1.scope runtime=1 MemoryLow=268435456
@@ -294,6 +296,75 @@ ok via systemd"
 	run action /machine.slice/libpod-c1.scope memory.min
 	assert_output "0->134217728 ok via systemd"
 	run grep -c 'SetUnitProperties container ' "$BUS_LOG"
+	assert_output 0
+}
+
+# A cgroupfs-driver engine on a systemd host with --cgroup-parent=/tenant/system.slice:
+# the parent merely carries the name of systemd's system.slice. Asking systemd
+# to change "system.slice" once lowered the admin's 2G on the real
+# /system.slice to the policy's 128M, read back the untouched
+# /tenant/system.slice, called it a success and never gave it back.
+@test "[systemd answers] a cgroup named like a slice but not where systemd puts it (/tenant/system.slice) is written directly; the real system.slice is untouched" {
+	policy 50-docker.json '{"match": {"cgroups": ["/tenant/system.slice/*", "/user.slice/user-1000.slice/user@1000.service/app.slice/*"]}, "memory": {"min": "128M"}}'
+	mk_cgroup /system.slice
+	echo 2147483648 >"$CGROOT/system.slice/memory.min"
+	mk_cgroup /user.slice/user-1000.slice/user@1000.service/app.slice
+	start_bus
+	start_container t1 4001 /tenant/system.slice/t1
+	assert_equal "$(cg_value /system.slice memory.min)" 2147483648
+	assert_equal "$(cg_value /tenant/system.slice memory.min)" 134217728
+	run action /tenant/system.slice memory.min
+	assert_output "0->134217728 ok"
+	run log_field '.skipped[]'
+	assert_output --partial "memory.min of /tenant/system.slice: named like the systemd unit system.slice, but not its cgroup: written directly"
+	run log_field '.errors | length'
+	assert_output 0
+	# a user manager's app.slice is not PID 1's app.slice either
+	start_container u1 4002 /user.slice/user-1000.slice/user@1000.service/app.slice/u1
+	assert_equal "$(cg_value /user.slice/user-1000.slice/user@1000.service/app.slice memory.min)" 134217728
+	run action /user.slice/user-1000.slice/user@1000.service/app.slice memory.min
+	assert_output "0->134217728 ok"
+	# user.slice and user-1000.slice are where systemd puts them: through systemd
+	run action /user.slice/user-1000.slice memory.min
+	assert_output "0->134217728 ok via systemd"
+	run grep -c '^SetUnitProperties \(system\|app\)\.slice' "$BUS_LOG"
+	assert_output 0
+	stop_container t1 /tenant/system.slice/t1 4001
+	assert_equal "$(cg_value /system.slice memory.min)" 2147483648
+	assert_equal "$(cg_value /tenant/system.slice memory.min)" 0
+}
+
+# A scope's unit lives in the slice it was started in: a directory
+# /system.slice/session-3.scope made by an engine is not the session scope
+# systemd keeps at /user.slice/user-1000.slice/session-3.scope.
+@test "[systemd answers] a scope directory that is not its unit's cgroup (systemd names another unit for it) is written directly" {
+	policy 50-docker.json '{"match": {"cgroups": ["/system.slice/session-3.scope/*"]}, "memory": {"min": "128M"}}'
+	mk_cgroup /user.slice/user-1000.slice/session-3.scope
+	start_bus --foreign-cgroup /system.slice/session-3.scope
+	start_container s1 4001 /system.slice/session-3.scope/s1
+	assert_equal "$(cg_value /system.slice/session-3.scope memory.min)" 134217728
+	assert_equal "$(cg_value /user.slice/user-1000.slice/session-3.scope memory.min)" 0
+	run action /system.slice/session-3.scope memory.min
+	assert_output "0->134217728 ok"
+	run action /system.slice memory.min
+	assert_output "0->134217728 ok via systemd"
+	run log_field '.skipped[]'
+	assert_output --partial "memory.min of /system.slice/session-3.scope: named like the systemd unit session-3.scope, but not its cgroup: written directly"
+	run grep -c '^SetUnitProperties session-3.scope' "$BUS_LOG"
+	assert_output 0
+	run grep -c '^GetUnitByControlGroup /system.slice/session-3.scope$' "$BUS_LOG"
+	assert_output 1
+}
+
+@test "[systemd accepts, but the cgroup does not show the value] a failure: written directly, loudly, never \"ok via systemd\"" {
+	start_bus --no-write
+	start_container d1 4001 /system.slice/docker-d1.scope
+	assert_equal "$(cg_value /system.slice memory.min)" 134217728
+	run action /system.slice memory.min
+	assert_output "0->134217728 ok (direct, not via systemd)"
+	run log_field '.errors[]'
+	assert_line "set memory.min of /system.slice through systemd: systemd accepted MemoryMin=134217728 for system.slice, but memory.min reads back 0: written directly instead, systemd may reset it"
+	run log_field '[.actions[] | select(.result | test("^ok via systemd"))] | length'
 	assert_output 0
 }
 

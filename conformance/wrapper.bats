@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# oci-memguard-runtime (SPEC §6) with a fake real runtime that records its
+# oci-memguard-runtime with a fake real runtime that records its
 # argv and cwd: which subcommands get hooks, how the bundle is found, that
 # config.json keeps everything it had, that argv reaches the real runtime
 # untouched, and that every failure still starts the container. The wrapper
@@ -64,6 +64,7 @@ setup() {
 }
 
 teardown() {
+	[[ -z "${STARVE_CG:-}" ]] || rmdir "$STARVE_CG" 2>/dev/null || true
 	etc_mountpoint_restore "$BATS_FILE_TMPDIR"
 }
 
@@ -73,11 +74,46 @@ wrap() { # wrap ARGS...: the wrapper with $WORK/etc as /etc/oci-memguard
 
 argv_out() { paste -sd' ' "$FAKE/argv.out"; }
 
+# wrap_guarded ARGS...: wrap under a hang guard (no time is asserted)
+wrap_guarded() {
+	# shellcheck disable=SC2016 # expanded by the inner sh
+	timeout 120 unshare -m --propagation private sh -c 'mount --bind "$1" /etc/oci-memguard && shift && exec "$@"' \
+		sh "$WORK/etc" "$MEMGUARD_WRAPPER_BIN" "$@"
+}
+
+# starve_cg: STARVE_CG, a cgroup allowed 2% of one CPU (removed by
+# teardown), so that whatever runs in it takes 50 times as long.
+starve_cg() {
+	local cg
+	if [[ -e /sys/fs/cgroup/cgroup.controllers ]] && grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control; then
+		cg="/sys/fs/cgroup/memguard-test-starve-$$"
+		mkdir -p "$cg"
+		STARVE_CG="$cg"
+		echo "2000 100000" >"$cg/cpu.max"
+	elif [[ -e /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]]; then
+		cg="/sys/fs/cgroup/cpu/memguard-test-starve-$$"
+		mkdir -p "$cg"
+		STARVE_CG="$cg"
+		echo 100000 >"$cg/cpu.cfs_period_us"
+		echo 2000 >"$cg/cpu.cfs_quota_us"
+	else
+		skip "no cpu controller (cgroup v2 cpu.max or v1 cpu) to starve the wrapper with"
+	fi
+}
+
+# wrap_starved ARGS...: wrap_guarded in STARVE_CG
+wrap_starved() {
+	# shellcheck disable=SC2016 # expanded by the inner sh
+	timeout 120 sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$STARVE_CG" \
+		unshare -m --propagation private sh -c 'mount --bind "$1" /etc/oci-memguard && shift && exec "$@"' \
+		sh "$WORK/etc" "$MEMGUARD_WRAPPER_BIN" "$@"
+}
+
 @test "create --bundle DIR: prestart and poststop appended after Docker's libnetwork-setkey, argv untouched" {
 	run wrap --root /run/x --log /tmp/l.json --log-format json --systemd-cgroup create --bundle "$B" --pid-file /tmp/p ctr-1
 	assert_success
 	run argv_out
-	assert_output "$MEMGUARD_WRAPPER_BIN --root /run/x --log /tmp/l.json --log-format json --systemd-cgroup create --bundle $B --pid-file /tmp/p ctr-1"
+	assert_output "$FAKE/runc --root /run/x --log /tmp/l.json --log-format json --systemd-cgroup create --bundle $B --pid-file /tmp/p ctr-1"
 	run jq -c '.hooks.prestart | map(.args[0])' "$B/config.json"
 	assert_output '["libnetwork-setkey","oci-memguard"]'
 	run jq -c --arg h "$WORK/oci-memguard" --arg w "$WORK" '.hooks.prestart[1] == {path: $h, args: ["oci-memguard", "prestart", "--log-file=\($w)/events.jsonl"], timeout: 10}' "$B/config.json"
@@ -122,7 +158,7 @@ argv_out() { paste -sd' ' "$FAKE/argv.out"; }
 	run jq -r '.hooks.prestart | length' "$B/config.json"
 	assert_output 2
 	run argv_out
-	assert_output "$MEMGUARD_WRAPPER_BIN run --bundle $B buildkit-step-1"
+	assert_output "$FAKE/runc run --bundle $B buildkit-step-1"
 }
 
 @test "running twice adds nothing the second time; a createRuntime oci-memguard hook counts as the start hook" {
@@ -143,7 +179,7 @@ argv_out() { paste -sd' ' "$FAKE/argv.out"; }
 	for sub in start delete state kill exec features; do
 		(cd "$B" && in_memguard_ns "$WORK/etc" "$MEMGUARD_WRAPPER_BIN" --root /run/x "$sub" ctr-4)
 		run argv_out
-		assert_output "$MEMGUARD_WRAPPER_BIN --root /run/x $sub ctr-4"
+		assert_output "$FAKE/runc --root /run/x $sub ctr-4"
 	done
 	cmp "$WORK/orig.json" "$B/config.json"
 	# "--root create" is a global option's value, not the subcommand
@@ -158,9 +194,9 @@ argv_out() { paste -sd' ' "$FAKE/argv.out"; }
 	assert_success
 	cmp "$WORK/orig.json" "$B/config.json"
 	run argv_out
-	assert_output "$MEMGUARD_WRAPPER_BIN create --bundle $B ctr-5"
+	assert_output "$FAKE/runc create --bundle $B ctr-5"
 	run jq -r '"\(.stage) \(.id) \(.errors[0])"' "$WORK/events.jsonl"
-	assert_output --partial "runtime-wrapper ctr-5 config.json:"
+	assert_output --partial "runtime-wrapper ctr-5 invalid config.json, left unchanged for the runtime to reject: config.json:1:"
 	assert_output --partial "syntax"
 }
 
@@ -183,7 +219,7 @@ argv_out() { paste -sd' ' "$FAKE/argv.out"; }
 	run wrap create --bundle "$WORK/nonexistent" ctr-6
 	assert_success
 	run argv_out
-	assert_output "$MEMGUARD_WRAPPER_BIN create --bundle $WORK/nonexistent ctr-6"
+	assert_output "$FAKE/runc create --bundle $WORK/nonexistent ctr-6"
 	run jq -r -s 'length' "$WORK/events.jsonl"
 	assert_output 3
 }
@@ -246,6 +282,123 @@ argv_out() { paste -sd' ' "$FAKE/argv.out"; }
 	assert_output --partial "runc version"
 	run jq -r '.errors[0]' "$WORK/events.jsonl"
 	assert_output --partial "is missing, not executable or this wrapper"
+}
+
+@test "the real runtime gets its own path as argv[0]: runc's help names runc, not the wrapper" {
+	requires runc
+	write_runtime_conf "$WORK/etc" "runtime=$(command -v runc)" "hook=$WORK/oci-memguard" "log_file=$WORK/events.jsonl"
+	run wrap create -h
+	assert_success
+	assert_output --partial "runc create"
+	refute_output --partial "oci-memguard-runtime"
+}
+
+@test "help flags (run -h, create --help, -help, -?, --usage, a global --help or --version) add no hooks and log nothing" {
+	cp "$B/config.json" "$WORK/orig.json"
+	local form
+	for form in "run -h" "create --help" "create -help" "create ctr-h --help" "create -?" "create --usage" "restore -h" \
+		"--help create" "-h run ctr-h" "--version create ctr-h" "-v run ctr-h"; do
+		# shellcheck disable=SC2086
+		(cd "$B" && in_memguard_ns "$WORK/etc" "$MEMGUARD_WRAPPER_BIN" $form)
+		run argv_out
+		assert_output "$FAKE/runc $form"
+		cmp "$WORK/orig.json" "$B/config.json" || fail "'$form' changed config.json"
+	done
+	assert_file_not_exists "$WORK/events.jsonl"
+}
+
+@test "create, run or restore without a container id: no hooks, no 'started without hooks' record (the runtime reports its usage error)" {
+	cp "$B/config.json" "$WORK/orig.json"
+	local dir form
+	for dir in "$B" "$WORK"; do
+		for form in "create" "run" "create --pid-file /tmp/p --console-socket /tmp/s" "run --bundle $B" \
+			"restore --image-path /ckpt --work-path /ckpt-work --bundle $B"; do
+			# shellcheck disable=SC2086
+			(cd "$dir" && in_memguard_ns "$WORK/etc" "$MEMGUARD_WRAPPER_BIN" $form)
+			run argv_out
+			assert_output "$FAKE/runc $form"
+		done
+	done
+	cmp "$WORK/orig.json" "$B/config.json"
+	assert_file_not_exists "$WORK/events.jsonl"
+}
+
+@test "invalid or missing config.json: logged as what it is, left for the runtime to reject, never as a started container" {
+	local cfg
+	for cfg in '{"ociVersion": "1.0.2", "hooks": {' '["not", "an", "object"]' '{"hooks": {"prestart": {"path": "/x"}}}' -; do
+		if [[ "$cfg" == - ]]; then rm -f "$B/config.json"; else printf '%s' "$cfg" >"$B/config.json"; fi
+		run wrap create --bundle "$B" ctr-inv
+		assert_success
+		run argv_out
+		assert_output "$FAKE/runc create --bundle $B ctr-inv"
+		run jq -r -s '.[-1].errors[0]' "$WORK/events.jsonl"
+		assert_output --regexp "^invalid config.json, left unchanged for the runtime to reject: config.json(:[0-9]+:[0-9]+: syntax|: type|: No such file)"
+		refute_output --regexp "container start|started"
+	done
+	run wrap create --bundle "$WORK/nonexistent" ctr-inv
+	run jq -r -s '.[-1].errors[0]' "$WORK/events.jsonl"
+	assert_output "bundle '$WORK/nonexistent': No such file or directory: no hooks added, the runtime reports it"
+	run jq -r -s 'length' "$WORK/events.jsonl"
+	assert_output 5
+}
+
+@test "restore gets the hooks as create does: the restored container runs again, protected, and its poststop gives back" {
+	run wrap --root /run/x restore --image-path /ckpt --work-path /ckpt-work --manage-cgroups-mode soft --tcp-established -d --bundle "$B" ctr-r
+	assert_success
+	run argv_out
+	assert_output "$FAKE/runc --root /run/x restore --image-path /ckpt --work-path /ckpt-work --manage-cgroups-mode soft --tcp-established -d --bundle $B ctr-r"
+	run jq -r '[.hooks.prestart[].args[0], .hooks.poststop[].args[1]] | join(",")' "$B/config.json"
+	assert_output "libnetwork-setkey,oci-memguard,poststop"
+	assert_file_not_exists "$WORK/events.jsonl"
+}
+
+@test "config.json at the limits (16 MiB, 65536 annotations): the hooks are added, every annotation kept" {
+	"$BATS_TEST_DIRNAME/../bench/gen-max-config.sh" "$B/config.json"
+	jq -c . "$B/config.json" >"$WORK/orig.json"
+	run wrap_guarded create --bundle "$B" ctr-max
+	assert_success
+	run jq -c 'del(.hooks)' "$B/config.json"
+	assert_output "$(jq -c 'del(.hooks)' "$WORK/orig.json")"
+	run jq -r '[.hooks.prestart[].args[1], .hooks.poststop[].args[1]] | join(",")' "$B/config.json"
+	assert_output "prestart,poststop"
+	assert_file_not_exists "$WORK/events.jsonl"
+}
+
+@test "one annotation past the cap, or a million tiny ones: config.json passed through untouched, the container starts, logged" {
+	"$BATS_TEST_DIRNAME/../bench/gen-max-config.sh" "$B/config.json" 65537
+	cp "$B/config.json" "$WORK/orig.json"
+	run wrap_guarded create --bundle "$B" ctr-over
+	assert_success
+	cmp "$WORK/orig.json" "$B/config.json"
+	run argv_out
+	assert_output "$FAKE/runc create --bundle $B ctr-over"
+	run jq -r -s '.[-1].errors[0]' "$WORK/events.jsonl"
+	assert_output --regexp "^config.json:1:[0-9]+: size: 'annotations' has more than 65536 keys, container starts without oci-memguard hooks$"
+
+	awk -v max=16777000 'BEGIN {
+		printf "{\"annotations\":{"; n = 16
+		for (i = 0; n < max; i++) { e = sprintf("%s\"%x\":0", i ? "," : "", i); printf "%s", e; n += length(e) }
+		printf "}}\n"
+	}' >"$B/config.json"
+	cp "$B/config.json" "$WORK/orig.json"
+	run wrap_guarded create --bundle "$B" ctr-tiny
+	assert_success
+	cmp "$WORK/orig.json" "$B/config.json"
+	run jq -r -s '.[-1].errors[0]' "$WORK/events.jsonl"
+	assert_output --partial "size: 'annotations' has more than 65536 keys"
+}
+
+@test "a wrapper starved of CPU gives up on config.json after its 1 s budget: passed through untouched, the container starts, logged" {
+	"$BATS_TEST_DIRNAME/../bench/gen-max-config.sh" "$B/config.json"
+	cp "$B/config.json" "$WORK/orig.json"
+	starve_cg
+	run wrap_starved create --bundle "$B" ctr-slow
+	assert_success
+	cmp "$WORK/orig.json" "$B/config.json"
+	run argv_out
+	assert_output "$FAKE/runc create --bundle $B ctr-slow"
+	run jq -r -s '.[-1].errors[0]' "$WORK/events.jsonl"
+	assert_output --regexp "^config.json(:[0-9]+:[0-9]+)?: time: not (parsed|rewritten) before the deadline, container starts without oci-memguard hooks$"
 }
 
 @test "wrapper + real runc run + real hook: the hook runs at prestart and poststop for the container" {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libFuzzer: the bounded JSON reader in its modes (state/config: last
  * duplicate wins; policies: duplicates rejected, with positions; config.json:
- * keep filter; the last two also into an arena), then a serialize/re-parse
+ * keep filter; the last two also into an arena; a small cap on keys per
+ * object), then a serialize/re-parse
  * round trip of what it built. In every mode the fast path and yajl alone
  * must agree: same result, same error message, same tree and positions. */
 #include <string.h>
@@ -19,6 +20,11 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
                 { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = keep },
                 { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = keep, .arena = true },
                 { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .reject_duplicates = true, .positions = true, .arena = true },
+                /* a small key cap, and one past the size at which objects
+                 * get a key index: both reached by inputs of a few hundred
+                 * bytes */
+                { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .max_keys = 4 },
+                { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .max_keys = 20, .reject_duplicates = true, .positions = true, .arena = true },
         };
         for (size_t m = 0; m < ELEMENTSOF(modes); m++) {
                 if (!json_paths_agree((const char *) data, size, &modes[m]))

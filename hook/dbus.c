@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* A minimal D-Bus client for the hook's calls to systemd (issue 9); see
- * dbus.h for why it is not sd-bus. Wire format: dbus-specification,
+/* A minimal D-Bus client for the hook's calls to systemd; see dbus.h for
+ * why it is not sd-bus. Wire format: dbus-specification,
  * "Message Protocol" (marshalling, header fields) and "Authentication
  * Protocol" (SASL EXTERNAL).
  *
@@ -11,6 +11,7 @@
  * x86-64, not admitted), getsockopt(SOL_SOCKET), nanosleep, geteuid. */
 #include "dbus.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -397,6 +398,23 @@ int dbus_message_parse(const uint8_t *buf, size_t len, struct dbus_message *ret,
         return 0;
 }
 
+int dbus_message_body_string(const struct dbus_message *m, char *buf, size_t size) {
+        assert(m);
+        assert(buf);
+        if (!STREQ(m->signature, "s") && !STREQ(m->signature, "o"))
+                return -EBADMSG;
+        if (!m->body)
+                return -EBADMSG;
+        /* the body is 8-aligned in its message, so offsets from its start
+         * align as the specification wants */
+        struct reader r = { .p = m->body, .len = m->body_len, .be = m->big_endian };
+        int k = rd_string(&r, buf, size, false);
+        if (k < 0)
+                return k;
+        /* exactly one string: anything after it is not the reply we asked for */
+        return r.pos == r.len ? 0 : -EBADMSG;
+}
+
 /* ---- the connection --------------------------------------------------------- */
 
 struct dbus {
@@ -597,8 +615,11 @@ int dbus_open_unix(const char *path, bool hello, uint64_t deadline, struct dbus 
         return dbus_open_fd(TAKE_FD(fd), hello, deadline, ret);
 }
 
-/* Reads messages until the reply to serial; others are skipped. */
-static int read_reply(struct dbus *b, uint32_t serial, uint64_t deadline, struct dbus_message *m) {
+/* Reads messages until the reply to serial; others are skipped. The
+ * reply's body is read (into ret_string, when given) before the buffer
+ * moves on; *ret_body_error is then its verdict. */
+static int read_reply(struct dbus *b, uint32_t serial, uint64_t deadline, struct dbus_message *m, char *ret_string,
+                      size_t string_size, int *ret_body_error) {
         for (;;) {
                 size_t size;
                 int r = dbus_message_parse(b->buf, b->have, m, &size);
@@ -612,8 +633,10 @@ static int read_reply(struct dbus *b, uint32_t serial, uint64_t deadline, struct
                         return r;
                 bool mine = (m->type == DBUS_TYPE_METHOD_RETURN || m->type == DBUS_TYPE_ERROR) && m->reply_serial == serial;
                 if (mine) {
-                        /* the body is not used (only the error name),
-                         * so the buffer may move on */
+                        *ret_body_error = 0;
+                        if (ret_string && m->type == DBUS_TYPE_METHOD_RETURN)
+                                *ret_body_error = dbus_message_body_string(m, ret_string, string_size);
+                        /* the body points into the buffer, which moves on */
                         m->body = NULL;
                         m->body_len = 0;
                 }
@@ -625,11 +648,21 @@ static int read_reply(struct dbus *b, uint32_t serial, uint64_t deadline, struct
 
 int dbus_call(struct dbus *b, struct dbus_header *h, const void *body, size_t body_len, uint64_t deadline,
               bool *ret_answered, char *ret_error, size_t error_size) {
+        return dbus_call_string(b, h, body, body_len, deadline, ret_answered, ret_error, error_size, NULL, 0);
+}
+
+int dbus_call_string(struct dbus *b, struct dbus_header *h, const void *body, size_t body_len, uint64_t deadline,
+                     bool *ret_answered, char *ret_error, size_t error_size, char *ret_string, size_t string_size) {
         struct dbus_message m;
         uint8_t msg[4096];
         size_t len;
+        int body_error = 0;
         int r;
 
+        assert(b);
+        assert(h);
+        if (ret_string && string_size)
+                ret_string[0] = '\0';
         if (ret_answered)
                 *ret_answered = false;
         if (ret_error && error_size)
@@ -646,7 +679,7 @@ int dbus_call(struct dbus *b, struct dbus_header *h, const void *body, size_t bo
                 return r; /* nothing was sent: the connection is fine */
         r = send_all(b, msg, len, deadline);
         if (r >= 0)
-                r = read_reply(b, h->serial, deadline, &m);
+                r = read_reply(b, h->serial, deadline, &m, ret_string, string_size, &body_error);
         if (r < 0) {
                 /* a half-sent message or a half-read stream cannot be
                  * resynchronised */
@@ -655,8 +688,13 @@ int dbus_call(struct dbus *b, struct dbus_header *h, const void *body, size_t bo
         }
         if (ret_answered)
                 *ret_answered = true;
-        if (m.type == DBUS_TYPE_METHOD_RETURN)
-                return 0;
+        if (m.type == DBUS_TYPE_METHOD_RETURN) {
+                /* a reply whose body is not the one string asked for: the
+                 * stream is still in step, only this answer is unusable */
+                if (body_error < 0 && ret_string && string_size)
+                        ret_string[0] = '\0';
+                return body_error;
+        }
         if (ret_error && error_size)
                 snprintf(ret_error, error_size, "%s", m.error_name);
         return dbus_errno_of(m.error_name);

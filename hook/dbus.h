@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
-/* A minimal D-Bus client (issue 9): just enough of the wire protocol
+/* A minimal D-Bus client: just enough of the wire protocol
  * (dbus-specification, "Message Protocol" and "Authentication Protocol")
  * for the hook's calls to systemd. Not sd-bus: libsystemd has no static
  * archive, and linking it dynamically costs every container start about
@@ -106,6 +106,11 @@ struct dbus_message {
  * version, lengths, padding, field types, strings, missing fields). */
 int dbus_message_parse(const uint8_t *buf, size_t len, struct dbus_message *ret, size_t *ret_size);
 
+/* The body of a reply whose signature is "s" or "o" (GetUnit*, Hello):
+ * its one string, copied to buf. -EBADMSG for another signature, a
+ * malformed or trailing body, or a string that does not fit in size. */
+int dbus_message_body_string(const struct dbus_message *m, char *buf, size_t size);
+
 /* ---- a connection -------------------------------------------------------- */
 struct dbus;
 
@@ -129,6 +134,12 @@ static inline void dbus_closep(struct dbus **b) { *b = dbus_close(*b); }
  * the same error. */
 int dbus_call(struct dbus *b, struct dbus_header *h, const void *body, size_t body_len, uint64_t deadline,
               bool *ret_answered, char *ret_error, size_t error_size);
+
+/* dbus_call() for a method that answers one string or object path ("s" or
+ * "o"), copied to ret_string. A METHOD_RETURN with any other body is
+ * -EBADMSG with *ret_answered true: the connection stays usable. */
+int dbus_call_string(struct dbus *b, struct dbus_header *h, const void *body, size_t body_len, uint64_t deadline,
+                     bool *ret_answered, char *ret_error, size_t error_size, char *ret_string, size_t string_size);
 
 /* org.freedesktop.systemd1.NoSuchUnit -ENOENT, ...DBus.Error.AccessDenied
  * -EACCES, ...DBus.Error.InvalidArgs -EINVAL, anything else -EIO. */

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "host_config.h"
+#include "budget_view.h"
 #include "cgroup.h"
 #include "cli.h"
 #include "json.h"
@@ -447,6 +449,92 @@ static void check_policies(struct report *r, const struct hook_opts *o) {
         policy_set_free(&set);
 }
 
+/* The host configuration and the protection budget: the caps, what the
+ * top of the cgroup tree holds and who holds it. Protection that cannot be
+ * held by the RAM makes reclaim skip the protected cgroups while the OOM
+ * killer takes everything else, so a budget of all of RAM or more, or a
+ * top of the tree already holding more than a safe share, is a warning. */
+static void check_budget(struct report *r, const struct hook_opts *o, const struct cgroup_host *h) {
+        struct host_config hc;
+        struct mg_error err = {0};
+        char path[PATH_MAX];
+        char a[96], b[96];
+        int k = host_config_load(o->sysroot, true, &hc, path, sizeof path, &err);
+        if (k < 0)
+                add(r, "host config", ST_WARN, "oci-memguard policy check; fix the file or remove it (the hook ignores it as a whole)",
+                    "%s: the defaults apply", err.msg);
+        else
+                add(r, "host config", ST_OK, NULL, "%s%s: budget.min %s, budget.protection %s", hc.from_file ? "" : "no ", path,
+                    host_cap_format(&hc.budget.min, a, sizeof a), host_cap_format(&hc.budget.protection, b, sizeof b));
+
+        struct budget_limits l;
+        uint64_t mem_total = 0;
+        if (budget_limits_for_host(o->sysroot, &hc, &l, &mem_total) < 0) {
+                add(r, "budget", ST_WARN, NULL, "/proc/meminfo unreadable: a budget in %% of MemTotal promises nothing");
+                return;
+        }
+        char mt[32];
+        budget_format_bytes(mem_total, mt, sizeof mt);
+        budget_cap_describe(&hc.budget.min, l.min, a, sizeof a);
+        budget_cap_describe(&hc.budget.protection, l.protection, b, sizeof b);
+        bool min_over = budget_cap_exceeds_ram(&hc.budget.min, l.min, mem_total);
+        bool prot_over = budget_cap_exceeds_ram(&hc.budget.protection, l.protection, mem_total);
+        if (min_over || prot_over)
+                add(r, "budget", ST_WARN,
+                    "keep budget.min at most 50% and budget.protection at most 80% of MemTotal in /etc/oci-memguard/host.json (README: Protection budget)",
+                    "memory.min at most %s, min or low together at most %s, of MemTotal %s: %s all of RAM or more, so the hook may protect more than the host can hold (reclaim skips protected memory and the OOM killer takes the unprotected processes)",
+                    a, b, mt, min_over && prot_over ? "both are" : min_over ? "budget.min is" : "budget.protection is");
+        else
+                add(r, "budget", ST_OK, NULL, "memory.min at most %s, min or low together at most %s, of MemTotal %s", a, b, mt);
+
+        if (h->v2_fd < 0 || !h->v2_memory)
+                return;
+        /* What the root's children hold now: their originals and what the
+         * hook raised them by, together. */
+        struct budget_top top;
+        int rr = budget_top_read(h, &top);
+        if (rr < 0 && rr != -E2BIG) {
+                add(r, "protection held", ST_WARN, NULL, "cannot read the root's children: %s", strerror(-rr));
+                budget_top_free(&top);
+                return;
+        }
+        char who[300] = "";
+        for (size_t i = 0; i < top.n_holders; i++) {
+                char m[32], lo[32];
+                size_t len = strlen(who);
+                int w = i < 4 ? snprintf(who + len, sizeof who - len, "%s%s min %s low %s", i ? ", " : "", top.holders[i].name,
+                                         budget_format_bytes(top.holders[i].min, m, sizeof m), budget_format_bytes(top.holders[i].low, lo, sizeof lo))
+                              : snprintf(who + len, sizeof who - len, ", %zu more", top.n_holders - i);
+                if (w < 0 || (size_t) w >= sizeof who - len || i >= 4)
+                        break;
+        }
+        char um[32], up[32], fm[32], fp[32];
+        budget_format_bytes(top.used.min, um, sizeof um);
+        budget_format_bytes(top.used.protection, up, sizeof up);
+        budget_format_bytes(l.min == UINT64_MAX ? UINT64_MAX : l.min > top.used.min ? l.min - top.used.min : 0, fm, sizeof fm);
+        budget_format_bytes(l.protection == UINT64_MAX ? UINT64_MAX : l.protection > top.used.protection ? l.protection - top.used.protection : 0, fp,
+                            sizeof fp);
+        /* The safe share is the default budget's, whatever the file says:
+         * a budget raised to 150 % does not make 120 % safe. */
+        uint64_t safe_min = (uint64_t) ((unsigned __int128) mem_total * BUDGET_SAFE_MIN_PERCENT / 100);
+        uint64_t safe_prot = (uint64_t) ((unsigned __int128) mem_total * BUDGET_SAFE_PROTECTION_PERCENT / 100);
+        bool full = (l.min != UINT64_MAX && top.used.min >= l.min) || (l.protection != UINT64_MAX && top.used.protection >= l.protection);
+        bool unsafe = top.used.min > safe_min || top.used.protection > safe_prot;
+        if (top.n_holders == 0)
+                add(r, "protection held", ST_OK, NULL, "no child of the root holds memory.min or memory.low (%zu looked at)", top.n_children);
+        else if (full || unsafe)
+                add(r, "protection held", ST_WARN,
+                    "find who set it (systemctl show <slice> -p MemoryMin,MemoryLow; kubelet's reservations) and lower it, or give the host more memory",
+                    "the root's children hold memory.min %s and min or low together %s (%s): %s%s%s; left under the budget: min %s, protection %s", um,
+                    up, who, unsafe ? "more than a safe share of RAM (50% min, 80% together)" : "", unsafe && full ? ", and " : "",
+                    full ? "the budget is used up: new containers get no protection until some is given back" : "", fm, fp);
+        else
+                add(r, "protection held", ST_OK, NULL,
+                    "the root's children hold memory.min %s and min or low together %s (%s); left under the budget: min %s, protection %s", um, up, who, fm,
+                    fp);
+        budget_top_free(&top);
+}
+
 static void check_writable(struct report *r, const char *name, const char *path) {
         /* The directory, or the nearest existing parent the hook creates it in. */
         char p[PATH_MAX];
@@ -494,6 +582,7 @@ int doctor_main(struct cli *c) {
         check_platform(&r, o);
         check_engines(&r, o);
         check_policies(&r, o);
+        check_budget(&r, o, &h);
         check_writable(&r, "state dir", o->state_dir);
         char logdir[PATH_MAX];
         snprintf(logdir, sizeof logdir, "%s", o->log_file);

@@ -7,7 +7,9 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "budget_view.h"
 #include "cli.h"
 #include "json.h"
 #include "ledger.h"
@@ -148,6 +150,67 @@ static void bundle_container_id(const char *bundle, char *ret, size_t size) {
         snprintf(ret, size, "%s", container_id_is_valid(base) ? base : "explain");
 }
 
+/* What the protection budget would grant this container now, and why. */
+struct explain_budget {
+        bool shown;
+        char why_not[256];
+        struct budget_limits limits;
+        uint64_t mem_total;
+        struct budget_top top;
+        struct budget_decision d;
+};
+
+static void explain_budget_done(struct explain_budget *eb) { budget_top_free(&eb->top); }
+
+static void explain_budget_compute(const struct container_view *v, const struct hook_opts *o, struct explain_budget *eb) {
+        if (!v->host.v2_memory || v->host.v2_fd < 0) {
+                snprintf(eb->why_not, sizeof eb->why_not, "not applicable: no cgroup v2 memory controller");
+                return;
+        }
+        (void) budget_limits_for_host(o->sysroot, &v->host_config, &eb->limits, &eb->mem_total);
+        int r = budget_top_read(&v->host, &eb->top);
+        if (r < 0 && r != -E2BIG) {
+                snprintf(eb->why_not, sizeof eb->why_not, "cannot read the root's children: %s", strerror(-r));
+                return;
+        }
+        /* LEDGER INTEGRATION: "used" is what the root's children hold now
+         * (their originals plus the hook's raises), the one figure explain
+         * can read without the ledger. The ledger's plan passes instead the
+         * originals of the root's children plus its own per-ancestor sums,
+         * taken under the lock, and leaves this container's own record out
+         * when it is already running (here it is counted in). */
+        struct budget_claim req = { .min = v->min, .low = v->low };
+        bool refuse = v->merged && v->merged->on_error == POLICY_ON_ERROR_FAIL;
+        long ps = sysconf(_SC_PAGESIZE);
+        budget_grant(&eb->limits, &eb->top.used, &req, ps > 0 ? (uint64_t) ps : 4096, refuse, &eb->d);
+        eb->shown = true;
+}
+
+static void print_budget(const struct container_view *v, const struct hook_opts *o, const struct explain_budget *eb) {
+        char path[PATH_MAX];
+        if (path_join(path, sizeof path, o->sysroot, HOST_CONFIG_PATH) < 0)
+                snprintf(path, sizeof path, "%s", HOST_CONFIG_PATH);
+        printf("budget (%s%s):\n", v->host_config.from_file ? "from " : "defaults, no valid ", path);
+        if (!eb->shown) {
+                printf("  %s\n", eb->why_not);
+                return;
+        }
+        char a[96], b[96], m[32], u1[32], u2[32];
+        printf("  caps: memory.min at most %s, min or low together at most %s; MemTotal %s\n",
+               budget_cap_describe(&v->host_config.budget.min, eb->limits.min, a, sizeof a),
+               budget_cap_describe(&v->host_config.budget.protection, eb->limits.protection, b, sizeof b),
+               budget_format_bytes(eb->mem_total, m, sizeof m));
+        printf("  held at the top of the tree now: memory.min %s, min or low together %s", budget_format_bytes(eb->top.used.min, u1, sizeof u1),
+               budget_format_bytes(eb->top.used.protection, u2, sizeof u2));
+        for (size_t i = 0; i < eb->top.n_holders && i < 8; i++)
+                printf("%s%s min %s low %s", i ? ", " : " (", eb->top.holders[i].name, budget_format_bytes(eb->top.holders[i].min, u1, sizeof u1),
+                       budget_format_bytes(eb->top.holders[i].low, u2, sizeof u2));
+        printf("%s\n", eb->top.n_holders > 8 ? ", ...)" : eb->top.n_holders ? ")" : "");
+        char line[512];
+        budget_decision_describe(&eb->d, line, sizeof line);
+        printf("  this container: %s\n", line);
+}
+
 int explain_main(struct cli *c) {
         if (!c->bundle == !c->image) {
                 fprintf(stderr, "oci-memguard: explain takes --bundle DIR [--pid N] or --image REF [--annotation K=V]... [--command ARG0] [--build]\n");
@@ -192,6 +255,12 @@ int explain_main(struct cli *c) {
         r = container_decide(&v, &o, &out);
         if (r >= 0)
                 (void) container_protect(&v, &o, &out);
+        _cleanup_(explain_budget_done) struct explain_budget eb = {0};
+        if (r >= 0) {
+                explain_budget_compute(&v, &o, &eb);
+                if (eb.shown)
+                        budget_outcome(&out, &eb.d);
+        }
         _cleanup_(strbuf_free) struct strbuf rec = {0};
         (void) outcome_format(&out, &rec);
         if (r < 0) {
@@ -201,8 +270,10 @@ int explain_main(struct cli *c) {
         }
         if (c->json)
                 printf("%s\n", rec.buf ? rec.buf : "{}");
-        else
+        else {
                 print_human(&v, &out, rec.buf ? rec.buf : "{}");
+                print_budget(&v, &o, &eb);
+        }
         outcome_free(&out);
         return 0;
 }

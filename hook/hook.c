@@ -11,7 +11,7 @@
 #include "killpoint.h"
 #include "ledger.h"
 #include "meminfo.h"
-#include "../policy/policy_cache.h"
+#include "policy_cache.h"
 #include "sandbox.h"
 
 static const char *const known_stages[] = {
@@ -211,6 +211,7 @@ static void apply_override(struct container_view *v, const struct hook_opts *o, 
 
 int container_decide(struct container_view *v, const struct hook_opts *o, struct outcome *out) {
         struct mg_error err = {0};
+        host_config_defaults(&v->host_config);
         int r = cgroup_host_detect(o->sysroot, &v->host, &err);
         if (r < 0) {
                 outcome_error(out, "%s", err.msg);
@@ -278,6 +279,13 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
         apply_override(v, o, out, "min", &v->merged->overrides.max_min, &v->min);
         apply_override(v, o, out, "low", &v->merged->overrides.max_low, &v->low);
         v->swappiness = v->build && v->merged->build.has_swappiness ? (int) v->merged->build.swappiness : LEDGER_NO_SWAPPINESS;
+
+        /* The host configuration (the protection budget), read here with
+         * every other input, before the sandbox. An invalid file is one
+         * error line and the defaults apply: it never fails a start. */
+        struct mg_error herr = {0};
+        if (host_config_load(o->sysroot, true, &v->host_config, NULL, 0, &herr) < 0)
+                outcome_error(out, "%s (the defaults apply)", herr.msg);
         return 0;
 }
 

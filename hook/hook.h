@@ -7,7 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../policy/policy.h"
+#include "host_config.h"
+#include "policy.h"
 #include "build.h"
 #include "cgroup.h"
 #include "image.h"
@@ -50,6 +51,7 @@ struct container_view {
         uint64_t min, low;          /* resolved claims (bytes) */
         int swappiness;             /* claim or -1 */
         uint64_t mem_total;
+        struct host_config host_config; /* host.json, or the defaults */
         bool no_cgroup;             /* explain --image: no container, no cgroup */
 };
 

@@ -639,7 +639,7 @@ static void fmt_val(uint64_t v, char *buf, size_t n) { format_cgroup_value(v, bu
 
 /* One pass; *ret_retry is set when a container's own leaf refused its
  * raise, so the ancestors raised for it must be given back at once. */
-static int ledger_apply_once(struct ledger *l, bool *ret_retry) {
+static int ledger_apply_once(struct ledger *l, struct systemd_client *sd, bool *ret_retry) {
         int r = ensure_entries(l);
         if (r < 0)
                 return r;
@@ -950,16 +950,23 @@ reconcile:
                         uint64_t actual = pl->target;
                         int wr = cgroup_open(l->host, e->path, &fd);
                         const char *via = "";
-                        if (wr == 0 && systemd_manages(l->sysroot, e->path)) {
-                                int sr = systemd_set_memory_protection(e->path, file, pl->target, SYSTEMD_TIMEOUT_USEC);
-                                if (sr == 0) {
+                        char unit[256];
+                        struct mg_error serr = {0};
+                        int kind = wr == 0 ? systemd_client_resolve(sd, e->path, unit, sizeof unit, &serr) : SYSTEMD_CGROUP_PLAIN;
+                        if (kind == SYSTEMD_CGROUP_MISPLACED)
+                                /* a directory that only carries a unit's name
+                                 * is a plain cgroup: changing the unit would
+                                 * change another cgroup */
+                                outcome_skip(l->out, "%s of %s: named like the systemd unit %s, but not its cgroup: written directly", file, e->path, unit);
+                        if (kind < 0 || kind == SYSTEMD_CGROUP_UNIT) {
+                                int sr = kind < 0 ? kind : systemd_client_set_memory_protection(sd, unit, fd, file, pl->target, &actual, &serr);
+                                if (sr == 0)
                                         via = " via systemd";
-                                        wr = cgroup_read_value(fd, file, &actual);
-                                } else {
+                                else {
                                         /* Loud: systemd will reset this value the
                                          * next time it realizes the unit. */
                                         outcome_error(l->out, "set %s of %s through systemd: %s: written directly instead, systemd may reset it",
-                                                      file, e->path, strerror(-sr));
+                                                      file, e->path, serr.msg);
                                         wr = cgroup_write_value(fd, file, pl->target, &actual);
                                         via = " (direct, not via systemd)"; /* unreachable or refused: the error says which */
                                 }
@@ -1062,13 +1069,21 @@ reconcile:
 
 int ledger_apply(struct ledger *l) {
         bool retry = false;
-        int r = ledger_apply_once(l, &retry);
+        /* One systemd client for the run: a bus that failed once is not
+         * tried again for the second pass. */
+        _cleanup_(systemd_client_freep) struct systemd_client *sd = NULL;
+        int r = systemd_client_new(l->sysroot, SYSTEMD_TIMEOUT_USEC, UINT64_MAX, &sd);
+        if (r < 0) {
+                outcome_error(l->out, "systemd client: %s", strerror(-r));
+                return r;
+        }
+        r = ledger_apply_once(l, sd, &retry);
         if (r == 0 && retry && !l->dry_run) {
                 /* Give back at once what was raised for a claim its leaf
                  * refused: once, the second pass raises nothing new. */
                 bool again = false;
                 l->reconcile_all = true;
-                r = ledger_apply_once(l, &again);
+                r = ledger_apply_once(l, sd, &again);
         }
         return r;
 }

@@ -151,9 +151,9 @@ int outcome_write(const struct outcome *o, const char *log_file, bool use_syslog
                 /* The summary carries container-supplied strings: always
                  * through "%s", never as the format. */
                 char summary[1536];
-                snprintf(summary, sizeof summary, "%s id=%.128s image=%.200s cgroup=%.300s actions=%u errors=%u%s%s",
+                snprintf(summary, sizeof summary, "%s id=%.128s image=%.200s cgroup=%.300s actions=%u errors=%u%s%s%s",
                          o->stage, o->id, o->image[0] ? o->image : "-", o->cgroup[0] ? o->cgroup : "-", o->n_actions,
-                         o->n_errors, o->n_skipped ? " skipped=" : "", o->n_skipped ? "yes" : "");
+                         o->n_errors, o->n_skipped ? " skipped=" : "", o->n_skipped ? "yes" : "", o->budget_summary);
                 for (char *p = summary; *p; p++)
                         if ((unsigned char) *p < 0x20)
                                 *p = '?';

@@ -25,6 +25,9 @@ struct outcome {
         struct strbuf skipped;   /* JSON array body of strings */
         struct strbuf extra;     /* ,"key":value pairs added by modules */
         unsigned n_actions, n_errors, n_skipped, n_policies;
+        char budget_summary[160]; /* " budget=clamped ..." for the syslog
+                                   * line when a start did not fit its
+                                   * protection budget (budget_view.h) */
         uint64_t start_usec;
 };
 

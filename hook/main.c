@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <yajl/yajl_version.h>
 
-#include "../policy/policy_check.h"
+#include "host_config.h"
+#include "policy_check.h"
 #include "cli.h"
 #include "hook.h"
 #include "prefault.h"
@@ -152,8 +154,14 @@ int main(int argc, char **argv) {
                 int r;
                 if (c.n_args > 1)
                         r = policy_check_paths(c.args + 1, (size_t) c.n_args - 1, true, false, stdout);
-                else
+                else {
+                        /* Both policy directories and the host configuration. */
                         r = policy_check_paths((char *const *) c.opts.policy_dirs, c.opts.n_policy_dirs, true, true, stdout);
+                        char hc[PATH_MAX];
+                        int k = path_join(hc, sizeof hc, c.opts.sysroot, HOST_CONFIG_PATH);
+                        k = k < 0 ? k : policy_check_host_config(hc, true, true, stdout);
+                        r = r < 0 ? r : k < 0 ? k : r + k;
+                }
                 if (r < 0) {
                         fprintf(stderr, "oci-memguard: policy check: %s\n", strerror(-r));
                         return 2;

@@ -8,23 +8,24 @@
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 120
-FUZZ_FLAGS   := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Ihook -Ipolicy -Iwrapper -Ibuild/gen \
+FUZZ_FLAGS   := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined $(TEST_INC) -Iwrapper -Ibuild/gen \
                 $(shell $(PKG_CONFIG) --cflags yajl libseccomp 2>/dev/null)
-FUZZERS      := json oci policy size wrapper
+# The layers' objects for the harnesses (build/fuzz/, the Makefile's rules):
+# instrumented, without libFuzzer's main.
+FUZZ_OBJ_FLAGS := -g -O1 -std=c11 -fsanitize=fuzzer-no-link,address,undefined
+FUZZERS      := json oci policy size wrapper host-config dbus
 FUZZ_BINS    := $(patsubst %,build/fuzz/fuzz-%,$(FUZZERS))
-FUZZ_LIB     := $(LIB_SRCS)
-WRAPPER_LIB  := wrapper/bundle_hooks.c hook/arena.c hook/json.c hook/util.c
 
 CHECK_SUITES += fuzz-smoke
 .PHONY: fuzz fuzz-smoke
 
-build/fuzz/fuzz-wrapper: fuzz/fuzz-wrapper.c $(WRAPPER_LIB) $(HDRS) mk/fuzz.mk
+build/fuzz/fuzz-wrapper: fuzz/fuzz-wrapper.c build/fuzz/obj/wrapper/bundle_hooks.o build/fuzz/libmemguard.a mk/fuzz.mk
 	@mkdir -p build/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(WRAPPER_LIB) -o $@ $(LDLIBS_ALL)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP -MF $@.d -MT $@ $(filter-out %.mk,$^) -o $@ $(LDLIBS_ALL)
 
-build/fuzz/fuzz-%: fuzz/fuzz-%.c $(FUZZ_LIB) $(HDRS) mk/fuzz.mk
+build/fuzz/fuzz-%: fuzz/fuzz-%.c $(call hook_archives,fuzz) mk/fuzz.mk
 	@mkdir -p build/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(FUZZ_LIB) -o $@ $(LDLIBS_ALL)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP -MF $@.d -MT $@ $(filter-out %.mk,$^) -o $@ $(LDLIBS_ALL)
 
 fuzz: $(FUZZ_BINS)
 	fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)

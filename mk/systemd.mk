@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Protection through systemd (issue 9): hook/systemd.c calls systemd with
+# Protection through systemd: hook/systemd.c calls systemd with
 # the small D-Bus client of hook/dbus.c, in the default (static-pie) build.
 # Here: the client's unit test, the fake systemd the fixture suite talks
 # to, and the systemd VM suite.
@@ -14,9 +14,9 @@ check-unit-dbus: build/test-dbus build/asan/test-dbus
 
 # conformance/systemd.bats starts it at <sysroot>/run/systemd/private
 # (and builds it itself when this one is missing).
-build/fake-systemd-bus: conformance/unit/fake-systemd-bus.c hook/dbus.c hook/dbus.h hook/util.c hook/util.h
+build/fake-systemd-bus: conformance/unit/fake-systemd-bus.c $(call hook_archives,normal)
 	@mkdir -p build
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -O1 -Ihook $< hook/dbus.c hook/util.c -o $@
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -O1 $(TEST_INC) -MMD -MP -MF $@.d -MT $@ $(filter %.c %.a,$^) -o $@
 
 # A Debian bookworm rootfs with systemd as PID 1 under qemu; runc with
 # --systemd-cgroup; the default build of the hook protects system.slice and

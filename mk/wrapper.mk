@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# oci-memguard-runtime (SPEC §6): the runc-compatible wrapper for Docker,
+# oci-memguard-runtime: the runc-compatible wrapper for Docker,
 # containerd and BuildKit, the hooks.d files for Podman/CRI-O/Buildah, the
 # BuildKit `runc` shim, and the engine suites.
 
-WRAPPER_SRCS := $(wildcard wrapper/*.c) hook/arena.c hook/json.c hook/util.c hook/prefault.c
-WRAPPER_HDRS := $(wildcard wrapper/*.h) hook/arena.h hook/json.h hook/util.h hook/prefault.h
+# The wrapper layer (its compile rule is the Makefile's): wrapper/*.c on lib.
+WRAPPER_SRCS := $(wildcard wrapper/*.c)
 # Paths compiled in: behaviour never depends on the environment.
 WRAPPER_DEFS := -DMEMGUARD_HOOK_PATH='"$(BINDIR)/oci-memguard"' \
                 -DMEMGUARD_RUNTIME_CONF='"$(SYSCONFDIR)/oci-memguard/runtime.conf"'
@@ -25,6 +25,8 @@ WRAPPER_PATHS := $(BINDIR) $(SYSCONFDIR)
 ifneq ($(shell cat $(WRAPPER_STAMP) 2>/dev/null),$(WRAPPER_PATHS))
 $(shell mkdir -p build && echo '$(WRAPPER_PATHS)' >$(WRAPPER_STAMP))
 endif
+LAYER_DEFS_wrapper := $(WRAPPER_DEFS)
+LAYER_DEPS_wrapper := $(WRAPPER_STAMP) mk/wrapper.mk
 
 PROGRAMS      += build/oci-memguard-runtime build/hooks.d/oci-memguard-prestart.json build/hooks.d/oci-memguard-poststop.json
 ASAN_PROGRAMS += build/asan/oci-memguard-runtime
@@ -34,13 +36,11 @@ UNINSTALL_HOOKS += uninstall-wrapper
 
 .PHONY: install-wrapper uninstall-wrapper check-engines
 
-build/oci-memguard-runtime: $(WRAPPER_SRCS) $(WRAPPER_HDRS) mk/wrapper.mk $(WRAPPER_STAMP)
-	@mkdir -p build
-	$(CC) $(CPPFLAGS_ALL) $(WRAPPER_DEFS) $(CFLAGS_ALL) $(OPTFLAGS) $(CFLAGS) $(WRAPPER_SRCS) -o $@ $(LDFLAGS) $(WRAPPER_LDLIBS)
+build/oci-memguard-runtime: $(call objs_of,normal,$(WRAPPER_SRCS)) build/normal/libmemguard.a
+	$(CC) $(CFLAGS_ALL) $(OPTFLAGS) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(WRAPPER_LDLIBS)
 
-build/asan/oci-memguard-runtime: $(WRAPPER_SRCS) $(WRAPPER_HDRS) mk/wrapper.mk $(WRAPPER_STAMP)
-	@mkdir -p build/asan
-	$(CC) $(CPPFLAGS_ALL) $(WRAPPER_DEFS) $(CFLAGS_ALL) $(ASANFLAGS) $(WRAPPER_SRCS) -o $@ $(WRAPPER_LIBS)
+build/asan/oci-memguard-runtime: $(call objs_of,asan,$(WRAPPER_SRCS)) build/asan/libmemguard.a
+	$(CC) $(CFLAGS_ALL) $(ASANFLAGS) $^ -o $@ $(WRAPPER_LIBS)
 
 build/hooks.d/%.json: install.d/hooks.d/%.json.in mk/wrapper.mk $(WRAPPER_STAMP)
 	@mkdir -p build/hooks.d

@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../hook/arena.h"
-#include "../hook/util.h"
+#include "arena.h"
+#include "util.h"
 
 /* A size as written: bytes, or a percentage of MemTotal resolved later. */
 struct policy_size {
@@ -90,6 +90,9 @@ static inline void policy_freep(struct policy **p) { if (*p) policy_free(*p); }
  * (K = 1024), case-insensitive; no spaces, no fractions; overflow is an
  * error. Percent is 0..100. */
 int policy_size_parse(const char *s, struct policy_size *ret);
+/* The same with percentages up to max_percent (the host configuration's
+ * budgets may be set above 100 %). */
+int policy_size_parse_percent(const char *s, uint64_t max_percent, struct policy_size *ret);
 /* Resolves against MemTotal (bytes), rounding down to page_size. */
 uint64_t policy_size_bytes(const struct policy_size *s, uint64_t mem_total, uint64_t page_size);
 
@@ -105,6 +108,15 @@ int policy_parse(const char *path, const char *buf, size_t len, struct policy **
  * Errors are "PATH:LINE:COL: ..." with display_path; problems of the whole
  * file are at 1:1. */
 int policy_load_file(int dirfd, const char *name, const char *display_path, bool check_owner, struct policy **ret, struct mg_error *err);
+/* The reading half of policy_load_file, for every root-owned configuration
+ * file of the policy language (policies, the host configuration): the same
+ * open, type, owner, mode, size (max_bytes) and NUL checks with the same
+ * "PATH:LINE:COL: ..." messages; *ret_buf is NUL-terminated. ret_st (may be
+ * NULL) receives the stat of the file opened, even when a later check
+ * fails. */
+struct stat;
+int policy_file_read(int dirfd, const char *name, const char *display_path, bool check_owner, size_t max_bytes, char **ret_buf,
+                     size_t *ret_len, struct stat *ret_st, struct mg_error *err);
 
 /* A loaded set of policies from the directories, in lexical order of file
  * name, admin masking vendor by name. Invalid files are skipped and their

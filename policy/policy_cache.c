@@ -21,8 +21,8 @@
  * file 0600, and install.sh removes it on upgrade anyway. */
 #include "policy_cache.h"
 
-#include "../hook/json.h"
-#include "../hook/prefault.h"
+#include "json.h"
+#include "prefault.h"
 
 #include <fcntl.h>
 #include <fnmatch.h>

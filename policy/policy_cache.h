@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "../hook/json.h"
+#include "json.h"
 #include "policy.h"
 
 struct policy_cache_key {

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,11 +21,11 @@
 
 /* Where the first NUL byte of the file is (read_fd_bounded only says that
  * there is one): the message should point at it like every other error.
- * Bounded by the policy size limit. */
-static void nul_position(int fd, unsigned *ret_line, unsigned *ret_col) {
+ * Bounded by the file's size limit. */
+static void nul_position(int fd, size_t max_bytes, unsigned *ret_line, unsigned *ret_col) {
         char chunk[4096];
         unsigned line = 1, col = 1;
-        for (off_t off = 0; off < (off_t) MEMGUARD_MAX_POLICY_BYTES;) {
+        for (off_t off = 0; off < (off_t) max_bytes;) {
                 ssize_t n = pread(fd, chunk, sizeof chunk, off);
                 if (n < 0 && errno == EINTR)
                         continue;
@@ -48,8 +49,12 @@ static void nul_position(int fd, unsigned *ret_line, unsigned *ret_col) {
         *ret_col = 1;
 }
 
-static int load_file(int dirfd, const char *name, const char *display_path, bool check_owner, struct policy **ret, struct mg_error *err,
-                     struct stat *ret_st) {
+int policy_file_read(int dirfd, const char *name, const char *display_path, bool check_owner, size_t max_bytes, char **ret_buf,
+                     size_t *ret_len, struct stat *ret_st, struct mg_error *err) {
+        assert(name);
+        assert(display_path);
+        assert(ret_buf);
+        assert(ret_len);
         /* Problems of the file as a whole (owner, mode, size, not a regular
          * file) are reported at 1:1 so that every policy error has the one
          * FILE:LINE:COL form that editors and `policy check` users expect.
@@ -75,20 +80,32 @@ static int load_file(int dirfd, const char *name, const char *display_path, bool
                                     (unsigned) (st.st_mode & 07777));
         /* st_size first so that a huge file is not read at all; the bounded
          * read below still holds if the file grows in between. */
-        if (st.st_size > (off_t) MEMGUARD_MAX_POLICY_BYTES)
-                return mg_error_set(err, -EFBIG, "%s:1:1: size: larger than %u bytes", display_path, MEMGUARD_MAX_POLICY_BYTES);
+        if (st.st_size > (off_t) max_bytes)
+                return mg_error_set(err, -EFBIG, "%s:1:1: size: larger than %zu bytes", display_path, max_bytes);
         _cleanup_free_ char *buf = NULL;
         size_t len;
-        int r = read_fd_bounded(fd, MEMGUARD_MAX_POLICY_BYTES, &buf, &len);
+        int r = read_fd_bounded(fd, max_bytes, &buf, &len);
         if (r == -EFBIG)
-                return mg_error_set(err, r, "%s:1:1: size: larger than %u bytes", display_path, MEMGUARD_MAX_POLICY_BYTES);
+                return mg_error_set(err, r, "%s:1:1: size: larger than %zu bytes", display_path, max_bytes);
         if (r == -EBADMSG) {
                 unsigned line, col;
-                nul_position(fd, &line, &col);
+                nul_position(fd, max_bytes, &line, &col);
                 return mg_error_set(err, r, "%s:%u:%u: NUL: the file contains a NUL byte", display_path, line, col);
         }
         if (r < 0)
                 return mg_error_set(err, r, "%s:1:1: cannot read: %s", display_path, strerror(-r));
+        *ret_buf = TAKE_PTR(buf);
+        *ret_len = len;
+        return 0;
+}
+
+static int load_file(int dirfd, const char *name, const char *display_path, bool check_owner, struct policy **ret, struct mg_error *err,
+                     struct stat *ret_st) {
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+        int r = policy_file_read(dirfd, name, display_path, check_owner, MEMGUARD_MAX_POLICY_BYTES, &buf, &len, ret_st, err);
+        if (r < 0)
+                return r;
         return policy_parse(display_path, buf, len, ret, err);
 }
 

@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../hook/json.h"
+#include "json.h"
 
 #define POLICY_MAX_GLOB 4096u
 

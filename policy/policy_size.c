@@ -3,7 +3,9 @@
 
 #include <string.h>
 
-int policy_size_parse(const char *s, struct policy_size *ret) {
+int policy_size_parse(const char *s, struct policy_size *ret) { return policy_size_parse_percent(s, 100, ret); }
+
+int policy_size_parse_percent(const char *s, uint64_t max_percent, struct policy_size *ret) {
         if (!s || !*s)
                 return -EINVAL;
         uint64_t v = 0;
@@ -18,7 +20,7 @@ int policy_size_parse(const char *s, struct policy_size *ret) {
         }
         struct policy_size r = { .set = true };
         if (*p == '%') {
-                if (p[1] || v > 100)
+                if (p[1] || v > max_percent)
                         return -EINVAL;
                 r.percent = true;
                 r.value = v;
@@ -46,7 +48,13 @@ int policy_size_parse(const char *s, struct policy_size *ret) {
 uint64_t policy_size_bytes(const struct policy_size *s, uint64_t mem_total, uint64_t page_size) {
         if (!s->set)
                 return 0;
-        uint64_t b = s->percent ? (uint64_t) ((unsigned __int128) mem_total * s->value / 100) : s->value;
+        uint64_t b = s->value;
+        if (s->percent) {
+                /* A host configuration may say more than 100 %: saturate
+                 * rather than wrap on a (theoretical) huge MemTotal. */
+                unsigned __int128 w = (unsigned __int128) mem_total * s->value / 100;
+                b = w > UINT64_MAX ? UINT64_MAX : (uint64_t) w;
+        }
         if (page_size)
                 b -= b % page_size;
         return b;

@@ -12,9 +12,16 @@ static const char *const global_valued[] = {
         "root", "log", "log-format", "criu", "rootless", "cgroup-manager", "log-level",
 };
 
-/* create/run options that take a value (besides --bundle/-b). */
+/* create/run/restore options that take a value (besides --bundle/-b). */
 static const char *const sub_valued[] = {
-        "console-socket", "pid-file", "preserve-fds",
+        "console-socket", "pid-file", "preserve-fds", "image-path", "work-path", "parent-path",
+        "manage-cgroups-mode", "empty-ns", "lsm-profile", "lsm-mount-context", "status-fd",
+};
+
+/* Flags with which runc (urfave/cli, Go's flag package) and crun (argp)
+ * print help or their version and do nothing else. */
+static const char *const help_flags[] = {
+        "h", "help", "?", "usage", "v", "version",
 };
 
 static bool in(const char *name, size_t len, const char *const *set, size_t n) {
@@ -49,6 +56,8 @@ void runtime_args_parse(int argc, char *const *argv, struct runtime_args *ret) {
                 const char *name, *value;
                 size_t len;
                 split_opt(a, &name, &len, &value);
+                if (!value && in(name, len, help_flags, sizeof help_flags / sizeof *help_flags))
+                        ret->help = true;
                 i += (!value && in(name, len, global_valued, sizeof global_valued / sizeof *global_valued)) ? 2 : 1;
         }
         if (i >= argc)
@@ -75,6 +84,8 @@ void runtime_args_parse(int argc, char *const *argv, struct runtime_args *ret) {
                                         ret->bundle = value;
                         } else if (!value && in(name, len, sub_valued, sizeof sub_valued / sizeof *sub_valued))
                                 j++;
+                        else if (!value && in(name, len, help_flags, sizeof help_flags / sizeof *help_flags) && !(len == 1 && name[0] == 'v'))
+                                ret->help = true; /* after the subcommand, -v is no version flag */
                         continue;
                 }
                 if (!ret->id)
@@ -83,5 +94,7 @@ void runtime_args_parse(int argc, char *const *argv, struct runtime_args *ret) {
 }
 
 bool runtime_args_wants_hooks(const struct runtime_args *a) {
-        return a->command && (strcmp(a->command, "create") == 0 || strcmp(a->command, "run") == 0);
+        if (!a->command || !a->id || a->help)
+                return false;
+        return strcmp(a->command, "create") == 0 || strcmp(a->command, "run") == 0 || strcmp(a->command, "restore") == 0;
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../hook/json.h"
+#include "json.h"
 
 static const char *base_name(const char *p) {
         const char *s = strrchr(p, '/');
@@ -93,6 +93,10 @@ int bundle_hooks_add(int dirfd, const struct hook_spec *spec, enum bundle_hooks_
         struct stat st;
         if (fstatat(dirfd, "config.json", &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return mg_error_set(err, -errno, "config.json: %s", strerror(errno));
+        /* A symlink is not followed (it could point anywhere), yet the
+         * runtime follows it: ours to decline, not invalid. */
+        if (S_ISLNK(st.st_mode))
+                return mg_error_set(err, -ELOOP, "config.json: type: a symlink, not followed");
         if (!S_ISREG(st.st_mode))
                 return mg_error_set(err, -EINVAL, "config.json: type: not a regular file");
 
@@ -101,14 +105,15 @@ int bundle_hooks_add(int dirfd, const struct hook_spec *spec, enum bundle_hooks_
         int r = read_file_at(dirfd, "config.json", MEMGUARD_MAX_CONFIG_BYTES, &buf, &len);
         if (r == -EFBIG)
                 return mg_error_set(err, r, "config.json: size: larger than %u bytes", MEMGUARD_MAX_CONFIG_BYTES);
-        if (r == -EBADMSG)
-                return mg_error_set(err, r, "config.json: NUL byte in file");
+        if (r == -EBADMSG) /* a raw NUL byte is not JSON */
+                return mg_error_set(err, -EINVAL, "config.json: NUL byte in file");
         if (r < 0)
                 return mg_error_set(err, r, "config.json: %s", strerror(-r));
 
         _cleanup_json_ struct json_node *root = NULL;
         struct mg_error perr = {0};
-        r = json_parse(buf, len, NULL, &root, &perr);
+        const struct json_parse_opts opts = { .deadline_usec = spec->deadline_usec };
+        r = json_parse(buf, len, &opts, &root, &perr);
         if (r < 0)
                 return mg_error_set(err, r, "config.json:%s", perr.msg);
         if (root->type != JSON_OBJECT)
@@ -148,6 +153,10 @@ int bundle_hooks_add(int dirfd, const struct hook_spec *spec, enum bundle_hooks_
         if (out.oom)
                 return mg_error_set(err, -ENOMEM, "config.json: out of memory");
 
+        /* The parse may have ended just before the deadline: past it, the
+         * rewrite is not started. */
+        if (spec->deadline_usec && now_usec_monotonic() >= spec->deadline_usec)
+                return mg_error_set(err, -ETIMEDOUT, "config.json: time: not rewritten before the deadline");
         r = write_file_atomic_at(dirfd, "config.json", out.buf, out.len, st.st_mode & 07777);
         if (r < 0)
                 return mg_error_set(err, r, "config.json: write: %s", strerror(-r));

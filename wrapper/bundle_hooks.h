@@ -5,14 +5,18 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-#include "../hook/util.h"
+#include "util.h"
 
 struct hook_spec {
         const char *path;               /* absolute path of the hook program */
         char *const *extra_args;        /* appended after "oci-memguard STAGE" */
         size_t n_extra_args;
         unsigned timeout;               /* seconds, > 0 */
+        uint64_t deadline_usec;         /* now_usec_monotonic() past which
+                                         * config.json is left as it was
+                                         * (-ETIMEDOUT); 0: none */
 };
 
 enum bundle_hooks_result {
@@ -27,5 +31,9 @@ enum bundle_hooks_result {
  * oci-memguard (Podman turns hooks.d prestart into createRuntime).  The
  * new file replaces the old atomically, with the same mode and owner.
  * On failure returns -errno with err filled; config.json is unchanged,
- * except when only restoring its owner failed (then *ret is ADDED). */
+ * except when only restoring its owner failed (then *ret is ADDED).
+ * -EINVAL and -ENOENT: config.json is missing or not a valid config (not
+ * JSON, or a field the runtime reads has the wrong type), so the runtime
+ * will refuse it too; any other error is one of ours (a limit, the
+ * deadline, I/O), and the runtime may well start the container. */
 int bundle_hooks_add(int dirfd, const struct hook_spec *spec, enum bundle_hooks_result *ret, struct mg_error *err);

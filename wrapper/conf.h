@@ -2,8 +2,9 @@
 #pragma once
 
 /* /etc/oci-memguard/runtime.conf: which real runtime the wrapper execs and
- * which hook it registers.  The file, never the environment, decides (SPEC
- * §1: engines run us with foreign environments).
+ * which hook it registers.  The file, never the environment, decides:
+ * engines run us with environments of their own (a container's, a build
+ * step's), which must not choose what runs as root.
  *
  *   # comment
  *   runtime  = /usr/bin/crun          absolute path of the real runtime
@@ -19,7 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../hook/util.h"
+#include "util.h"
 
 #ifndef MEMGUARD_RUNTIME_CONF
 #define MEMGUARD_RUNTIME_CONF "/etc/oci-memguard/runtime.conf"

@@ -1,23 +1,27 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* oci-memguard-runtime: a runc-compatible wrapper for engines that have no
- * hooks configuration (Docker, containerd, BuildKit).  For `create` and
- * `run` it appends oci-memguard's hooks to the bundle's config.json, then
- * execs the real runtime with the argv it was given.  Whatever goes wrong
- * on the way, it logs and execs the real runtime unchanged: it must never
- * be the reason a container does not start (SPEC §6). */
+ * hooks configuration (Docker, containerd, BuildKit).  For `create`, `run`
+ * and `restore` it appends oci-memguard's hooks to the bundle's
+ * config.json, then execs the real runtime with the arguments it was given
+ * (argv[0] the runtime's own path, so its help and usage errors name it).
+ * Whatever goes wrong on the way, it logs and execs the real runtime with
+ * config.json unchanged: a protection it could not add must never be the
+ * reason a container does not start. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
 
-#include "../hook/json.h"
-#include "../hook/prefault.h"
+#include "json.h"
+#include "prefault.h"
 #include "args.h"
 #include "bundle_hooks.h"
 #include "conf.h"
 
-/* SPEC §6, in this order. */
+/* Where runc and crun are installed, local installs first (an admin who
+ * built a newer runc put it there on purpose), runc before crun (what
+ * Docker and containerd run by default). */
 static const char *const runtime_candidates[] = {
         "/usr/local/sbin/runc", "/usr/local/bin/runc", "/usr/sbin/runc", "/usr/bin/runc", "/usr/sbin/crun", "/usr/bin/crun",
 };
@@ -81,6 +85,7 @@ static int exec_runtime(const struct wrapper_conf *c, const struct runtime_args 
                         if (problem)
                                 wrapper_log(c, a, c->runtime, problem);
                         problem = NULL;
+                        argv[0] = c->runtime;
                         execv(c->runtime, argv);
                         snprintf(msg, sizeof msg, "exec '%s': %s, trying the default runtimes", c->runtime, strerror(errno));
                 } else
@@ -98,6 +103,7 @@ static int exec_runtime(const struct wrapper_conf *c, const struct runtime_args 
                         wrapper_log(c, a, rt, problem);
                         problem = NULL;
                 }
+                argv[0] = (char *) rt;
                 execv(rt, argv);
                 snprintf(msg, sizeof msg, "exec '%s': %s, trying the next runtime", rt, strerror(errno));
                 wrapper_log(c, a, rt, msg);
@@ -112,19 +118,28 @@ static int exec_runtime(const struct wrapper_conf *c, const struct runtime_args 
         return 127;
 }
 
-/* Adds the hooks for create/run.  Returns a problem to log, or NULL. */
+/* How long the wrapper may spend on config.json before it gives up and
+ * passes it through: a parse is linear and a 16 MiB file takes ~0.1 s, so
+ * only a starved machine reaches this, and then the start must not wait
+ * on us. */
+#define WRAPPER_CONFIG_BUDGET_USEC (1000u * 1000u)
+
+/* Adds the hooks for create/run/restore.  Returns a problem to log, or
+ * NULL.  Its words say what happens next: a config.json that is missing or
+ * invalid is left for the runtime to reject (no container starts); for
+ * anything else the runtime may start the container, without our hooks. */
 static const char *add_hooks(const struct wrapper_conf *c, const struct runtime_args *a, char *buf, size_t size) {
         /* A hook path that does not exist would make the runtime fail the
          * start ("stat ...: no such file"): better no hook than no
          * container. */
         if (access(c->hook, X_OK) < 0) {
-                snprintf(buf, size, "hook '%s' is not executable (%s), container started without oci-memguard", c->hook,
+                snprintf(buf, size, "hook '%s' is not executable (%s), container starts without oci-memguard hooks", c->hook,
                          strerror(errno));
                 return buf;
         }
         _cleanup_close_ int dfd = open(a->bundle ? a->bundle : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0) {
-                snprintf(buf, size, "bundle '%s': %s, container started without oci-memguard", a->bundle ? a->bundle : ".",
+                snprintf(buf, size, "bundle '%s': %s: no hooks added, the runtime reports it", a->bundle ? a->bundle : ".",
                          strerror(errno));
                 return buf;
         }
@@ -141,12 +156,22 @@ static const char *add_hooks(const struct wrapper_conf *c, const struct runtime_
         for (size_t i = 0; i < c->n_hook_args; i++)
                 extra[n++] = c->hook_args[i];
 
-        struct hook_spec spec = { .path = c->hook, .extra_args = extra, .n_extra_args = n, .timeout = c->timeout };
+        struct hook_spec spec = {
+                .path = c->hook,
+                .extra_args = extra,
+                .n_extra_args = n,
+                .timeout = c->timeout,
+                .deadline_usec = now_usec_monotonic() + WRAPPER_CONFIG_BUDGET_USEC,
+        };
         enum bundle_hooks_result res;
         struct mg_error err = {0};
         int r = bundle_hooks_add(dfd, &spec, &res, &err);
+        if (r == -EINVAL || r == -ENOENT) {
+                snprintf(buf, size, "invalid config.json, left unchanged for the runtime to reject: %s", err.msg);
+                return buf;
+        }
         if (r < 0) {
-                snprintf(buf, size, "%s, container started without oci-memguard hooks added", err.msg);
+                snprintf(buf, size, "%s, container starts without oci-memguard hooks", err.msg);
                 return buf;
         }
         return NULL;
@@ -172,7 +197,7 @@ int main(int argc, char **argv) {
         if (runtime_args_wants_hooks(&a) && c.hook)
                 problem = add_hooks(&c, &a, buf, sizeof buf);
 
-        /* argv exactly as given, argv[0] included. */
+        /* argv as given, but argv[0]: the runtime's own path. */
         r = exec_runtime(&c, &a, argv, problem);
         conf_free(&c);
         return r;

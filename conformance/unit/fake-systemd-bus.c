@@ -1,12 +1,20 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* A fake systemd for conformance/systemd.bats (issue 9): listens where the
- * hook looks for systemd's private socket in a fixture sysroot, speaks the
- * server side of SASL EXTERNAL and the few calls the hook makes, and logs
- * each call, one line per call:
+/* A fake systemd for conformance/systemd.bats: listens where the hook looks
+ * for systemd's private socket in a fixture sysroot, speaks the server side
+ * of SASL EXTERNAL and the few calls the hook makes, and logs each call, one
+ * line per call:
  *
+ *   GetUnitByControlGroup /system.slice/docker-d1.scope
  *   SetUnitProperties system.slice runtime=1 MemoryMin=134217728
  *   Ping
  *   Hello
+ *
+ * Its units are the directories below --cgroot whose name ends in .slice or
+ * .scope (cg_escape()d or not), except the --foreign-cgroup ones (made by
+ * someone else, systemd does not know them). A unit's cgroup is the
+ * shallowest such directory of its name, as systemd's is where its name
+ * puts it. GetUnitByControlGroup answers, like systemd, the unit of the
+ * nearest ancestor that is one ("-.slice" at the root).
  *
  * SetUnitProperties writes the value into <cgroot>/.../<unit>/memory.min
  * (or memory.low) like systemd: *after* its reply, before it reads the next
@@ -20,6 +28,8 @@
  *                    [--reject]   SASL answered REJECTED
  *                    [--silent]   authenticates, then never answers
  *                    [--write-delay-ms N]  (default 50)
+ *                    [--no-write] answers SetUnitProperties, writes nothing
+ *                    [--foreign-cgroup PATH]...  not a unit's cgroup
  *
  * Runs until killed; connections one after the other. Test code: blocking
  * I/O, little-endian bodies (what the hook sends). */
@@ -44,7 +54,9 @@
 #include "util.h"
 
 static const char *opt_cgroot, *opt_log, *opt_error, *opt_error_unit;
-static bool opt_reject, opt_silent;
+static bool opt_reject, opt_silent, opt_no_write;
+static const char *opt_foreign[16];
+static size_t n_foreign;
 static long opt_delay_ms = 50;
 
 static void logf_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -80,11 +92,21 @@ static int write_all(int fd, const void *p, size_t n) {
         return 0;
 }
 
-/* The unit's cgroup directory: a directory named UNIT (or _UNIT, systemd's
- * cg_escape) anywhere below dir. */
-static bool find_unit(const char *dir, const char *unit, char *out, size_t size, int depth) {
-        if (depth > 16)
-                return false;
+/* path (below --cgroot, "/a/b") is one systemd does not know */
+static bool is_foreign(const char *path) {
+        for (size_t i = 0; i < n_foreign; i++)
+                if (STREQ(opt_foreign[i], path))
+                        return true;
+        return false;
+}
+
+static bool names_unit(const char *component, const char *unit) {
+        return STREQ(component, unit) || (component[0] == '_' && STREQ(component + 1, unit));
+}
+
+/* A directory named UNIT (or _UNIT, systemd's cg_escape) exactly `want`
+ * levels below dir (rel: dir's path below --cgroot), not a foreign one. */
+static bool find_unit_at(const char *dir, const char *rel, const char *unit, char *out, size_t size, int want) {
         DIR *d = opendir(dir);
         if (!d)
                 return false;
@@ -93,17 +115,45 @@ static bool find_unit(const char *dir, const char *unit, char *out, size_t size,
         while (!found && (e = readdir(d))) {
                 if (e->d_type != DT_DIR || e->d_name[0] == '.')
                         continue;
-                char sub[PATH_MAX];
-                if (snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name) >= (int) sizeof sub)
+                char sub[PATH_MAX], subrel[PATH_MAX];
+                if (snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name) >= (int) sizeof sub ||
+                    snprintf(subrel, sizeof subrel, "%s/%s", rel, e->d_name) >= (int) sizeof subrel)
                         continue;
-                if (STREQ(e->d_name, unit) || (e->d_name[0] == '_' && STREQ(e->d_name + 1, unit))) {
-                        snprintf(out, size, "%s", sub);
-                        found = true;
+                if (want == 0) {
+                        if (names_unit(e->d_name, unit) && !is_foreign(subrel)) {
+                                snprintf(out, size, "%s", sub);
+                                found = true;
+                        }
                 } else
-                        found = find_unit(sub, unit, out, size, depth + 1);
+                        found = find_unit_at(sub, subrel, unit, out, size, want - 1);
         }
         closedir(d);
         return found;
+}
+
+/* The unit's cgroup directory: the shallowest one of its name. */
+static bool find_unit(const char *unit, char *out, size_t size) {
+        for (int depth = 0; depth < 16; depth++)
+                if (find_unit_at(opt_cgroot, "", unit, out, size, depth))
+                        return true;
+        return false;
+}
+
+static bool has_suffix(const char *s, const char *suffix) {
+        size_t l = strlen(s), n = strlen(suffix);
+        return l > n && STREQ(s + l - n, suffix);
+}
+
+/* systemd's object path of a unit (bus_label_escape) */
+static void unit_object_path(const char *unit, char *out, size_t size) {
+        size_t o = (size_t) snprintf(out, size, "/org/freedesktop/systemd1/unit/");
+        for (const char *p = unit; *p && o + 4 < size; p++) {
+                if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (p > unit && *p >= '0' && *p <= '9'))
+                        out[o++] = *p;
+                else
+                        o += (size_t) snprintf(out + o, size - o, "_%02x", (unsigned char) *p);
+        }
+        out[o] = '\0';
 }
 
 /* Little-endian body reader (the hook's bodies). */
@@ -211,7 +261,7 @@ static int handle_set(int fd, const struct dbus_message *m, uint32_t *serial, st
         if (opt_error && (!opt_error_unit || STREQ(opt_error_unit, unit)))
                 return reply(fd, m, serial, opt_error, NULL, NULL, 0);
         char dir[PATH_MAX];
-        if (!find_unit(opt_cgroot, unit, dir, sizeof dir, 0))
+        if (!find_unit(unit, dir, sizeof dir))
                 return reply(fd, m, serial, "org.freedesktop.systemd1.NoSuchUnit", NULL, NULL, 0);
         const char *file = STREQ(prop, "MemoryMin") ? "memory.min" : STREQ(prop, "MemoryLow") ? "memory.low" : NULL;
         if (!file)
@@ -223,8 +273,37 @@ static int handle_set(int fd, const struct dbus_message *m, uint32_t *serial, st
                 snprintf(pend->value, sizeof pend->value, "max\n");
         else
                 snprintf(pend->value, sizeof pend->value, "%" PRIu64 "\n", value);
-        pend->set = true;
+        pend->set = !opt_no_write;
         return reply(fd, m, serial, NULL, NULL, NULL, 0);
+}
+
+static int handle_get_by_cgroup(int fd, const struct dbus_message *m, uint32_t *serial) {
+        struct rd r = { .p = m->body, .len = m->body_len };
+        char cg[PATH_MAX], unit[256] = "-.slice";
+        if (!STREQ(m->signature, "s") || !rd_str(&r, cg, sizeof cg) || cg[0] != '/')
+                return reply(fd, m, serial, "org.freedesktop.DBus.Error.InvalidArgs", NULL, NULL, 0);
+        logf_line("GetUnitByControlGroup %s", cg);
+        /* the nearest ancestor (or itself) that is a unit's directory */
+        for (size_t len = strlen(cg); len > 1;) {
+                cg[len] = '\0';
+                char dir[PATH_MAX];
+                struct stat st;
+                const char *last = strrchr(cg, '/') + 1;
+                const char *name = last[0] == '_' ? last + 1 : last;
+                if ((has_suffix(name, ".slice") || has_suffix(name, ".scope")) && !is_foreign(cg) &&
+                    snprintf(dir, sizeof dir, "%s%s", opt_cgroot, cg) < (int) sizeof dir && stat(dir, &st) == 0 &&
+                    S_ISDIR(st.st_mode)) {
+                        snprintf(unit, sizeof unit, "%s", name);
+                        break;
+                }
+                len = (size_t) (last - cg) - 1;
+        }
+        char obj[512];
+        unit_object_path(unit, obj, sizeof obj);
+        uint8_t body[600];
+        struct dbus_writer w = { .buf = body, .size = sizeof body };
+        dbus_w_string(&w, obj);
+        return reply(fd, m, serial, NULL, "o", body, w.len);
 }
 
 static void serve(int fd) {
@@ -295,6 +374,8 @@ static void serve(int fd) {
                         } else if (STREQ(m.member, "SetUnitProperties") && STREQ(m.interface, "org.freedesktop.systemd1.Manager") &&
                                    STREQ(m.path, "/org/freedesktop/systemd1") && STREQ(m.destination, "org.freedesktop.systemd1"))
                                 r = handle_set(fd, &m, &serial, &pend);
+                        else if (STREQ(m.member, "GetUnitByControlGroup") && STREQ(m.interface, "org.freedesktop.systemd1.Manager"))
+                                r = handle_get_by_cgroup(fd, &m, &serial);
                         else {
                                 logf_line("unknown %s.%s", m.interface, m.member);
                                 r = reply(fd, &m, &serial, "org.freedesktop.DBus.Error.UnknownMethod", NULL, NULL, 0);
@@ -315,6 +396,7 @@ int main(int argc, char **argv) {
                 { "log", required_argument, NULL, 'l' },     { "error", required_argument, NULL, 'e' },
                 { "error-unit", required_argument, NULL, 'u' }, { "reject", no_argument, NULL, 'r' },
                 { "silent", no_argument, NULL, 'q' },        { "write-delay-ms", required_argument, NULL, 'd' },
+                { "no-write", no_argument, NULL, 'n' },      { "foreign-cgroup", required_argument, NULL, 'f' },
                 {},
         };
         const char *sock = NULL;
@@ -329,10 +411,16 @@ int main(int argc, char **argv) {
                 case 'r': opt_reject = true; break;
                 case 'q': opt_silent = true; break;
                 case 'd': opt_delay_ms = strtol(optarg, NULL, 10); break;
+                case 'n': opt_no_write = true; break;
+                case 'f':
+                        if (n_foreign >= ELEMENTSOF(opt_foreign))
+                                return 2;
+                        opt_foreign[n_foreign++] = optarg;
+                        break;
                 default: return 2;
                 }
         if (!sock || !opt_cgroot || !opt_log) {
-                fprintf(stderr, "usage: fake-systemd-bus --socket PATH --cgroot DIR --log FILE [--error NAME [--error-unit UNIT]] [--reject] [--silent] [--write-delay-ms N]\n");
+                fprintf(stderr, "usage: fake-systemd-bus --socket PATH --cgroot DIR --log FILE [--error NAME [--error-unit UNIT]] [--reject] [--silent] [--write-delay-ms N] [--no-write] [--foreign-cgroup PATH]...\n");
                 return 2;
         }
         signal(SIGPIPE, SIG_IGN);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests of the D-Bus client (hook/dbus.c) and of the call systemd.c
- * makes with it (issue 9). Each case runs the client against a scripted
+ * makes with it. Each case runs the client against a scripted
  * fake server in a forked child, over a socketpair (or an AF_UNIX socket
  * in a temporary directory): authentication, replies, refusals, signals to
  * skip, and every way a peer can be broken — truncated, oversized, garbage,
@@ -551,9 +551,38 @@ static bool srv_accept(int unused) {
         return fd >= 0 && accept_fn(fd);
 }
 
-/* SetUnitProperties("system.slice", true, [("MemoryMin", <t 134217728>)])
- * byte for byte, then Ping on the same connection; then the next value's
- * NoSuchUnit keeps the connection, and a silent peer ends it. */
+/* A reply carrying one object path (GetUnitByControlGroup's answer). */
+static bool s_return_path(int fd, const struct dbus_message *call, const char *path) {
+        uint8_t msg[1024], body[512];
+        size_t len;
+        struct dbus_writer w = { .buf = body, .size = sizeof body };
+        dbus_w_string(&w, path);
+        struct dbus_header h = { .type = DBUS_TYPE_METHOD_RETURN, .serial = 2000, .reply_serial = call->serial,
+                                 .signature = "o" };
+        return !w.overflow && dbus_message_build(&h, body, w.len, msg, sizeof msg, &len) == 0 && s_send(fd, msg, len) == 0;
+}
+
+static bool s_get_unit(int fd, const char *cgroup, const char *answer) {
+        struct dbus_message m;
+        uint32_t l = 0;
+        if (!s_message(fd, &m))
+                return false;
+        if (m.body_len >= 4)
+                memcpy(&l, m.body, 4);
+        bool ok = STREQ(m.member, "GetUnitByControlGroup") && STREQ(m.interface, "org.freedesktop.systemd1.Manager") &&
+                  STREQ(m.signature, "s") && l == strlen(cgroup) && m.body_len == 4 + l + 1 &&
+                  memcmp(m.body + 4, cgroup, l) == 0;
+        if (!ok)
+                fprintf(stderr, "# GetUnitByControlGroup: unexpected message (%s, %s)\n", m.member, m.signature);
+        return ok && s_return_path(fd, &m, answer);
+}
+
+/* The call systemd.c makes: SetUnitProperties with the exact body systemctl
+ * set-property --runtime system.slice MemoryMin=134217728 would send,
+ * byte for byte, then Ping on the same connection; a second accepted value
+ * the cgroup does not show; NoSuchUnit keeps the connection; a scope's unit
+ * asked for (once per cgroup), a scope that systemd says is another unit's;
+ * and a silent peer ends it. */
 static bool srv_systemd(int fd) {
         static const uint8_t want[64] = {
                 12, 0, 0, 0, 's', 'y', 's', 't', 'e', 'm', '.', 's', 'l', 'i', 'c', 'e', 0, 0, 0, 0, 1, 0, 0, 0,
@@ -569,20 +598,36 @@ static bool srv_systemd(int fd) {
                 fprintf(stderr, "# SetUnitProperties: unexpected message (%s, %s, %zu bytes)\n", m.member, m.signature, m.body_len);
         ok = ok && s_return(fd, &m) && s_message(fd, &m) && STREQ(m.member, "Ping") && STREQ(m.interface, "org.freedesktop.DBus.Peer") &&
              s_return(fd, &m);
-        /* second value: refused, the connection stays */
+        /* second value: accepted, but the cgroup will not show it */
+        ok = ok && s_message(fd, &m) && STREQ(m.member, "SetUnitProperties") && s_return(fd, &m) && s_message(fd, &m) &&
+             STREQ(m.member, "Ping") && s_return(fd, &m);
+        /* third: refused, the connection stays */
         ok = ok && s_message(fd, &m) && s_reply(fd, &m, DBUS_TYPE_ERROR, "org.freedesktop.systemd1.NoSuchUnit", 0);
-        /* third: silence */
+        /* the scopes' units */
+        ok = ok && s_get_unit(fd, "/system.slice/docker-x.scope", "/org/freedesktop/systemd1/unit/docker_2dx_2escope");
+        ok = ok && s_get_unit(fd, "/system.slice/session-3.scope", "/org/freedesktop/systemd1/unit/system_2eslice");
+        /* no unit for the cgroup at all: refused, the connection stays */
+        ok = ok && s_message(fd, &m) && STREQ(m.member, "GetUnitByControlGroup") &&
+             s_reply(fd, &m, DBUS_TYPE_ERROR, "org.freedesktop.systemd1.NoSuchUnit", 0);
+        /* then: silence */
         s_hold(fd);
         return ok;
 }
 
 static void test_systemd(void) {
-        char path[256], sysroot[128];
+        char path[256], sysroot[128], unit[256];
+        struct mg_error err = {0};
         snprintf(sysroot, sizeof sysroot, "%s/root", tmpdir);
         snprintf(path, sizeof path, "%s/run/systemd/system", sysroot);
-        char cmd[PATH_MAX + 16];
-        snprintf(cmd, sizeof cmd, "mkdir -p '%s'", path);
+        char cmd[PATH_MAX + 64];
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s/cg'", path, tmpdir);
         CHECK(system(cmd) == 0, "a sysroot where systemd runs");
+        snprintf(path, sizeof path, "%s/cg/memory.min", tmpdir);
+        int wfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        CHECK(wfd >= 0 && write(wfd, "134217728\n", 10) == 10, "a cgroup directory whose memory.min reads 134217728");
+        close(wfd);
+        snprintf(path, sizeof path, "%s/cg", tmpdir);
+        _cleanup_close_ int cgfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         snprintf(path, sizeof path, "%s/run/systemd/private", sysroot);
         accept_listener = listen_at(path);
         CHECK(accept_listener >= 0, "a fake systemd at <sysroot>/run/systemd/private");
@@ -590,23 +635,186 @@ static void test_systemd(void) {
         struct peer p = fork_server(srv_accept);
         close(p.fd);
 
-        CHECK(systemd_manages(sysroot, "/system.slice") && systemd_manages(sysroot, "/system.slice/docker-x.scope") &&
-                      !systemd_manages(sysroot, "/machine.slice/libpod-x.scope/container"),
-              "slices and scopes are systemd's, crun's container sub-cgroup is not");
-        int r = systemd_set_memory_protection("/system.slice", "memory.min", 134217728, 2000 * MS);
-        CHECK(r == 0, "SetUnitProperties then Ping over <sysroot>/run/systemd/private (%d)", r);
-        r = systemd_set_memory_protection("/system.slice", "memory.low", 0, 2000 * MS);
-        CHECK(r == -ENOENT, "NoSuchUnit: ENOENT (%d)", r);
+        _cleanup_(systemd_client_freep) struct systemd_client *c = NULL;
+        CHECK(systemd_client_new(sysroot, 1000 * MS, UINT64_MAX, &c) == 0 && systemd_client_running(c), "a client for the sysroot");
+        CHECK(systemd_client_resolve(c, "/system.slice", unit, sizeof unit, &err) == SYSTEMD_CGROUP_UNIT && STREQ(unit, "system.slice"),
+              "a top-level slice is its unit by name, nothing asked");
+        CHECK(systemd_client_resolve(c, "/machine.slice/libpod-x.scope/container", unit, sizeof unit, &err) == SYSTEMD_CGROUP_PLAIN,
+              "crun's container sub-cgroup is no unit");
+        uint64_t actual = 0;
+        int r = systemd_client_set_memory_protection(c, "system.slice", cgfd, "memory.min", 134217728, &actual, &err);
+        CHECK(r == 0 && actual == 134217728, "SetUnitProperties then Ping over <sysroot>/run/systemd/private, read back (%d: %s)", r, err.msg);
+        r = systemd_client_set_memory_protection(c, "system.slice", cgfd, "memory.min", 268435456, &actual, &err);
+        CHECK(r == -EREMOTEIO && actual == 134217728 &&
+                      STREQ(err.msg, "systemd accepted MemoryMin=268435456 for system.slice, but memory.min reads back 134217728"),
+              "accepted, but the cgroup does not show it: EREMOTEIO (%d: %s)", r, err.msg);
+        r = systemd_client_set_memory_protection(c, "system.slice", cgfd, "memory.low", 0, NULL, &err);
+        CHECK(r == -ENOENT && err.code == -ENOENT, "NoSuchUnit: ENOENT (%d: %s)", r, err.msg);
+        r = systemd_client_resolve(c, "/system.slice/docker-x.scope", unit, sizeof unit, &err);
+        CHECK(r == SYSTEMD_CGROUP_UNIT && STREQ(unit, "docker-x.scope"), "systemd names the scope's own unit: UNIT (%d)", r);
+        r = systemd_client_resolve(c, "/system.slice/docker-x.scope", unit, sizeof unit, &err);
+        CHECK(r == SYSTEMD_CGROUP_UNIT, "asked once per cgroup (the server expects no second question) (%d)", r);
+        r = systemd_client_resolve(c, "/system.slice/session-3.scope", unit, sizeof unit, &err);
+        CHECK(r == SYSTEMD_CGROUP_MISPLACED && STREQ(unit, "session-3.scope"),
+              "systemd names the slice above it (it does not know the cgroup): MISPLACED (%d)", r);
+        r = systemd_client_resolve(c, "/system.slice/gone.scope", unit, sizeof unit, &err);
+        CHECK(r == SYSTEMD_CGROUP_MISPLACED, "systemd knows no unit for it (NoSuchUnit): MISPLACED (%d)", r);
+        CHECK(systemd_client_resolve(c, "/tenant/system.slice", unit, sizeof unit, &err) == SYSTEMD_CGROUP_MISPLACED,
+              "a slice name outside its place: MISPLACED, nothing asked");
         uint64_t t0 = now_usec_monotonic();
-        r = systemd_set_memory_protection("/system.slice/docker-x.scope", "memory.min", 1, 300 * MS);
+        r = systemd_client_set_memory_protection(c, "docker-x.scope", cgfd, "memory.min", 1, NULL, &err);
         uint64_t took = now_usec_monotonic() - t0;
-        CHECK(r == -ETIMEDOUT && took >= 290 * MS, "on the same connection, no answer: ETIMEDOUT after %" PRIu64 " ms", took / MS);
+        CHECK(r == -ETIMEDOUT && took >= 990 * MS && STREQ(err.msg, "Connection timed out"),
+              "on the same connection, no answer: ETIMEDOUT after %" PRIu64 " ms", took / MS);
         t0 = now_usec_monotonic();
-        r = systemd_set_memory_protection("/system.slice/docker-x.scope", "memory.low", 1, 300 * MS);
+        r = systemd_client_set_memory_protection(c, "docker-x.scope", cgfd, "memory.low", 1, NULL, &err);
         CHECK(r == -ETIMEDOUT && now_usec_monotonic() - t0 < 50 * MS, "then the bus stays failed for the run: no second wait (%d)", r);
-        CHECK(systemd_set_memory_protection("/system.slice", "memory.max", 1, 300 * MS) == -EINVAL, "only memory.min and memory.low");
+        r = systemd_client_resolve(c, "/system.slice/other.scope", unit, sizeof unit, &err);
+        CHECK(r == -ETIMEDOUT && now_usec_monotonic() - t0 < 50 * MS, "resolving a scope on the failed bus: the same error at once (%d)", r);
+        CHECK(systemd_client_set_memory_protection(c, "system.slice", cgfd, "memory.max", 1, NULL, &err) == -EINVAL,
+              "only memory.min and memory.low");
         close(accept_listener);
-        CHECK(server_ok(&p), "the fake systemd saw the exact SetUnitProperties body and a Ping after it");
+        CHECK(server_ok(&p), "the fake systemd saw the exact SetUnitProperties body, a Ping after each, the scopes' questions");
+
+        /* the run's deadline bounds every call, whatever the call timeout:
+         * a socket that listens and never accepts takes the connection and
+         * the authentication line, then nothing answers */
+        char late_root[128];
+        snprintf(late_root, sizeof late_root, "%s/late", tmpdir);
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s/run/systemd/system'", late_root);
+        CHECK(system(cmd) == 0, "a second sysroot");
+        snprintf(path, sizeof path, "%s/run/systemd/private", late_root);
+        _cleanup_close_ int mute = listen_at(path);
+        _cleanup_(systemd_client_freep) struct systemd_client *late = NULL;
+        CHECK(mute >= 0 && systemd_client_new(late_root, 10000 * MS, now_usec_monotonic() + 200 * MS, &late) == 0,
+              "a client with 10 s per call and 200 ms for the run");
+        t0 = now_usec_monotonic();
+        r = systemd_client_set_memory_protection(late, "system.slice", cgfd, "memory.min", 1, NULL, &err);
+        took = now_usec_monotonic() - t0;
+        CHECK(r == -ETIMEDOUT && took >= 150 * MS && took < 1000 * MS, "gives up at the run's deadline (%d after %" PRIu64 " ms)", r,
+              took / MS);
+
+        /* no /run/systemd/system: nothing is a unit */
+        _cleanup_(systemd_client_freep) struct systemd_client *none = NULL;
+        CHECK(systemd_client_new(tmpdir, 1000 * MS, UINT64_MAX, &none) == 0 && !systemd_client_running(none) &&
+                      systemd_client_resolve(none, "/system.slice", unit, sizeof unit, &err) == SYSTEMD_CGROUP_PLAIN,
+              "without systemd every cgroup is plain");
+}
+
+/* systemd's naming rule, as a table. */
+static void test_cgroup_kind(void) {
+        static const struct {
+                const char *path;
+                int kind;
+                const char *unit;
+        } cases[] = {
+                { "/system.slice", SYSTEMD_CGROUP_UNIT, "system.slice" },
+                { "/system.slice/", SYSTEMD_CGROUP_UNIT, "system.slice" },
+                { "/machine.slice/machine-pod.slice", SYSTEMD_CGROUP_UNIT, "machine-pod.slice" },
+                { "/machine.slice/machine-pod.slice/libpod-p1.scope", SYSTEMD_CGROUP_UNIT, "libpod-p1.scope" },
+                { "/a.slice/a-b.slice/a-b-c.slice", SYSTEMD_CGROUP_UNIT, "a-b-c.slice" },
+                { "/user.slice/user-1000.slice/session-3.scope", SYSTEMD_CGROUP_UNIT, "session-3.scope" },
+                { "/system.slice/docker-d1.scope", SYSTEMD_CGROUP_UNIT, "docker-d1.scope" },
+                { "/init.scope", SYSTEMD_CGROUP_UNIT, "init.scope" },
+                { "/_cpu.slice", SYSTEMD_CGROUP_UNIT, "cpu.slice" },
+                { "/_cpu.slice/docker-e1.scope", SYSTEMD_CGROUP_UNIT, "docker-e1.scope" },
+                { "/_cpu.slice/cpu-x.slice", SYSTEMD_CGROUP_UNIT, "cpu-x.slice" },
+                { "/_cpuset.slice/cpuset-x.slice", SYSTEMD_CGROUP_UNIT, "cpuset-x.slice" },
+                { "/_memory.scope", SYSTEMD_CGROUP_UNIT, "memory.scope" },
+                /* named like units, not where systemd puts them */
+                { "/tenant/system.slice", SYSTEMD_CGROUP_MISPLACED, "system.slice" },
+                { "/docker/system.slice", SYSTEMD_CGROUP_MISPLACED, "system.slice" },
+                { "/system.slice/system.slice", SYSTEMD_CGROUP_MISPLACED, "system.slice" },
+                { "/machine-pod.slice", SYSTEMD_CGROUP_MISPLACED, "machine-pod.slice" },
+                { "/system.slice/machine-pod.slice", SYSTEMD_CGROUP_MISPLACED, "machine-pod.slice" },
+                { "/machine.slice/machine-pod.slice/machine-pod-x.slice/../x.slice", SYSTEMD_CGROUP_MISPLACED, "x.slice" },
+                { "/user.slice/user-1000.slice/user@1000.service/app.slice", SYSTEMD_CGROUP_MISPLACED, "app.slice" },
+                { "/user.slice/user-1000.slice/user@1000.service/app.slice/x.scope", SYSTEMD_CGROUP_MISPLACED, "x.scope" },
+                { "/tenant/system.slice/docker-d1.scope", SYSTEMD_CGROUP_MISPLACED, "docker-d1.scope" },
+                { "/tenant/x.scope", SYSTEMD_CGROUP_MISPLACED, "x.scope" },
+                { "/a.scope/b.scope", SYSTEMD_CGROUP_MISPLACED, "b.scope" },
+                { "/cpu.slice", SYSTEMD_CGROUP_MISPLACED, "cpu.slice" },          /* systemd writes _cpu.slice */
+                { "/_system.slice", SYSTEMD_CGROUP_MISPLACED, "system.slice" },   /* and never escapes this one */
+                { "/-.slice", SYSTEMD_CGROUP_MISPLACED, "-.slice" },
+                { "/_cpu.slice/_cpu-x.slice", SYSTEMD_CGROUP_MISPLACED, "cpu-x.slice" }, /* "cpu-" needs no escape */
+                { "/cpuset-x.slice", SYSTEMD_CGROUP_MISPLACED, "cpuset-x.slice" },         /* it is below cpuset.slice */              /* the root has no component */
+                { "/a--b.slice", SYSTEMD_CGROUP_MISPLACED, "a--b.slice" },
+                { "/a-.slice", SYSTEMD_CGROUP_MISPLACED, "a-.slice" },
+                { "/-a.slice", SYSTEMD_CGROUP_MISPLACED, "-a.slice" },
+                { "//system.slice/x.scope", SYSTEMD_CGROUP_MISPLACED, "x.scope" },
+                /* not units at all */
+                { "/", SYSTEMD_CGROUP_PLAIN, "" },
+                { "/docker/abc", SYSTEMD_CGROUP_PLAIN, "" },
+                { "/machine.slice/libpod-x.scope/container", SYSTEMD_CGROUP_PLAIN, "" },
+                { "/system.slice/docker.service", SYSTEMD_CGROUP_PLAIN, "" },
+                { "/.slice", SYSTEMD_CGROUP_PLAIN, "" },
+                { "/system.slice/a b.scope", SYSTEMD_CGROUP_PLAIN, "" },
+                { "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/cri-containerd-1.scope", SYSTEMD_CGROUP_UNIT,
+                  "cri-containerd-1.scope" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char unit[256] = "";
+                int k = systemd_cgroup_kind(cases[i].path, unit, sizeof unit);
+                CHECK(k == cases[i].kind && STREQ(unit, cases[i].unit), "kind of %s: %d %s (want %d %s)", cases[i].path, k, unit,
+                      cases[i].kind, cases[i].unit);
+        }
+        CHECK(systemd_cgroup_kind("system.slice", NULL, 0) == -EINVAL, "a relative path: EINVAL");
+        char longp[600];
+        memset(longp, 'a', sizeof longp - 1);
+        longp[0] = '/';
+        memcpy(longp + sizeof longp - 7, ".slice", 7);
+        CHECK(systemd_cgroup_kind(longp, NULL, 0) == SYSTEMD_CGROUP_PLAIN, "a name longer than a unit's: plain");
+
+        static const struct {
+                const char *unit, *path;
+        } objects[] = {
+                { "system.slice", "/org/freedesktop/systemd1/unit/system_2eslice" },
+                { "docker-d1.scope", "/org/freedesktop/systemd1/unit/docker_2dd1_2escope" },
+                { "user@1000.service", "/org/freedesktop/systemd1/unit/user_401000_2eservice" },
+                { "1a.scope", "/org/freedesktop/systemd1/unit/_31a_2escope" },
+                { "-.slice", "/org/freedesktop/systemd1/unit/_2d_2eslice" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(objects); i++) {
+                char buf[256];
+                int r = systemd_unit_object_path(objects[i].unit, buf, sizeof buf);
+                CHECK(r == 0 && STREQ(buf, objects[i].path), "object path of %s: %s", objects[i].unit, buf);
+        }
+        char small[40];
+        CHECK(systemd_unit_object_path("system.slice", small, sizeof small) == -ENAMETOOLONG, "an object path that does not fit: ENAMETOOLONG");
+}
+
+/* The one-string body reader (GetUnitByControlGroup's reply), both byte orders. */
+static void test_body_string(void) {
+        uint8_t msg[512], body[256];
+        size_t len, size;
+        struct dbus_message m;
+        char out[128];
+        struct dbus_writer w = { .buf = body, .size = sizeof body };
+        dbus_w_string(&w, "/org/freedesktop/systemd1/unit/system_2eslice");
+        struct dbus_header h = { .type = DBUS_TYPE_METHOD_RETURN, .serial = 5, .reply_serial = 4, .signature = "o" };
+        CHECK(dbus_message_build(&h, body, w.len, msg, sizeof msg, &len) == 0 && dbus_message_parse(msg, len, &m, &size) == 0 &&
+                      dbus_message_body_string(&m, out, sizeof out) == 0 && STREQ(out, "/org/freedesktop/systemd1/unit/system_2eslice"),
+              "an \"o\" reply: its path");
+        CHECK(dbus_message_body_string(&m, out, 10) == -EBADMSG, "a path longer than the buffer: EBADMSG");
+        dbus_w_u32(&w, 7);
+        CHECK(dbus_message_build(&h, body, w.len, msg, sizeof msg, &len) == 0 && dbus_message_parse(msg, len, &m, &size) == 0 &&
+                      dbus_message_body_string(&m, out, sizeof out) == -EBADMSG,
+              "bytes after the string: EBADMSG");
+        h.signature = "u";
+        CHECK(dbus_message_build(&h, body, 4, msg, sizeof msg, &len) == 0 && dbus_message_parse(msg, len, &m, &size) == 0 &&
+                      dbus_message_body_string(&m, out, sizeof out) == -EBADMSG,
+              "another signature: EBADMSG");
+        h.signature = NULL;
+        CHECK(dbus_message_build(&h, NULL, 0, msg, sizeof msg, &len) == 0 && dbus_message_parse(msg, len, &m, &size) == 0 &&
+                      dbus_message_body_string(&m, out, sizeof out) == -EBADMSG,
+              "no body: EBADMSG");
+        /* big-endian: "B", and the string's length the other way round */
+        static const uint8_t be[] = { 'B', 2, 0, 1, 0, 0, 0, 10, 0, 0, 0, 9, 0, 0, 0, 15,
+                                      5, 1, 'u', 0, 0, 0, 0, 4, 8, 1, 'g', 0, 1, 's', 0, 0,
+                                      0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o', 0 };
+        CHECK(dbus_message_parse(be, sizeof be, &m, &size) == 0 && dbus_message_body_string(&m, out, sizeof out) == 0 &&
+                      STREQ(out, "hello"),
+              "a big-endian \"s\" reply");
 }
 
 static void test_open_unix(void) {
@@ -646,6 +854,8 @@ int main(void) {
         test_bad();
         test_open_unix();
         test_systemd();
+        test_cgroup_kind();
+        test_body_string();
         char cmd[PATH_MAX + 16];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
         (void) !system(cmd);

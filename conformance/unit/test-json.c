@@ -146,6 +146,129 @@ static void test_errors_without_positions(void) {
               "depth located alike at 2:64: '%s' / '%s'", e1.msg, e2.msg);
 }
 
+/* An object of nkeys keys "k00000".."kNNNNN", one per line (key i on line
+ * i + 2, at column 3), then extra (one line each), wrapped in prefix and
+ * suffix. */
+static char *many_keys(const char *prefix, unsigned nkeys, const char *const *extra, size_t n_extra, const char *suffix) {
+        struct strbuf sb = {0};
+        strbuf_printf(&sb, "%s{", prefix);
+        for (unsigned i = 0; i < nkeys; i++)
+                strbuf_printf(&sb, "%s\n  \"k%05u\": %u", i ? "," : "", i, i);
+        for (size_t i = 0; i < n_extra; i++)
+                strbuf_printf(&sb, ",\n  %s", extra[i]);
+        strbuf_printf(&sb, "\n}%s", suffix);
+        return sb.oom ? NULL : sb.buf;
+}
+
+/* Duplicate keys are found through the index as they were by searching the
+ * list: same tree, same first error, same positions, at any size. */
+static void test_many_keys(void) {
+        const unsigned max = MEMGUARD_MAX_JSON_KEYS;
+        struct json_node *n = NULL;
+        struct mg_error e = {0};
+        const struct json_parse_opts plain = {0}, dups = { .reject_duplicates = true, .positions = true },
+                                     last_wins = { .positions = true }, arena = { .arena = true, .positions = true };
+
+        char *doc = many_keys("", max, NULL, 0, "");
+        CHECK(doc && json_parse(doc, strlen(doc), &dups, &n, &e) == 0 && n->n == max, "%u distinct keys, duplicates rejected: accepted (%s)", max, e.msg);
+        CHECK(n && STREQ(n->keys[max - 1], "k65535") && n->key_line[max - 1] == max + 1 && json_get(n, "k40000") &&
+                      STREQ(json_get(n, "k40000")->str, "40000"),
+              "the last key is in place, at line %u", max + 1);
+        json_free(n);
+        n = NULL;
+        CHECK(doc && json_paths_agree(doc, strlen(doc), &arena) && json_paths_agree(doc, strlen(doc), &plain),
+              "%u keys: the fast path and yajl build the same tree", max);
+        free(doc);
+
+        /* duplicates of early and late keys, at the cap: the last wins in
+         * the first one's place, or the first duplicate is the error */
+        const char *const extra[] = { "\"k00007\": \"seven\"", "\"k65535\": [1]", "\"k00007\": \"again\"" };
+        doc = many_keys("", max, extra, ELEMENTSOF(extra), "");
+        e = (struct mg_error) {0};
+        CHECK(doc && json_parse(doc, strlen(doc), &last_wins, &n, &e) == 0 && n->n == max, "duplicates at the cap: accepted, still %u keys (%s)", max, e.msg);
+        CHECK(n && STREQ(n->keys[7], "k00007") && STREQ(n->items[7]->str, "again") && n->key_line[7] == max + 4 &&
+                      n->items[max - 1]->type == JSON_ARRAY,
+              "the last duplicate wins in the first one's place, with its own position");
+        json_free(n);
+        n = NULL;
+        e = (struct mg_error) {0};
+        char want[64];
+        snprintf(want, sizeof want, "%u:3: syntax: duplicate key 'k00007'", max + 2);
+        CHECK(doc && json_parse(doc, strlen(doc), &dups, &n, &e) == -EINVAL && STREQ(e.msg, want), "the first duplicate is the error: '%s'", e.msg);
+        CHECK(doc && json_paths_agree(doc, strlen(doc), &dups) && json_paths_agree(doc, strlen(doc), &last_wins),
+              "duplicates at scale: the fast path and yajl agree");
+        free(doc);
+
+        /* one key more: an error at that key, naming the object, with or
+         * without positions */
+        const char *const one_more[] = { "\"k65536\": 0" };
+        doc = many_keys("{\"a\": {\"b\": [0, ", max, one_more, 1, "]}}");
+        snprintf(want, sizeof want, "%u:3: size: 'a.b[1]' has more than %u keys", max + 2, max);
+        e = (struct mg_error) {0};
+        CHECK(doc && json_parse(doc, strlen(doc), &plain, &n, &e) == -E2BIG && STREQ(e.msg, want), "%u keys rejected: '%s'", max + 1, e.msg);
+        e = (struct mg_error) {0};
+        CHECK(doc && json_parse(doc, strlen(doc), &dups, &n, &e) == -E2BIG && STREQ(e.msg, want), "...located alike with positions: '%s'", e.msg);
+        CHECK(doc && json_paths_agree(doc, strlen(doc), &plain) && json_paths_agree(doc, strlen(doc), &arena), "...by the fast path and yajl alike");
+        free(doc);
+        doc = many_keys("", max, one_more, 1, "");
+        e = (struct mg_error) {0};
+        CHECK(doc && json_parse(doc, strlen(doc), &plain, &n, &e) == -E2BIG && strstr(e.msg, "size: the top-level object has more than"),
+              "...at the top level: '%s'", e.msg);
+        free(doc);
+
+        /* a smaller cap, as callers may ask; a duplicate at the cap is no new key */
+        const struct json_parse_opts three = { .max_keys = 3 };
+        const char *small = "{\"x\": {\"a\": 1, \"b\": 2, \"c\": 3, \"a\": 4}, \"y\": {\"a\": 1, \"b\": 2, \"c\": 3, \"d\": 4}}";
+        e = (struct mg_error) {0};
+        CHECK(json_parse(small, strlen(small), &three, &n, &e) == -E2BIG && STREQ(e.msg, "1:71: size: 'y' has more than 3 keys"),
+              "max_keys 3: a duplicate at the cap passes, a fourth key is the error: '%s'", e.msg);
+        CHECK(json_paths_agree(small, strlen(small), &three), "...the same both ways");
+
+        /* a skipped object is checked, never built: no cap there */
+        static const struct json_keep keep_a[] = { { "a", NULL }, { NULL, NULL } };
+        const struct json_parse_opts filtered = { .keep = keep_a, .arena = true };
+        doc = many_keys("{\"a\": 1, \"skipped\": ", max, one_more, 1, "}");
+        e = (struct mg_error) {0};
+        CHECK(doc && json_parse(doc, strlen(doc), &filtered, &n, &e) == 0 && n->n == 1, "a skipped object of %u keys costs nothing: '%s'", max + 1, e.msg);
+        json_free(n);
+        n = NULL;
+        free(doc);
+
+        /* many indexed objects in a row after a big one at the same depth */
+        struct strbuf sb = {0};
+        strbuf_puts(&sb, "[");
+        for (unsigned o = 0; o < 2000; o++) {
+                strbuf_puts(&sb, o ? ",{" : "{");
+                unsigned nk = o == 0 ? 5000 : 20 + o % 7;
+                for (unsigned i = 0; i < nk; i++)
+                        strbuf_printf(&sb, "%s\"%u\":%u", i ? "," : "", (i * 7919u) % nk, i);
+                strbuf_puts(&sb, "}");
+        }
+        strbuf_puts(&sb, "]");
+        bool ok = !sb.oom && json_parse(sb.buf, sb.len, &plain, &n, &e) == 0 && n->n == 2000;
+        for (size_t o = 0; ok && o < n->n; o++) {
+                size_t nk = o == 0 ? 5000 : 20 + o % 7;
+                ok = n->items[o]->n == nk && json_get(n->items[o], "0") && json_get(n->items[o], "19");
+        }
+        CHECK(ok, "2000 objects at one depth, the first of 5000 keys: each sees only its own keys");
+        json_free(n);
+        n = NULL;
+        strbuf_free(&sb);
+}
+
+/* A caller with a deadline gets an error past it, never a late tree. */
+static void test_deadline(void) {
+        char *doc = many_keys("", 5000, NULL, 0, "");
+        struct json_node *n = NULL;
+        struct mg_error e = {0};
+        const struct json_parse_opts past = { .deadline_usec = 1 }, future = { .deadline_usec = now_usec_monotonic() + 60 * 1000000ull };
+        CHECK(doc && json_parse(doc, strlen(doc), &past, &n, &e) == -ETIMEDOUT && strstr(e.msg, ": time: "), "past the deadline: '%s'", e.msg);
+        e = (struct mg_error) {0};
+        CHECK(doc && json_parse(doc, strlen(doc), &future, &n, &e) == 0 && n->n == 5000, "before it: parsed (%s)", e.msg);
+        json_free(n);
+        free(doc);
+}
+
 static void test_serialize(void) {
         struct json_node *n = NULL;
         struct mg_error e;
@@ -329,6 +452,8 @@ int main(void) {
         test_serialize();
         test_util();
         test_fast_path();
+        test_many_keys();
+        test_deadline();
         printf("1..%u\n%u passed, %u failed\n", n_test, n_pass, n_fail);
         return n_fail ? 1 : 0;
 }

@@ -17,6 +17,13 @@
 #include "arena.h"
 #include "util.h"
 
+/* Keys in one object (a duplicate is not a new key).  runc, Docker, Podman
+ * and CRI write a few dozen annotations; Kubernetes caps a pod's annotations
+ * at 256 KiB in all, which leaves room for tens of thousands of tiny ones,
+ * and still no real config.json comes near this.  A key past it is an
+ * error ("size"), at the key, naming the object. */
+#define MEMGUARD_MAX_JSON_KEYS 65536u
+
 enum json_type {
         JSON_NULL,
         JSON_FALSE,
@@ -72,11 +79,20 @@ struct json_parse_opts {
                                   * it only the parser's own errors are
                                   * located: counting lines up to every
                                   * token cost 13% of a container start */
+        unsigned max_keys;       /* keys per object; 0: MEMGUARD_MAX_JSON_KEYS
+                                  * (also the most it can be) */
+        uint64_t deadline_usec;  /* now_usec_monotonic() past which the parse
+                                  * gives up with -ETIMEDOUT ("time"); 0:
+                                  * none.  For a caller that must not wait
+                                  * on its input (the runtime wrapper). */
 };
 
 /* Parses buf (len bytes, no NUL inside). On error returns -EINVAL (syntax),
- * -E2BIG (depth) and fills err with "LINE:COL: message" (one line, with the
- * word "syntax" or "depth"). Comments are rejected. */
+ * -E2BIG (depth, or more keys in an object than allowed), -ETIMEDOUT (past
+ * the deadline) and fills err with "LINE:COL: message" (one line, with the
+ * word "syntax", "depth", "size" or "time"). Comments are rejected.  Time
+ * and memory grow linearly with the input: a duplicate key is found
+ * through a keyed hash index once an object has more than a few keys. */
 int json_parse(const char *buf, size_t len, const struct json_parse_opts *opts, struct json_node **ret, struct mg_error *err);
 /* Tests only: parse everything with yajl, to compare with the fast path
  * (json.c says what that is). */

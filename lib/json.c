@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <yajl/yajl_parse.h>
 
 /* ---- nodes ---------------------------------------------------------- */
@@ -216,6 +217,18 @@ int json_get_i64(const struct json_node *obj, const char *key, int64_t *ret, str
 
 /* ---- parser ----------------------------------------------------------- */
 
+/* Where the keys of an open object are, once it has more than
+ * KEY_INDEX_MIN of them: open addressing over their indices (+1; 0 is
+ * empty), at most half full.  Looking every new key up in the list made
+ * building an object quadratic (80,000 annotations: 9 s). */
+#define KEY_INDEX_MIN 16u
+struct key_index {
+        uint32_t *slots;
+        size_t cap;       /* slots in use: a power of two */
+        size_t alloc;     /* slots allocated (a bigger earlier object's) */
+        bool valid;       /* built for the object now open at this depth */
+};
+
 struct parse_ctx {
         const char *buf;
         size_t len;
@@ -226,6 +239,15 @@ struct parse_ctx {
         unsigned depth, max_depth;
         /* filters: keep[d] applies to the container at stack[d] */
         const struct json_keep *keep[MEMGUARD_MAX_JSON_DEPTH + 2];
+        /* the index of the object at stack[d]; how stack[d] is named in
+         * its parent (key, or index in an array), for errors */
+        struct key_index index[MEMGUARD_MAX_JSON_DEPTH + 2];
+        const char *name_key[MEMGUARD_MAX_JSON_DEPTH + 2];
+        size_t name_index[MEMGUARD_MAX_JSON_DEPTH + 2];
+        const char *added_key;             /* the key add_value last stored */
+        uint64_t hash_key[2];              /* SipHash key: the kernel's AT_RANDOM */
+        unsigned max_keys;
+        unsigned ticks;                    /* callbacks since the clock was read */
         const struct json_keep *next_keep; /* for the value of the last key */
         bool skip_next;                    /* the value of the last key is not kept */
         unsigned skip_depth;               /* > 0: inside a skipped container */
@@ -342,6 +364,136 @@ static int ctx_grow(struct parse_ctx *c, struct json_node *p, bool positions) {
         return 0;
 }
 
+/* ---- keys of open objects ----------------------------------------------
+ *
+ * The hash is SipHash-1-3 keyed with the 16 random bytes the kernel gives
+ * every process (AT_RANDOM): keys that all land in one slot cannot be
+ * prepared in advance, so a document cannot make the index linear again. */
+
+#define SIP_ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+#define SIP_ROUND(v0, v1, v2, v3)                                                                                   \
+        do {                                                                                                         \
+                v0 += v1; v1 = SIP_ROTL(v1, 13); v1 ^= v0; v0 = SIP_ROTL(v0, 32);                                  \
+                v2 += v3; v3 = SIP_ROTL(v3, 16); v3 ^= v2;                                                          \
+                v0 += v3; v3 = SIP_ROTL(v3, 21); v3 ^= v0;                                                          \
+                v2 += v1; v1 = SIP_ROTL(v1, 17); v1 ^= v2; v2 = SIP_ROTL(v2, 32);                                  \
+        } while (0)
+
+static uint64_t siphash13(const char *data, size_t len, const uint64_t k[2]) {
+        const unsigned char *p = (const unsigned char *) data;
+        uint64_t v0 = UINT64_C(0x736f6d6570736575) ^ k[0], v1 = UINT64_C(0x646f72616e646f6d) ^ k[1];
+        uint64_t v2 = UINT64_C(0x6c7967656e657261) ^ k[0], v3 = UINT64_C(0x7465646279746573) ^ k[1];
+        uint64_t last = (uint64_t) len << 56;
+        for (; len >= 8; p += 8, len -= 8) {
+                uint64_t m = 0;
+                for (unsigned i = 0; i < 8; i++)
+                        m |= (uint64_t) p[i] << (8 * i);
+                v3 ^= m;
+                SIP_ROUND(v0, v1, v2, v3);
+                v0 ^= m;
+        }
+        for (size_t i = 0; i < len; i++)
+                last |= (uint64_t) p[i] << (8 * i);
+        v3 ^= last;
+        SIP_ROUND(v0, v1, v2, v3);
+        v0 ^= last;
+        v2 ^= 0xff;
+        SIP_ROUND(v0, v1, v2, v3);
+        SIP_ROUND(v0, v1, v2, v3);
+        SIP_ROUND(v0, v1, v2, v3);
+        return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static size_t key_hash(const struct parse_ctx *c, const char *key) {
+        return (size_t) siphash13(key, strlen(key), c->hash_key);
+}
+
+static void index_insert(struct key_index *x, size_t hash, size_t i) {
+        size_t mask = x->cap - 1;
+        for (size_t s = hash & mask;; s = (s + 1) & mask)
+                if (!x->slots[s]) {
+                        x->slots[s] = (uint32_t) i + 1;
+                        return;
+                }
+}
+
+/* An index of obj's keys with room for want keys before it is half full.
+ * The slots of a bigger earlier object at this depth are reused, but only
+ * as many as this one needs are cleared. */
+static int index_build(struct parse_ctx *c, struct key_index *x, const struct json_node *obj, size_t want) {
+        size_t cap = 4 * KEY_INDEX_MIN;
+        while (cap < 2 * want)
+                cap *= 2;
+        if (cap > x->alloc) {
+                uint32_t *slots = malloc(cap * sizeof *slots);
+                if (!slots)
+                        return -ENOMEM;
+                free(x->slots);
+                x->slots = slots;
+                x->alloc = cap;
+        }
+        memset(x->slots, 0, cap * sizeof *x->slots);
+        x->cap = cap;
+        x->valid = true;
+        for (size_t i = 0; i < obj->n; i++)
+                index_insert(x, key_hash(c, obj->keys[i]), i);
+        return 0;
+}
+
+/* Where key is in the object open at depth d: *ret its index or -1. */
+static int object_find(struct parse_ctx *c, unsigned d, const char *key, ssize_t *ret) {
+        const struct json_node *obj = c->stack[d];
+        if (obj->n < KEY_INDEX_MIN) {
+                *ret = json_find_key(obj, key);
+                return 0;
+        }
+        struct key_index *x = &c->index[d];
+        if (!x->valid && index_build(c, x, obj, obj->n + 1) < 0)
+                return -ENOMEM;
+        size_t mask = x->cap - 1;
+        for (size_t s = key_hash(c, key) & mask; x->slots[s]; s = (s + 1) & mask)
+                if (STREQ(obj->keys[x->slots[s] - 1], key)) {
+                        *ret = (ssize_t) x->slots[s] - 1;
+                        return 0;
+                }
+        *ret = -1;
+        return 0;
+}
+
+/* The key just appended to the object open at depth d goes into its
+ * index, if it has one yet. */
+static int object_added(struct parse_ctx *c, unsigned d) {
+        const struct json_node *obj = c->stack[d];
+        struct key_index *x = &c->index[d];
+        if (!x->valid)
+                return 0;
+        if (2 * obj->n > x->cap)
+                return index_build(c, x, obj, 2 * obj->n);
+        index_insert(x, key_hash(c, obj->keys[obj->n - 1]), obj->n - 1);
+        return 0;
+}
+
+/* How errors name the object open at depth d: 'annotations',
+ * 'mounts[2].options', or the top-level object. */
+static void object_name(const struct parse_ctx *c, unsigned d, char *buf, size_t size) {
+        if (d == 0) {
+                snprintf(buf, size, "the top-level object");
+                return;
+        }
+        size_t n = 0;
+        buf[0] = '\0';
+        for (unsigned i = 1; i <= d && n < size; i++) {
+                int k = c->stack[i - 1]->type == JSON_OBJECT
+                                ? snprintf(buf + n, size - n, "%s%.64s", i > 1 ? "." : "'", c->name_key[i])
+                                : snprintf(buf + n, size - n, "%s[%zu]", i > 1 ? "" : "'", c->name_index[i]);
+                if (k < 0)
+                        break;
+                n += (size_t) k;
+        }
+        if (n + 1 < size)
+                strcat(buf, "'");
+}
+
 static int add_value(struct parse_ctx *c, struct json_node *n) {
         if (!n)
                 return fail(c, -ENOMEM, 0, 0, "out of memory");
@@ -349,7 +501,8 @@ static int add_value(struct parse_ctx *c, struct json_node *n) {
                 c->root = n;
                 return 1;
         }
-        struct json_node *parent = c->stack[c->depth - 1];
+        unsigned d = c->depth - 1;
+        struct json_node *parent = c->stack[d];
         if (parent->type == JSON_ARRAY) {
                 if (ctx_grow(c, parent, false) < 0) {
                         json_free(n);
@@ -359,7 +512,12 @@ static int add_value(struct parse_ctx *c, struct json_node *n) {
                 return 1;
         }
         char *key = TAKE_PTR(c->pending_key);
-        ssize_t i = json_find_key(parent, key);
+        ssize_t i;
+        if (object_find(c, d, key, &i) < 0) {
+                ctx_free_str(c, key);
+                json_free(n);
+                return fail(c, -ENOMEM, 0, 0, "out of memory");
+        }
         if (i >= 0) {
                 if (c->opts->reject_duplicates) {
                         unsigned l = c->key_line, co = c->key_col;
@@ -376,6 +534,7 @@ static int add_value(struct parse_ctx *c, struct json_node *n) {
                         parent->key_col[i] = c->key_col;
                 }
                 ctx_free_str(c, key);
+                c->added_key = parent->keys[i];
                 return 1;
         }
         if (ctx_grow(c, parent, c->opts->positions) < 0) {
@@ -389,7 +548,24 @@ static int add_value(struct parse_ctx *c, struct json_node *n) {
                 parent->key_col[parent->n] = c->key_col;
         }
         parent->items[parent->n++] = n;
+        c->added_key = key;
+        if (object_added(c, d) < 0)
+                return fail(c, -ENOMEM, 0, 0, "out of memory");
         return 1;
+}
+
+/* Past the caller's deadline the parse stops; the clock is read every 256
+ * tokens. */
+static bool past_deadline(struct parse_ctx *c) {
+        if (!c->opts->deadline_usec || ++c->ticks < 256)
+                return false;
+        c->ticks = 0;
+        if (now_usec_monotonic() < c->opts->deadline_usec)
+                return false;
+        unsigned l, co;
+        token_locate(c, &l, &co);
+        fail(c, -ETIMEDOUT, l, co, "time: not parsed before the deadline");
+        return true;
 }
 
 /* Inside a skipped value, or the value of a key the filter does not keep:
@@ -424,6 +600,8 @@ static struct json_node *new_at(struct parse_ctx *c, enum json_type t) {
 
 static int cb_null(void *ctx) {
         struct parse_ctx *c = ctx;
+        if (past_deadline(c))
+                return 0;
         if (skipping_scalar(c))
                 return 1;
         return add_value(c, new_at(c, JSON_NULL));
@@ -431,6 +609,8 @@ static int cb_null(void *ctx) {
 
 static int cb_boolean(void *ctx, int v) {
         struct parse_ctx *c = ctx;
+        if (past_deadline(c))
+                return 0;
         if (skipping_scalar(c))
                 return 1;
         return add_value(c, new_at(c, v ? JSON_TRUE : JSON_FALSE));
@@ -438,6 +618,8 @@ static int cb_boolean(void *ctx, int v) {
 
 static int cb_number(void *ctx, const char *s, size_t len) {
         struct parse_ctx *c = ctx;
+        if (past_deadline(c))
+                return 0;
         if (skipping_scalar(c))
                 return 1;
         struct json_node *n = new_at(c, JSON_NUMBER);
@@ -454,6 +636,8 @@ static int cb_number(void *ctx, const char *s, size_t len) {
 
 static int cb_string(void *ctx, const unsigned char *s, size_t len) {
         struct parse_ctx *c = ctx;
+        if (past_deadline(c))
+                return 0;
         if (c->skip_depth || c->skip_next) {
                 /* not kept, still checked */
                 if (memchr(s, '\0', len)) {
@@ -483,6 +667,8 @@ static int cb_string(void *ctx, const unsigned char *s, size_t len) {
 
 static int cb_map_key(void *ctx, const unsigned char *s, size_t len) {
         struct parse_ctx *c = ctx;
+        if (past_deadline(c))
+                return 0;
         if (c->skip_depth || (c->depth > 0 && c->keep[c->depth - 1])) {
                 const struct json_keep *k = c->skip_depth ? NULL : keep_find(c->keep[c->depth - 1], s, len);
                 if (!k) {
@@ -505,15 +691,35 @@ static int cb_map_key(void *ctx, const unsigned char *s, size_t len) {
                 token_locate(c, &l, &co);
                 return fail(c, -EBADMSG, l, co, "NUL: key contains a NUL byte (\\u0000)");
         }
+        char *key = ctx_strndup(c, (const char *) s, len);
+        if (!key)
+                return fail(c, -ENOMEM, 0, 0, "out of memory");
+        /* At the cap only a duplicate may follow: found in the index. */
+        unsigned d = c->depth - 1;
+        if (c->stack[d]->n >= c->max_keys) {
+                ssize_t i;
+                int r = object_find(c, d, key, &i);
+                if (r < 0 || i < 0)
+                        ctx_free_str(c, key);
+                if (r < 0)
+                        return fail(c, -ENOMEM, 0, 0, "out of memory");
+                if (i < 0) {
+                        char name[256];
+                        unsigned l, co;
+                        object_name(c, d, name, sizeof name);
+                        token_locate(c, &l, &co);
+                        return fail(c, -E2BIG, l, co, "size: %s has more than %u keys", name, c->max_keys);
+                }
+        }
         token_start(c, &c->key_line, &c->key_col);
         ctx_free_str(c, c->pending_key);
-        c->pending_key = ctx_strndup(c, (const char *) s, len);
-        if (!c->pending_key)
-                return fail(c, -ENOMEM, 0, 0, "out of memory");
+        c->pending_key = key;
         return 1;
 }
 
 static int start_container(struct parse_ctx *c, enum json_type t) {
+        if (past_deadline(c))
+                return 0;
         if (c->skip_depth || c->skip_next) {
                 if (c->depth + 1 > c->max_depth) {
                         unsigned l, co;
@@ -542,12 +748,22 @@ static int start_container(struct parse_ctx *c, enum json_type t) {
                 return fail(c, -ENOMEM, 0, 0, "out of memory");
         if (!add_value(c, n))
                 return 0;
+        if (c->depth > 0) {
+                const struct json_node *parent = c->stack[c->depth - 1];
+                if (parent->type == JSON_OBJECT)
+                        c->name_key[c->depth] = c->added_key;
+                else
+                        c->name_index[c->depth] = parent->n - 1;
+        }
         c->keep[c->depth] = keep;
+        c->index[c->depth].valid = false;
         c->stack[c->depth++] = n;
         return 1;
 }
 
 static int end_container(struct parse_ctx *c) {
+        if (past_deadline(c))
+                return 0;
         if (c->skip_depth) {
                 if (c->depth == c->skip_depth) {
                         c->skip_depth = 0;
@@ -770,9 +986,19 @@ static void ctx_init(struct parse_ctx *c, const char *buf, size_t len, const str
                 .max_depth = opts->max_depth ? opts->max_depth : MEMGUARD_MAX_JSON_DEPTH,
                 .line = 1,
                 .col = 1,
+                .max_keys = opts->max_keys && opts->max_keys < MEMGUARD_MAX_JSON_KEYS ? opts->max_keys : MEMGUARD_MAX_JSON_KEYS,
         };
         if (c->max_depth > MEMGUARD_MAX_JSON_DEPTH)
                 c->max_depth = MEMGUARD_MAX_JSON_DEPTH;
+        const unsigned char *rnd = (const unsigned char *) getauxval(AT_RANDOM);
+        if (rnd) {
+                memcpy(&c->hash_key[0], rnd, sizeof c->hash_key[0]);
+                memcpy(&c->hash_key[1], rnd + 8, sizeof c->hash_key[1]);
+        } else {
+                /* no auxiliary vector: at least as random as the stack's address */
+                c->hash_key[0] = (uint64_t) (uintptr_t) c;
+                c->hash_key[1] = UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t) (uintptr_t) buf;
+        }
 }
 
 /* The whole tree, owning its arena. */
@@ -784,6 +1010,10 @@ static struct json_node *ctx_take_root(struct parse_ctx *c) {
 }
 
 static void ctx_done(struct parse_ctx *c) {
+        for (size_t d = 0; d < ELEMENTSOF(c->index); d++) {
+                free(c->index[d].slots);
+                c->index[d] = (struct key_index) {0};
+        }
         json_free(c->root);
         c->root = NULL;
         ctx_free_str(c, c->pending_key);
