@@ -360,6 +360,27 @@ assert_check_lines() {
 	assert_line --regexp '^FAIL  buildkit shim: /usr/local/lib/oci-memguard/shim/runc points to a file that does not exist'
 }
 
+@test "dockerd's PATH: the shim first is OK; a dockerd started before install.sh's drop-in (plain runc first) is a warning with the restart" {
+	healthy_v2
+	mkdir -p "$SYSROOT/usr/local/lib/oci-memguard/shim" "$SYSROOT/usr/sbin" "$SYSROOT/proc/4242" "$SYSROOT/proc/77"
+	: >"$SYSROOT/usr/local/bin/oci-memguard-runtime"
+	ln -s ../../../bin/oci-memguard-runtime "$SYSROOT/usr/local/lib/oci-memguard/shim/runc"
+	: >"$SYSROOT/usr/sbin/runc"
+	echo containerd >"$SYSROOT/proc/77/comm"
+	echo dockerd >"$SYSROOT/proc/4242/comm"
+	printf 'LANG=C\0PATH=/usr/local/lib/oci-memguard/shim:/usr/local/sbin:/usr/sbin:/usr/bin\0NOTIFY_SOCKET=/run/systemd/notify\0' >"$SYSROOT/proc/4242/environ"
+	run doctor
+	assert_success
+	assert_line 'OK    dockerd PATH: dockerd (pid 4242) runs /usr/local/lib/oci-memguard/shim/runc, the shim: BuildKit RUN steps get the hook'
+	printf 'PATH=/nonexistent:/usr/local/sbin:/usr/sbin:/usr/bin\0' >"$SYSROOT/proc/4242/environ"
+	run doctor
+	assert_success
+	assert_line --regexp '^WARN  dockerd PATH: dockerd \(pid 4242\) runs /usr/sbin/runc for BuildKit RUN steps, not the shim: they run without the hook — fix: systemctl restart docker '
+	rm -r "$SYSROOT/proc/4242"
+	run doctor
+	refute_output --partial "dockerd PATH"
+}
+
 @test "containerd: a BinaryName naming the wrapper is checked to exist; commented lines ignored" {
 	healthy_v2
 	mkdir -p "$SYSROOT/etc/containerd"

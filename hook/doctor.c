@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -322,6 +323,75 @@ static enum presence presence(const struct hook_opts *o, const char *p) {
         return stat(path, &st) == 0 ? PRESENT : DANGLING;
 }
 
+/* BuildKit runs the first `runc` on dockerd's own PATH; the shim only
+ * counts when dockerd was started with its directory first (install.sh's
+ * docker.service drop-in takes effect at the next restart). Read from the
+ * running dockerd's environment; no line when no dockerd runs or its
+ * environment is not readable (not root). */
+static void check_dockerd_path(struct report *r, const struct hook_opts *o) {
+        char proc[PATH_MAX];
+        if (!host_path(o, "/proc", proc, sizeof proc))
+                return;
+        DIR *d = opendir(proc);
+        if (!d)
+                return;
+        struct dirent *de;
+        long pid = 0;
+        while (!pid && (de = readdir(d))) {
+                char comm[32] = "", p[NAME_MAX + 16];
+                if (de->d_name[0] < '1' || de->d_name[0] > '9' || strspn(de->d_name, "0123456789") != strlen(de->d_name))
+                        continue;
+                snprintf(p, sizeof p, "%s/comm", de->d_name);
+                int dfd = dirfd(d);
+                if (read_small_at(dfd, p, comm, sizeof comm) >= 0 && STREQ(comm, "dockerd"))
+                        pid = strtol(de->d_name, NULL, 10);
+        }
+        closedir(d);
+        if (!pid)
+                return;
+        /* environ is NUL-separated, which the text readers refuse: read it
+         * here, bounded; a longer environment is cut, PATH is usually early. */
+        char envp[64], path[PATH_MAX], env[16384];
+        snprintf(envp, sizeof envp, "/proc/%ld/environ", pid);
+        if (!host_path(o, envp, path, sizeof path))
+                return;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return;
+        size_t len = 0;
+        for (ssize_t k; len < sizeof env - 1 && (k = read(fd, env + len, sizeof env - 1 - len)) != 0;) {
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return;
+                }
+                len += (size_t) k;
+        }
+        env[len] = '\0';
+        const char *pathvar = NULL;
+        for (size_t i = 0; i < len; i += strlen(env + i) + 1)
+                if (strncmp(env + i, "PATH=", 5) == 0)
+                        pathvar = env + i + 5;
+        /* the first directory of PATH holding a runc is the one BuildKit runs */
+        char first[PATH_MAX] = "";
+        for (const char *dir = pathvar; dir && *dir && !first[0];) {
+                size_t n = strcspn(dir, ":");
+                char cand[PATH_MAX];
+                if (n > 0 && n < sizeof cand - 6) {
+                        snprintf(cand, sizeof cand, "%.*s/runc", (int) n, dir);
+                        if (presence(o, cand) == PRESENT)
+                                snprintf(first, sizeof first, "%s", cand);
+                }
+                dir += n + (dir[n] == ':');
+        }
+        if (strstr(first, "/oci-memguard/shim/runc"))
+                add(r, "dockerd PATH", ST_OK, NULL, "dockerd (pid %ld) runs %s, the shim: BuildKit RUN steps get the hook", pid, first);
+        else
+                add(r, "dockerd PATH", ST_WARN,
+                    "systemctl restart docker (install.sh's drop-in puts the shim first), or start dockerd with PATH=/usr/local/lib/oci-memguard/shim:$PATH",
+                    "dockerd (pid %ld) runs %s for BuildKit RUN steps, not the shim: they run without the hook", pid, first[0] ? first : "no runc on its PATH");
+}
+
 /* containerd's config.toml: every `BinaryName = "..."` naming our wrapper.
  * Not a TOML parser: the key is unique enough, and a commented line starts
  * with '#'. Returns how many name oci-memguard; those that exist go to
@@ -581,6 +651,7 @@ int doctor_main(struct cli *c) {
         check_memory(&r, o);
         check_platform(&r, o);
         check_engines(&r, o);
+        check_dockerd_path(&r, o);
         check_policies(&r, o);
         check_budget(&r, o, &h);
         check_writable(&r, "state dir", o->state_dir);

@@ -59,6 +59,8 @@ flavour_payload() { # flavour_payload ROOT KDIR
 	local built=(build/oci-memguard build/oci-memguard-runtime build/hooks.d build/.wrapper-paths)
 	[[ -d "$src_tree/build/man" ]] && built+=(build/man)
 	[[ -d "$src_tree/build/gen" ]] && built+=(build/gen)
+	# objects and archives of the normal flavour, which the programs depend on
+	[[ -d "$src_tree/build/normal" ]] && built+=(build/normal)
 	(cd "$src_tree" && { git ls-files 2>/dev/null || find . -path ./build -prune -o -path ./.git -prune -o -type f -print; } |
 		tar -c --files-from=- "${built[@]}") |
 		tar -x -C "$root/opt/memguard/src"

@@ -171,7 +171,7 @@ case_doctor() {
 	check $? "[doctor] exit $rc, no FAIL line"
 	local want
 	for want in '^OK    cgroup: v2 at /sys/fs/cgroup' '^OK    memory_recursiveprot: on' '^OK    systemd bus: /run/systemd/private answers' \
-		'^OK    docker runtime: daemon.json runtime oci-memguard -> /usr/local/bin/oci-memguard-runtime' '^OK    buildkit shim: ' \
+		'^OK    docker runtime: daemon.json runtime oci-memguard -> /usr/local/bin/oci-memguard-runtime' '^OK    buildkit shim: ' '^OK    dockerd PATH: dockerd \(pid [0-9]+\) runs /usr/local/lib/oci-memguard/shim/runc' \
 		'^OK    kernel veth queues: kernel 6\.1\.[0-9]+ \(/proc/version\) has the veth queue fix'; do
 		echo "$out" | grep -qE "$want"
 		check $? "[doctor] a true OK line: /$want/"
