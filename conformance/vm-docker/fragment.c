@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fragment MiB: fragments free memory the way a long-running host does.
  * Touches MiB of anonymous memory page by page (the buddy allocator hands
- * out physically neighbouring pages), then gives back all but one page in
- * every 16: the memory is free again, but each 64 KiB block still holds a
- * page, so no free block of order 4 or above comes back. Prints "ready" and
+ * out physically neighbouring pages; more than is free takes the rest from
+ * the page cache and swap), then gives back all but one page in every 16:
+ * the memory is free again, but each 64 KiB block still holds a page, so no
+ * free block of order 4 or above comes back. Prints "ready" and
  * holds the pinning pages until killed. Those pages are movable: compaction
  * can migrate them away, which is what the build guard's compact_memory is
  * for. */

@@ -141,10 +141,12 @@ case_install() {
 	tr '\0' '\n' <"/proc/$(pidof dockerd)/environ" | grep -q '^PATH=/usr/local/lib/oci-memguard/shim:'
 	check $? "[install] dockerd runs with the BuildKit shim first on its PATH (docker.service drop-in)"
 	tar -C "$IMG" -c . | docker import - memguard/busybox:1 >/dev/null &&
-		docker tag memguard/busybox:1 memguard/protected:1 && docker tag memguard/busybox:1 memguard/low:1
+		docker tag memguard/busybox:1 memguard/protected:1 && docker tag memguard/busybox:1 memguard/low:1 &&
+		docker tag memguard/busybox:1 memguard/adopt:1
 	check $? "[install] docker import of the suite's busybox + memhog rootfs (no registry)"
 	policy 50-protected.json '{"description": "Docker VM: protected image", "match": {"images": ["memguard/protected:*"]}, "memory": {"min": "128M"}}'
 	policy 50-low.json '{"description": "Docker VM: head to head, the hook", "match": {"images": ["memguard/low:*"]}, "memory": {"low": "256M"}}'
+	policy 50-adopt.json '{"description": "Docker VM: head to head, the engine ask adopted", "match": {"images": ["memguard/adopt:*"]}, "memory": {"adopt_engine": true}}'
 	policy 60-builds.json '{"description": "Docker VM: builds", "match": {"build": true}, "build": {"swappiness": 10}}'
 	ORIG_SHOW=$(show_slice)
 	ORIG_MIN=$(val $CG/system.slice/memory.min)
@@ -282,6 +284,8 @@ case_restart() {
 }
 
 # ---- head to head: Docker's --memory-reservation against the hook --------
+# (a) Docker alone, (b) the hook's own policy, (c) Docker's ask adopted by
+# the hook (policy memory.adopt_engine).
 case_headtohead() {
 	local A
 	run_hold h2ha 256 --runtime runc --memory-reservation=256m memguard/busybox:1 || { notok "[h2h] (a) docker run --memory-reservation"; return; }
@@ -298,12 +302,22 @@ case_headtohead() {
 	hog container "$A"
 	H_B=$KEPT_MIN
 	rmc h2hb
+	run_hold h2hc 256 --memory-reservation=256m memguard/adopt:1 || { notok "[h2h] (c) docker run --memory-reservation with the adopting policy"; return; }
+	A=$(scope_of h2hc)
+	note "[h2h] (c) --memory-reservation=256m, policy adopt_engine: scope memory.low=$(val "$CG$A/memory.low"), system.slice memory.low=$(val $CG/system.slice/memory.low) ($(systemctl show system.slice -p MemoryLow))"
+	[ "$(val $CG/system.slice/memory.low)" = 268435456 ]
+	check $? "[h2h] (c) the hook adopted Docker's reservation: system.slice memory.low raised to 256M through systemd"
+	hog container "$A"
+	H_C=$KEPT_MIN
+	rmc h2hc
 	note "[h2h] the same 256M container under the same hog container (guest $(meminfo MemTotal)M), lowest memory.current in MiB:"
 	note "[h2h]   (a) docker run --memory-reservation=256m, no hook    ${H_A}"
 	note "[h2h]   (b) the hook, policy memory.low=256M                ${H_B}"
-	note "[h2h]   (c) --memory-reservation=256m + a policy adopting it  not implemented"
+	note "[h2h]   (c) --memory-reservation=256m + policy adopt_engine  ${H_C}"
 	[ "$H_A" -lt 128 ] && [ "$H_B" -ge 240 ]
 	check $? "[h2h] Docker's own reservation is void under system.slice's memory.low=0 (${H_A}M kept) and the hook's low holds (${H_B}M)"
+	[ "$H_C" -ge 240 ]
+	check $? "[h2h] (c) Docker's reservation adopted by the hook keeps what (b) keeps (${H_C}M)"
 }
 
 # ---- order of hooks: Docker's libnetwork-setkey and the hook --------------
@@ -391,20 +405,21 @@ case_build_healthy() {
 	check $? "[buildkit] healthy guest: the guard decided healthy for every step (no writes)"
 }
 
-# Page cache full and free memory fragmented: the fragmenter pins one page
-# in every 64 KiB of all but 24M of the free memory, then a file fills the
-# cache.
+# Page cache full and free memory fragmented: a file fills the cache, then
+# the fragmenter pins one page in every 64 KiB of all the free memory.
 case_build_stressed() {
 	local free frag_pid avail want since ca c1 c2 dc hook_dropped b4 a4
 	free=$(meminfo MemFree)
-	/opt/memguard/bin/fragment $((free - 24)) >/tmp/fragment.log &
+	dd if=/dev/zero of=/var/tmp/cache.bin bs=1M count=$((free * 6 / 10)) 2>/dev/null
+	sync
+	cat /var/tmp/cache.bin >/dev/null
+	# Then every free page and 64M more (taken from the cache and swap):
+	# later allocations use the holes it leaves before they split a block.
+	/opt/memguard/bin/fragment $(($(meminfo MemFree) + 64)) >/tmp/fragment.log &
 	frag_pid=$!
 	local i=0
 	while [ $i -lt 300 ] && ! grep -q ready /tmp/fragment.log; do sleep 0.2; i=$((i + 1)); done
 	note "[stressed] fragmenter: $(cat /tmp/fragment.log)"
-	dd if=/dev/zero of=/var/tmp/cache.bin bs=1M count=$((free * 6 / 10)) 2>/dev/null
-	sync
-	cat /var/tmp/cache.bin >/dev/null
 	b4=$(order4)
 	note "[stressed] before the build: MemFree $(meminfo MemFree)M, MemAvailable $(meminfo MemAvailable)M, Cached $(meminfo Cached)M, free order>=4 blocks $b4"
 	avail=$(awk '/MemAvailable/ {print $2 * 1024}' /proc/meminfo)
@@ -427,6 +442,8 @@ case_build_stressed() {
 	dc=$((hook_dropped + ca - c2))
 	note "[stressed] page cache: the guard dropped ${hook_dropped}M over the steps; drop_caches=3 would have dropped ${dc}M (Cached ${c1}M before the build)"
 	note "[stressed] free order>=4 blocks: ${b4} before the build, ${a4} after"
+	records_since "$since" | jq -c 'select(.stage == "poststop") | .vmstat_delta' 2>/dev/null | sed 's/^/MG:    [stressed] vmstat during the step: /'
+
 	[ "$hook_dropped" -lt "$dc" ]
 	check $? "[stressed] the guard dropped less page cache (${hook_dropped}M) than drop_caches=3 would (${dc}M)"
 	kill -KILL "$frag_pid"
