@@ -77,7 +77,7 @@ install_deps() {
 created_dirs() {
 	echo "$BINDIR" "$PREFIX/share/man/man8" "$PREFIX/share/man/man5" "$PREFIX/share/man" "$PREFIX/lib/oci-memguard/shim" "$PREFIX/lib/oci-memguard" \
 		/usr/share/oci-memguard/policy.d /usr/share/oci-memguard \
-		/etc/oci-memguard/policy.d /etc/oci-memguard \
+		/etc/oci-memguard/policy.d /etc/oci-memguard /etc/logrotate.d \
 		/usr/share/containers/oci/hooks.d /usr/share/containers/oci /usr/share/containers \
 		/run/oci-memguard /var/log/oci-memguard
 }

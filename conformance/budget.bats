@@ -16,7 +16,7 @@ setup() {
 	mk_proc 4001 /ctr/c1
 	make_bundle c1 /ctr/c1 '.annotations["oci-memguard.image"]="golang:1.22"'
 	state_for c1 4001
-	policy 10-go.json '{"match": {"images": ["golang:*"]}, "memory": {"min": "1G", "low": "2G"}}'
+	policy 10-go.json '{"trust": ["oci-memguard.image"], "match": {"images": ["golang:*"]}, "memory": {"min": "1G", "low": "2G"}}'
 }
 
 host_config() { # host_config JSON [mode]
@@ -216,7 +216,7 @@ explain() { "$MEMGUARD_BIN" explain --sysroot "$SYSROOT" --bundle "$BUNDLE" --pi
 }
 
 @test "explain [policy on_error=fail, does not fit]: the start would be refused" {
-	policy 20-strict.json '{"match": {"images": ["golang:*"]}, "on_error": "fail"}'
+	policy 20-strict.json '{"trust": ["oci-memguard.image"], "match": {"images": ["golang:*"]}, "on_error": "fail"}'
 	mk_cgroup /system.slice 0 13421772800
 	run explain --json
 	run jq -c '.budget | [.verdict, .granted.min, .granted.low]' <<<"$output"
@@ -236,7 +236,7 @@ explain() { "$MEMGUARD_BIN" explain --sysroot "$SYSROOT" --bundle "$BUNDLE" --pi
 @test "explain [cgroup v1]: the budget is not applicable" {
 	make_sysroot v1
 	make_bundle c1 /ctr/c1 '.annotations["oci-memguard.image"]="golang:1.22"'
-	policy 10-go.json '{"match": {"images": ["golang:*"]}, "memory": {"min": "1G", "low": "2G"}}'
+	policy 10-go.json '{"trust": ["oci-memguard.image"], "match": {"images": ["golang:*"]}, "memory": {"min": "1G", "low": "2G"}}'
 	run "$MEMGUARD_BIN" explain --sysroot "$SYSROOT" --bundle "$BUNDLE"
 	assert_success
 	assert_line "  not applicable: no cgroup v2 memory controller"

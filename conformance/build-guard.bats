@@ -35,7 +35,7 @@ available() { # available KB
 }
 
 @test "healthy host: the decision costs a few reads and writes nothing" {
-	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"when": "auto", "available_below": "15%"}}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"reclaim": {"when": "auto", "available_below": "15%"}}}'
 	hook_run prestart
 	assert_success
 	run log_field '.build_guard.decision'
@@ -50,7 +50,7 @@ available() { # available KB
 }
 
 @test "short of memory with memory.reclaim: the deficit is reclaimed at the cgroup2 root, in chunks, nothing dropped" {
-	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"available_below": "15%"}}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"reclaim": {"available_below": "15%"}}}'
 	available 1457600    # 15% of 16384000 kB is 2457600 kB: 1000000 kB short
 	hook_run prestart
 	assert_success
@@ -65,7 +65,7 @@ available() { # available KB
 
 @test "short of memory without memory.reclaim (cgroup v1, old kernels): drop_caches per policy after sync" {
 	rm "$CGROOT/memory.reclaim"
-	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"available_below": "15%", "drop_caches": 1}}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"reclaim": {"available_below": "15%", "drop_caches": 1}}}'
 	available 100000
 	hook_run prestart
 	assert_success
@@ -76,7 +76,7 @@ available() { # available KB
 
 @test "short of memory, no memory.reclaim and drop_caches=0: nothing is dropped, and it says so" {
 	rm "$CGROOT/memory.reclaim"
-	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"drop_caches": 0}}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"reclaim": {"drop_caches": 0}}}'
 	available 100000
 	hook_run prestart
 	assert_equal "$(cat "$SYSROOT/proc/sys/vm/drop_caches")" ""
@@ -85,7 +85,7 @@ available() { # available KB
 }
 
 @test "fragmented and slab-pinned (compaction makes no block of order >= 4): compact, sync + drop_caches=2, compact again" {
-	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"order": 4}}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"reclaim": {"order": 4}}}'
 	buddy 0
 	hook_run prestart
 	assert_success
@@ -100,7 +100,7 @@ available() { # available KB
 }
 
 @test "fragmentation is judged at the policy's order" {
-	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"order": 2}}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"reclaim": {"order": 2}}}'
 	buddy 0
 	hook_run prestart
 	run log_field '.build_guard.decision'
@@ -108,7 +108,7 @@ available() { # available KB
 }
 
 @test "compact=false leaves a fragmented host alone and says so" {
-	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"compact": false}}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"reclaim": {"compact": false}}}'
 	buddy 0
 	hook_run prestart
 	run log_field '.actions | length'
@@ -118,7 +118,7 @@ available() { # available KB
 }
 
 @test "when=never touches nothing even on a sick host" {
-	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"when": "never"}}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"reclaim": {"when": "never"}}}'
 	buddy 0
 	available 1000
 	hook_run prestart
@@ -130,14 +130,14 @@ available() { # available KB
 
 @test "when=always acts on a healthy host: drop_caches per policy and compaction" {
 	rm "$CGROOT/memory.reclaim"
-	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"when": "always", "drop_caches": 3}}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"reclaim": {"when": "always", "drop_caches": 3}}}'
 	hook_run prestart
 	run log_field '[.actions[] | "\(.target)=\(.new)"] | join(",")'
 	assert_output "vm.drop_caches=3,vm.compact_memory=1"
 }
 
 @test "--dry-run plans the build guard's actions and writes nothing" {
-	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"available_below": "15%"}}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"reclaim": {"available_below": "15%"}}}'
 	available 1457600
 	buddy 0
 	hook_run prestart --dry-run
@@ -149,7 +149,7 @@ available() { # available KB
 }
 
 @test "non-builds never run the build guard" {
-	policy 10.json '{"build": {"reclaim": {"when": "always"}}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "build": {"reclaim": {"when": "always"}}}'
 	make_bundle b1 /ci/b1
 	hook_run prestart
 	run log_field '.build_guard'
@@ -157,7 +157,7 @@ available() { # available KB
 }
 
 @test "poststop of a build reports /proc/vmstat deltas and the duration" {
-	policy 10.json '{"match": {"build": true}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}}'
 	hook_run prestart
 	sed -i 's/^compact_stall .*/compact_stall 7/; s/^allocstall_normal .*/allocstall_normal 9/' "$SYSROOT/proc/vmstat"
 	stop_container b1 /ci/b1 4001
@@ -168,7 +168,7 @@ available() { # available KB
 }
 
 @test "build.after=always: when the last build ends, memory.reclaim of the given size" {
-	policy 10.json '{"match": {"build": true}, "build": {"after": {"when": "always", "reclaim": "512M"}}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"after": {"when": "always", "reclaim": "512M"}}}'
 	hook_run prestart
 	stop_container b1 /ci/b1 4001
 	run log_field '.actions[] | select(.file=="memory.reclaim") | "\(.new) \(.result)"'
@@ -176,7 +176,7 @@ available() { # available KB
 }
 
 @test "build.after=auto reclaims only when the builds left that much page cache behind" {
-	policy 10.json '{"match": {"build": true}, "build": {"after": {"when": "auto", "reclaim": "8G"}}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"after": {"when": "auto", "reclaim": "8G"}}}'
 	hook_run prestart
 	stop_container b1 /ci/b1 4001
 	run log_field '.skipped | join(" ")'
@@ -216,7 +216,7 @@ teardown() {
 }
 
 @test "fragmented, and compaction makes blocks: compact once, no drop_caches, decision fragmented" {
-	policy 10.json '{"match": {"build": true}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}}'
 	buddy_sequence 0 3
 	hook_run prestart
 	assert_success
@@ -230,7 +230,7 @@ teardown() {
 }
 
 @test "short and fragmented: memory.reclaim first; blocks merged by the reclaim mean no compaction" {
-	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"available_below": "15%"}}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"reclaim": {"available_below": "15%"}}}'
 	available 2400000
 	buddy_sequence 0 1
 	hook_run prestart
@@ -244,7 +244,7 @@ teardown() {
 }
 
 @test "short and fragmented, reclaim merges nothing: compaction follows" {
-	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"available_below": "15%", "drop_caches": 0}}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"reclaim": {"available_below": "15%", "drop_caches": 0}}}'
 	available 2400000
 	buddy 0
 	hook_run prestart
@@ -255,7 +255,7 @@ teardown() {
 }
 
 @test "a step that outlives its time budget is cut off and the remaining steps are skipped" {
-	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"timeout_ms": 300}}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"reclaim": {"timeout_ms": 300}}}'
 	buddy 0
 	rm -f "$SYSROOT/proc/sys/vm/compact_memory"
 	mkfifo "$SYSROOT/proc/sys/vm/compact_memory" # no reader: the write never completes
@@ -274,7 +274,7 @@ teardown() {
 }
 
 @test "unconfined (--no-seccomp), sysctl steps run in a bounded child process" {
-	policy 10.json '{"match": {"build": true}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}}'
 	buddy 0
 	hook_run prestart --no-seccomp
 	assert_success
@@ -293,7 +293,7 @@ teardown() {
 	MK_PROC_V1=1 mk_proc 4001 /ci/b1
 	make_bundle b1 /ci/b1 '.annotations["oci-memguard.build"]="true"'
 	state_for b1 4001
-	policy 10.json '{"match": {"build": true}, "build": {"reclaim": {"drop_caches": 1}}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"reclaim": {"drop_caches": 1}}}'
 	available 100000
 	hook_run prestart
 	assert_success
@@ -306,7 +306,7 @@ teardown() {
 
 @test "build.after with no memory.reclaim at the root: nothing reclaimed, and it says so" {
 	rm "$CGROOT/memory.reclaim"
-	policy 10.json '{"match": {"build": true}, "build": {"after": {"when": "always", "reclaim": "512M"}}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"after": {"when": "always", "reclaim": "512M"}}}'
 	hook_run prestart
 	stop_container b1 /ci/b1 4001
 	run log_field '.skipped | join(" ")'
@@ -316,7 +316,7 @@ teardown() {
 }
 
 @test "build.after is not run while another build still runs" {
-	policy 10.json '{"match": {"build": true}, "build": {"after": {"when": "always", "reclaim": "512M"}}}'
+	policy 10.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"after": {"when": "always", "reclaim": "512M"}}}'
 	hook_run prestart
 	mk_cgroup /ci/b2
 	mk_proc 4002 /ci/b2

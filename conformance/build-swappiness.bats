@@ -8,7 +8,7 @@ load helpers
 
 setup() {
 	make_sysroot v2
-	policy 10-builds.json '{"match": {"build": true}, "build": {"swappiness": 10, "reclaim": {"when": "never"}}}'
+	policy 10-builds.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"swappiness": 10, "reclaim": {"when": "never"}}}'
 }
 
 swappiness() { cat "$SYSROOT/proc/sys/vm/swappiness"; }
@@ -36,7 +36,7 @@ start_build() { # ID PID
 }
 
 @test "concurrent builds with different values hold the smallest" {
-	policy 20-go.json '{"match": {"build": true, "cgroups": ["/ci/go*"]}, "build": {"swappiness": 5}}'
+	policy 20-go.json '{"trust": ["oci-memguard.build"], "match": {"build": true, "cgroups": ["/ci/go*"]}, "build": {"swappiness": 5}}'
 	start_build b1 4001
 	start_build go1 4002
 	assert_equal "$(swappiness)" 5
@@ -101,7 +101,7 @@ start_build() { # ID PID
 }
 
 @test "non-build containers never touch vm.swappiness" {
-	policy 10-builds.json '{"build": {"swappiness": 10}}'
+	policy 10-builds.json '{"trust": ["oci-memguard.build"], "build": {"swappiness": 10}}'
 	mk_cgroup /ci/app
 	mk_proc 4009 /ci/app
 	make_bundle app /ci/app
@@ -179,7 +179,7 @@ start_build() { # ID PID
 }
 
 @test "builds whose policy sets no swappiness never claim it" {
-	policy 10-builds.json '{"match": {"build": true}, "build": {"reclaim": {"when": "never"}}}'
+	policy 10-builds.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"reclaim": {"when": "never"}}}'
 	start_build b1 4001
 	assert_equal "$(swappiness)" 60
 	run log_field '[.actions[] | select(.target=="vm.swappiness")] | length'
@@ -253,7 +253,7 @@ start_build() { # ID PID
 }
 
 @test "the policy's value equals the host's: the claim still guards against foreign changes" {
-	policy 10-builds.json '{"match": {"build": true}, "build": {"swappiness": 60, "reclaim": {"when": "never"}}}'
+	policy 10-builds.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"swappiness": 60, "reclaim": {"when": "never"}}}'
 	start_build b1 4001
 	assert_equal "$(swappiness)" 60
 	echo 20 >"$SYSROOT/proc/sys/vm/swappiness"
@@ -262,7 +262,7 @@ start_build() { # ID PID
 }
 
 @test "a foreign change while two builds with different values run: the departure of the lower one does not raise it back" {
-	policy 20-go.json '{"match": {"build": true, "cgroups": ["/ci/go*"]}, "build": {"swappiness": 5}}'
+	policy 20-go.json '{"trust": ["oci-memguard.build"], "match": {"build": true, "cgroups": ["/ci/go*"]}, "build": {"swappiness": 5}}'
 	start_build b1 4001
 	start_build go1 4002
 	assert_equal "$(swappiness)" 5

@@ -4,8 +4,8 @@
 # binary (`ctr run --runc-binary`, the BinaryName of a runc runtime), in a
 # private mount namespace whose /etc/oci-memguard/runtime.conf points the
 # wrapper at this test's hook. ctr passes no image name: the image comes
-# from the oci-memguard.image annotation, as SPEC §3 lets any engine do
-# (CRI sets io.kubernetes.cri.image-name itself).
+# from the oci-memguard.image annotation, a claim the test policy trusts
+# (containerd's CRI sets io.kubernetes.cri.image-name itself).
 
 load helpers
 load engine-helpers

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# `oci-memguard explain` (SPEC §7): what the hook would do, exactly — checked
+# `oci-memguard explain`: what the hook would do, exactly — checked
 # against what prestart then really writes for the same inputs — and nothing
 # written.
 
@@ -8,7 +8,7 @@ load helpers
 
 setup() {
 	make_sysroot v2
-	policy 10-go.json '{"match": {"images": ["golang:*"]}, "memory": {"min": "64M", "low": "128M"}, "build": {"swappiness": 10}}'
+	policy 10-go.json '{"trust": ["oci-memguard.image", "oci-memguard.build"], "match": {"images": ["golang:*"]}, "memory": {"min": "64M", "low": "128M"}, "build": {"swappiness": 10}}'
 	policy 20-node.json '{"match": {"images": ["node:*"]}, "memory": {"min": "1G"}}'
 	mk_cgroup /ci/c1
 	mk_proc 4001 /ci/c1
@@ -20,9 +20,9 @@ setup() {
 	run "$MEMGUARD_BIN" explain --sysroot "$SYSROOT" --bundle "$BUNDLE" --pid 4001
 	assert_success
 	assert_line "container c1"
-	assert_line "  image:   golang:1.22 (from annotation oci-memguard.image)"
+	assert_line "  image:   golang:1.22 (from oci-memguard.image: a claim, trusted by a matching policy)"
 	assert_line "  cgroup:  /ci/c1 (from /proc/<pid>/cgroup), cgroup v2, memory_recursiveprot on"
-	assert_line "  build:   yes (annotation oci-memguard.build=true)"
+	assert_line "  build:   yes (annotation oci-memguard.build=true; from oci-memguard.build: a claim, trusted by a matching policy)"
 	assert_line --regexp "^  matched   .*/10-go.json$"
 	assert_line --regexp "^  no match  .*/20-node.json$"
 	assert_line "  memory.min 67108864, memory.low 134217728 -> claims min=67108864 low=134217728 bytes"
@@ -76,7 +76,7 @@ setup() {
 	mk_cgroup /ci/c0
 	mk_proc 4000 /ci/c0
 	local b1="$BUNDLE"
-	policy 05-big.json '{"match": {"images": ["big:*"]}, "memory": {"min": "1G"}}'
+	policy 05-big.json '{"trust": ["oci-memguard.image"], "match": {"images": ["big:*"]}, "memory": {"min": "1G"}}'
 	make_bundle c0 /ci/c0 '.annotations["oci-memguard.image"]="big:1"'
 	state_for c0 4000
 	hook_run prestart
@@ -125,7 +125,7 @@ setup() {
 
 @test "explain on a hybrid host: protection skipped and why; the build guard's swappiness still planned, as prestart does" {
 	make_sysroot hybrid
-	policy 10-go.json '{"match": {"images": ["golang:*"]}, "memory": {"min": "64M"}, "build": {"swappiness": 10}}'
+	policy 10-go.json '{"trust": ["oci-memguard.image", "oci-memguard.build"], "match": {"images": ["golang:*"]}, "memory": {"min": "64M"}, "build": {"swappiness": 10}}'
 	MK_PROC_V1=1 mk_proc 4001 /ci/c1
 	mkdir -p "$SYSROOT/sys/fs/cgroup/memory/ci/c1"
 	make_bundle c1 /ci/c1 '.annotations["oci-memguard.image"]="golang:1.22" | .annotations["oci-memguard.build"]="true"'
@@ -146,13 +146,13 @@ setup() {
 @test "explain --image with annotations, command and --build: the merged policy and claims, no cgroup" {
 	run "$MEMGUARD_BIN" explain --sysroot "$SYSROOT" --image node:20 --annotation tier=gold --command /usr/bin/node
 	assert_success
-	assert_line "  image:   node:20 (from annotation oci-memguard.image)"
+	assert_line "  image:   node:20 (from explain --image)"
 	assert_line "  cgroup:  none (described on the command line)"
 	assert_line "  build:   no"
 	assert_line --regexp "^  matched   .*/20-node.json$"
 	assert_line "  memory.min 1073741824, memory.low - -> claims min=1073741824 low=0 bytes"
 	run "$MEMGUARD_BIN" explain --sysroot "$SYSROOT" --image golang:1.22 --build
-	assert_line "  build:   yes (annotation oci-memguard.build=true)"
+	assert_line "  build:   yes (explain --build)"
 	assert_line "  build guard decision: healthy"
 }
 

@@ -213,3 +213,16 @@ host_snapshot() {
 		find run -type f 2>/dev/null | sort
 	)
 }
+
+# storage_image ID IMAGE: records IMAGE for container ID in a
+# containers-storage fixture (as Podman and CRI-O do) and prints the jq
+# filter that points a bundle's root.path at it, so that the image is the
+# engine's record (attested), not a claim: make_bundle ID CG "$(storage_image ID IMG)".
+storage_image() {
+	local graph=/var/lib/containers/storage f
+	f="$SYSROOT$graph/overlay-containers/containers.json"
+	mkdir -p "${f%/*}"
+	[[ -s "$f" ]] || echo '[]' >"$f"
+	jq --arg id "$1" --arg img "$2" '. + [{id: $id, metadata: ({"image-name": $img} | tojson)}]' "$f" >"$f.tmp" && mv "$f.tmp" "$f"
+	printf '.root.path="%s/overlay/%s/merged"' "$graph" "$1"
+}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# SPEC §3: the image comes from annotations, Docker's config.v2.json or
-# containers-storage metadata; policies match on it.
+# The image comes from the engine's own records (Docker's config.v2.json,
+# containers-storage metadata, containerd's CRI annotation in its k8s.io
+# namespace) or, failing those, from a claim (an annotation) that a policy
+# must trust; policies match on it.
 
 load helpers
 
@@ -12,27 +14,41 @@ setup() {
 	mk_proc 4001 /ctr/c1
 }
 
-@test "image from the CRI annotation io.kubernetes.cri.image-name" {
+@test "image from containerd's CRI annotation io.kubernetes.cri.image-name, for a bundle in its k8s.io namespace" {
+	make_bundle c1 /ctr/c1 '.annotations["io.kubernetes.cri.image-name"]="docker.io/library/postgres:16"'
+	local b="$BATS_TEST_TMPDIR/run/containerd/io.containerd.runtime.v2.task/k8s.io/c1"
+	mkdir -p "$b"
+	cp "$BUNDLE/config.json" "$b/"
+	BUNDLE="$b"
+	state_for c1 4001
+	hook_run prestart
+	assert_success
+	run log_field '"\(.image) \(.image_source) \(.image_trusted)"'
+	assert_output "docker.io/library/postgres:16 containerd-cri true"
+	assert_equal "$(cg_value /ctr/c1 memory.min)" 268435456
+}
+
+@test "the CRI key outside containerd's CRI, CRI-O's key and oci-memguard.image are claims: used only by a policy that trusts them" {
 	make_bundle c1 /ctr/c1 '.annotations["io.kubernetes.cri.image-name"]="docker.io/library/postgres:16"'
 	state_for c1 4001
 	hook_run prestart
 	assert_success
-	run log_field '.image'
-	assert_output docker.io/library/postgres:16
-	assert_equal "$(cg_value /ctr/c1 memory.min)" 268435456
-}
+	run log_field '"\(.image) \(.image_source) \(.image_trusted) \(.policies | length)"'
+	assert_output "docker.io/library/postgres:16 io.kubernetes.cri.image-name false 0"
+	assert_equal "$(cg_value /ctr/c1 memory.min)" 0
 
-@test "image from CRI-O's io.kubernetes.cri-o.ImageName and oci-memguard.image" {
-	make_bundle c1 /ctr/c1 '.annotations["io.kubernetes.cri-o.ImageName"]="quay.io/x/postgres:15"'
-	state_for c1 4001
-	hook_run prestart
-	run log_field '.image'
-	assert_output quay.io/x/postgres:15
-	make_bundle c2 /ctr/c1 '.annotations["oci-memguard.image"]="postgres:14"'
+	policy 50-pg.json '{"trust": ["io.kubernetes.cri-o.ImageName", "oci-memguard.image"], "match": {"images": ["postgres:*", "*/postgres:*"]}, "memory": {"min": "256M"}}'
+	make_bundle c2 /ctr/c1 '.annotations["io.kubernetes.cri-o.ImageName"]="quay.io/x/postgres:15"'
 	state_for c2 4001
 	hook_run prestart
-	run log_field '.image'
-	assert_output postgres:14
+	run log_field '"\(.image) \(.image_source) \(.image_trusted)"'
+	assert_output "quay.io/x/postgres:15 io.kubernetes.cri-o.ImageName true"
+	make_bundle c3 /ctr/c1 '.annotations["oci-memguard.image"]="postgres:14"'
+	state_for c3 4001
+	hook_run prestart
+	run log_field '"\(.image) \(.image_source) \(.image_trusted)"'
+	assert_output "postgres:14 oci-memguard.image true"
+	assert_equal "$(cg_value /ctr/c1 memory.min)" 268435456
 }
 
 @test "image from Docker's config.v2.json, found through the container's own bind mounts" {
@@ -46,8 +62,8 @@ setup() {
 	state_for "$id" 4002
 	hook_run prestart
 	assert_success
-	run log_field '.image'
-	assert_output postgres:16
+	run log_field '"\(.image) \(.image_source) \(.image_trusted)"'
+	assert_output "postgres:16 docker-config true"
 	assert_equal "$(cg_value "/docker/$id" memory.min)" 268435456
 }
 
@@ -61,8 +77,8 @@ setup() {
 	state_for c1 4001
 	hook_run prestart
 	assert_success
-	run log_field '.image'
-	assert_output docker.io/library/postgres:16
+	run log_field '"\(.image) \(.image_source) \(.image_trusted)"'
+	assert_output "docker.io/library/postgres:16 containers-storage true"
 	assert_equal "$(cg_value /ctr/c1 memory.min)" 268435456
 }
 

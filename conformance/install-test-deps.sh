@@ -22,6 +22,8 @@ pkgs=(
 	uidmap fuse-overlayfs slirp4netns iptables
 	# examples/kubernetes/daemonset.yaml is validated with python3's yaml
 	python3-yaml
+	# `report` with a real logrotate run between hook runs (conformance/report.bats)
+	logrotate
 )
 if [[ -n "${MEMGUARD_EXTRA_TEST_PKGS:-}" ]]; then
 	# shellcheck disable=SC2206

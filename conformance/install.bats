@@ -275,7 +275,7 @@ start_daemon_with_pidfile() {
 
 	mk_cgroup /memguard/db
 	mk_proc 4242 /memguard/db
-	make_bundle db /memguard/db '.annotations = {"oci-memguard.image": "postgres:16"}'
+	make_bundle db /memguard/db "$(storage_image db postgres:16)"
 	state_for db 4242
 	hook_run prestart --policy-dir "$dir"
 	assert_success
@@ -286,7 +286,7 @@ start_daemon_with_pidfile() {
 
 	mk_cgroup /memguard/go
 	mk_proc 4343 /memguard/go
-	make_bundle go /memguard/go '.annotations = {"oci-memguard.image": "golang:1.22"} | .process.args = ["/bin/sh", "-c", "go build ./..."]'
+	make_bundle go /memguard/go "$(storage_image go golang:1.22)"' | .process.args = ["/bin/sh", "-c", "go build ./..."]'
 	state_for go 4343
 	hook_run prestart --policy-dir "$dir"
 	assert_success
@@ -295,7 +295,7 @@ start_daemon_with_pidfile() {
 
 	mk_cgroup /memguard/etl
 	mk_proc 4444 /memguard/etl
-	make_bundle etl /memguard/etl '.annotations = {"oci-memguard.image": "registry.example.com/batch/etl:3"}'
+	make_bundle etl /memguard/etl "$(storage_image etl registry.example.com/batch/etl:3)"
 	state_for etl 4444
 	hook_run prestart --policy-dir "$dir"
 	assert_success

@@ -15,7 +15,7 @@ POINTS=(apply-records-saved apply-intent-saved apply-after-write apply-cgroups-w
 	[[ -x "$KILL_BIN" ]] || fail "kill-point build missing"
 	make_sysroot v2
 	policy 10.json '{"memory": {"min": "4M", "low": "8M"}}'
-	policy 20-builds.json '{"match": {"build": true}, "build": {"swappiness": 10, "reclaim": {"when": "never"}}}'
+	policy 20-builds.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"swappiness": 10, "reclaim": {"when": "never"}}}'
 	mk_cgroup /load/a 0 0
 	mk_cgroup /load/b 0 0
 	echo 8192 >"$CGROOT/load/memory.min"

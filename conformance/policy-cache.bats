@@ -11,7 +11,7 @@ load helpers
 setup() {
 	make_sysroot v2
 	STATE_DIR="$SYSROOT/run/oci-memguard"
-	policy 10-app.json '{"match": {"images": ["app:*"]}, "memory": {"min": "64M"}}'
+	policy 10-app.json '{"trust": ["oci-memguard.image"], "match": {"images": ["app:*"]}, "memory": {"min": "64M"}}'
 	N=0
 }
 
@@ -66,7 +66,7 @@ cache_ready() {
 	cache_ready
 	local f="$ADMIN_POLICY_DIR/10-app.json" ino
 	ino="$(stat -c %i "$f")"
-	printf '%s\n' '{"match": {"images": ["app:*"]}, "memory": {"min": "96M"}}' >"$f" # same inode, same size
+	printf '%s\n' '{"trust": ["oci-memguard.image"], "match": {"images": ["app:*"]}, "memory": {"min": "96M"}}' >"$f" # same inode, same size
 	assert_equal "$(stat -c %i "$f")" "$ino"
 	start_next
 	assert_equal "$(cg_value "/ci/c$N" memory.min)" 100663296
@@ -103,13 +103,13 @@ cache_ready() {
 }
 
 @test "the cache follows the directories: files added, removed, masked" {
-	policy 10-app.json '{"match": {"images": ["app:*"]}, "memory": {"min": "32M"}}' "$VENDOR_POLICY_DIR"
+	policy 10-app.json '{"trust": ["oci-memguard.image"], "match": {"images": ["app:*"]}, "memory": {"min": "32M"}}' "$VENDOR_POLICY_DIR"
 	cache_ready
 	assert_equal "$(cg_value "/ci/c$N" memory.min)" 67108864 # the admin file masks the vendor file
 	rm "$ADMIN_POLICY_DIR/10-app.json"
 	start_next
 	assert_equal "$(cg_value "/ci/c$N" memory.min)" 33554432 # unmasked
-	policy 20-more.json '{"match": {"images": ["app:*"]}, "memory": {"low": "128M"}}'
+	policy 20-more.json '{"trust": ["oci-memguard.image"], "match": {"images": ["app:*"]}, "memory": {"low": "128M"}}'
 	start_next
 	assert_equal "$(cg_value "/ci/c$N" memory.low)" 134217728
 	rm "$VENDOR_POLICY_DIR/10-app.json" "$ADMIN_POLICY_DIR/20-more.json"
@@ -120,8 +120,8 @@ cache_ready() {
 
 @test "a symlinked policy retargeted: the new target applies" {
 	rm "$ADMIN_POLICY_DIR/10-app.json"
-	policy a.conf '{"match": {"images": ["app:*"]}, "memory": {"min": "64M"}}' "$BATS_TEST_TMPDIR/targets"
-	policy b.conf '{"match": {"images": ["app:*"]}, "memory": {"min": "80M"}}' "$BATS_TEST_TMPDIR/targets"
+	policy a.conf '{"trust": ["oci-memguard.image"], "match": {"images": ["app:*"]}, "memory": {"min": "64M"}}' "$BATS_TEST_TMPDIR/targets"
+	policy b.conf '{"trust": ["oci-memguard.image"], "match": {"images": ["app:*"]}, "memory": {"min": "80M"}}' "$BATS_TEST_TMPDIR/targets"
 	ln -s "$BATS_TEST_TMPDIR/targets/a.conf" "$ADMIN_POLICY_DIR/10-app.json"
 	cache_ready
 	assert_equal "$(cg_value "/ci/c$N" memory.min)" 67108864
@@ -158,7 +158,7 @@ cache_ready() {
 @test "every kind of match reads back the same from the cache (explain, before and after)" {
 	policy 20-ann.json '{"match": {"annotations": {"team": "pay*"}}, "memory": {"low": "100M"}, "overrides": {"annotations": true, "max_min": "1G"}}'
 	policy 30-cmd.json '{"match": {"commands": ["/bin/app"], "cgroups": ["/ci/*"]}, "build": {"swappiness": 15, "reclaim": {"when": "always", "order": 3, "drop_caches": 1, "compact": false, "timeout_ms": 500, "available_below": "5%"}}}'
-	policy 40-no.json '{"match": {"images": ["other:*"], "commands": ["/bin/x"]}, "memory": {"min": "1G"}}'
+	policy 40-no.json '{"trust": ["oci-memguard.image"], "match": {"images": ["other:*"], "commands": ["/bin/x"]}, "memory": {"min": "1G"}}'
 	policy 50-build.json '{"match": {"build": true}, "description": "builds", "on_error": "fail", "build": {"after": {"when": "always", "reclaim": "64M"}}}'
 	mk_cgroup /ci/x
 	mk_proc 4999 /ci/x
@@ -188,13 +188,13 @@ cache_ready() {
 }
 
 @test "a start decodes only the cached policies its image, command and cgroup can match; the same policies match as without the cache" {
-	policy 20-other.json '{"match": {"images": ["registry.example.com/other/*"]}, "memory": {"min": "1G"}}'
-	policy 30-glob.json '{"match": {"images": ["*:1"]}, "memory": {"low": "32M"}}'
-	policy 40-class.json '{"match": {"images": ["[a]pp:*"]}, "build": {"swappiness": 20}}'
+	policy 20-other.json '{"trust": ["oci-memguard.image"], "match": {"images": ["registry.example.com/other/*"]}, "memory": {"min": "1G"}}'
+	policy 30-glob.json '{"trust": ["oci-memguard.image"], "match": {"images": ["*:1"]}, "memory": {"low": "32M"}}'
+	policy 40-class.json '{"trust": ["oci-memguard.image"], "match": {"images": ["[a]pp:*"]}, "build": {"swappiness": 20}}'
 	policy 50-any.json '{"match": {"commands": ["*"]}, "memory": {"low": "48M"}}'
-	policy 60-unknown-only.json '{"match": {"images": ["ap"]}, "memory": {"min": "2G"}}'
+	policy 60-unknown-only.json '{"trust": ["oci-memguard.image"], "match": {"images": ["ap"]}, "memory": {"min": "2G"}}'
 	policy 70-cmd.json '{"match": {"commands": ["/opt/other/*"]}, "memory": {"min": "3G"}}'
-	policy 80-cg.json '{"match": {"cgroups": ["/ci/*"], "images": ["*/nomatch:*", "app:*"]}, "memory": {"low": "16M"}}'
+	policy 80-cg.json '{"trust": ["oci-memguard.image"], "match": {"cgroups": ["/ci/*"], "images": ["*/nomatch:*", "app:*"]}, "memory": {"low": "16M"}}'
 	policy 90-cg.json '{"match": {"cgroups": ["/batch/*"]}, "memory": {"min": "4G"}}'
 	start_next
 	local fresh

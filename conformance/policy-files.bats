@@ -15,8 +15,8 @@ setup() {
 
 @test "every matching policy is merged key by key, later files win" {
 	policy 10-base.json '{"memory": {"min": "64M", "low": "128M"}}'
-	policy 20-go.json '{"match": {"images": ["golang:*"]}, "memory": {"low": "256M"}}'
-	policy 30-other.json '{"match": {"images": ["node:*"]}, "memory": {"min": "1G"}}'
+	policy 20-go.json '{"trust": ["oci-memguard.image"], "match": {"images": ["golang:*"]}, "memory": {"low": "256M"}}'
+	policy 30-other.json '{"trust": ["oci-memguard.image"], "match": {"images": ["node:*"]}, "memory": {"min": "1G"}}'
 	hook_run prestart
 	assert_success
 	assert_equal "$(cg_value /ctr/c1 memory.min)" 67108864

@@ -46,7 +46,7 @@ bundle() { # bundle ARGS-JSON
 }
 
 @test "runc run of a build: the host's vm.swappiness is the policy's while it runs, restored after" {
-	printf '{"match": {"build": true}, "build": {"swappiness": %d, "reclaim": {"when": "never"}}}\n' "$BUILD_SWP" >"$WORK/policy/10.json"
+	printf '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"swappiness": %d, "reclaim": {"when": "never"}}}\n' "$BUILD_SWP" >"$WORK/policy/10.json"
 	bundle '["/bin/sleep", "30"]'
 	runc --root "$WORK/runc" run -d --bundle "$WORK/bundle" "$ID" </dev/null >/dev/null 2>&1
 	assert_equal "$(cat /proc/sys/vm/swappiness)" "$BUILD_SWP"
@@ -61,7 +61,7 @@ bundle() { # bundle ARGS-JSON
 }
 
 @test "runc run of a build with when=always: the real drop_caches and compact_memory run, before/after logged" {
-	printf '{"match": {"build": true}, "build": {"reclaim": {"when": "always", "drop_caches": 1, "timeout_ms": 10000}}}\n' >"$WORK/policy/10.json"
+	printf '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"reclaim": {"when": "always", "drop_caches": 1, "timeout_ms": 10000}}}\n' >"$WORK/policy/10.json"
 	bundle '["/bin/true"]'
 	run runc --root "$WORK/runc" run --bundle "$WORK/bundle" "$ID"
 	assert_success
@@ -74,7 +74,7 @@ bundle() { # bundle ARGS-JSON
 }
 
 @test "runc run of a build with a 1 ms budget: the real sync + drop_caches outlives it, the hook does not wait for it" {
-	printf '{"match": {"build": true}, "build": {"reclaim": {"when": "always", "drop_caches": 1, "timeout_ms": 1}}}\n' >"$WORK/policy/10.json"
+	printf '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"reclaim": {"when": "always", "drop_caches": 1, "timeout_ms": 1}}}\n' >"$WORK/policy/10.json"
 	bundle '["/bin/true"]'
 	run runc --root "$WORK/runc" run --bundle "$WORK/bundle" "$ID"
 	assert_success

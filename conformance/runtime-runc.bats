@@ -13,7 +13,7 @@ setup() {
 	mkdir -p "$WORK/policy" "$WORK/state"
 	HOOK_STATE="$WORK/state"
 	HOOK_LOG="$WORK/events.jsonl"
-	printf '{"match": {"images": ["memguard-test/*"]}, "memory": {"min": "32M", "low": "64M"}}\n' >"$WORK/policy/50-test.json"
+	printf '{"trust": ["oci-memguard.image"], "match": {"images": ["memguard-test/*"]}, "memory": {"min": "32M", "low": "64M"}}\n' >"$WORK/policy/50-test.json"
 	chmod 0644 "$WORK/policy/50-test.json"
 	ID="memguard-bats-$$-${BATS_TEST_NUMBER}"
 	make_runtime_bundle "$WORK/bundle" "$ID"

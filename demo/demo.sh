@@ -41,7 +41,8 @@ cp /bin/busybox "$bundle/rootfs/bin/busybox"
 for c in sh sleep true cat echo; do ln -s busybox "$bundle/rootfs/bin/$c"; done
 cat >"$work/policy/50-demo.json" <<'POLICY'
 {
-  "description": "demo: protect the demo image, treat it as a build",
+  "description": "demo: protect the demo image, treat it as a build (runc passes no image name: this policy trusts the annotations the demo's config.json sets)",
+  "trust": ["oci-memguard.image", "oci-memguard.build"],
   "match": { "images": ["demo/*"] },
   "memory": { "min": "64M", "low": "128M" },
   "build": { "swappiness": 10, "reclaim": { "when": "auto", "available_below": "5%" } }

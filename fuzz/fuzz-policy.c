@@ -17,6 +17,9 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
         const struct policy_subject subjects[] = {
                 { .image = "golang:1.22", .annotation_keys = keys, .annotation_values = vals, .n_annotations = 2, .command = "/bin/sh", .cgroup = "/docker/abc", .build = true },
                 { .image = "", .cgroup = "/system.slice/docker-x.scope" },
+                /* image and build only claimed: "trust" decides */
+                { .image = "postgres:16", .image_claim = POLICY_CLAIM_REF_NAME, .cgroup = "/buildkit/x", .build = true,
+                  .build_claim = POLICY_CLAIM_BUILDKIT_CGROUP },
         };
         struct policy *items[] = { p, p };
         struct policy_set set = { .items = items, .n = 2 };

@@ -1,8 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "build.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
+
+const enum policy_claim build_claims[4] = {
+        POLICY_CLAIM_BUILD_ANNOTATION,
+        POLICY_CLAIM_BUILDKIT_CGROUP,
+        POLICY_CLAIM_BUILDKIT_HOSTNAME,
+        POLICY_CLAIM_DOCKER_CLASSIC,
+};
 
 bool build_args_are_shell_step(const struct oci_info *oci) {
         return oci && oci->n_args >= 2 && (STREQ(oci->args[0], "/bin/sh") || STREQ(oci->args[0], "sh")) && STREQ(oci->args[1], "-c");
@@ -27,46 +35,47 @@ static bool bundle_is_buildkit_executor(const char *bundle) {
         return false;
 }
 
-bool build_signal_detect(const char *id, const char *bundle, const char *cgroup, const struct oci_info *oci,
-                         const struct annotations *state_ann, const struct image_info *img, bool *ret_annotation,
-                         bool *ret_forced_off, char *buf, size_t size) {
-        *ret_annotation = false;
-        *ret_forced_off = false;
+const char *build_claim_text(enum policy_claim c) {
+        switch (c) {
+        case POLICY_CLAIM_BUILD_ANNOTATION:
+                return "annotation oci-memguard.build=true";
+        case POLICY_CLAIM_BUILDKIT_CGROUP:
+                return "buildkit cgroup";
+        case POLICY_CLAIM_BUILDKIT_HOSTNAME:
+                return "buildkit hostname";
+        case POLICY_CLAIM_DOCKER_CLASSIC:
+                return "docker classic builder";
+        default:
+                return "";
+        }
+}
+
+void build_signals_detect(const char *id, const char *bundle, const char *cgroup, const struct oci_info *oci,
+                          const struct annotations *state_ann, const struct image_info *img, struct build_signals *ret) {
+        assert(ret);
+        *ret = (struct build_signals) {0};
+        if (bundle && bundle_is_buildkit_executor(bundle)) {
+                ret->attested_source = "buildkit-bundle";
+                ret->attested_text = "buildkit bundle";
+        } else if (id && strncmp(id, "buildah-", 8) == 0) {
+                ret->attested_source = "buildah-id";
+                ret->attested_text = "buildah container id";
+        }
         const char *a = oci ? annotations_get(&oci->annotations, "oci-memguard.build") : NULL;
         if (!a && state_ann)
                 a = annotations_get(state_ann, "oci-memguard.build");
-        if (a && STREQ(a, "true")) {
-                *ret_annotation = true;
-                snprintf(buf, size, "annotation oci-memguard.build=true");
-                return true;
-        }
-        if (a && STREQ(a, "false")) {
-                *ret_forced_off = true;
-                return false;
-        }
-        /* BuildKit runs steps as "runc run" with its own spec: no
-         * annotations, but a recognisable cgroup, bundle and hostname. */
-        if (cgroup && (strstr(cgroup, "/buildkit/") || STREQ(cgroup, "/buildkit"))) {
-                snprintf(buf, size, "buildkit cgroup");
-                return true;
-        }
-        if (bundle && bundle_is_buildkit_executor(bundle)) {
-                snprintf(buf, size, "buildkit bundle");
-                return true;
-        }
-        if (oci && oci->hostname && STREQ(oci->hostname, "buildkitsandbox")) {
-                snprintf(buf, size, "buildkit hostname");
-                return true;
-        }
-        if (id && strncmp(id, "buildah-", 8) == 0) {
-                snprintf(buf, size, "buildah container id");
-                return true;
-        }
+        if (a && STREQ(a, "true"))
+                ret->claims |= 1u << POLICY_CLAIM_BUILD_ANNOTATION;
+        ret->forced_off = a && STREQ(a, "false");
+        /* BuildKit's steps also run in a cgroup under /buildkit with the
+         * hostname buildkitsandbox, but anyone can ask for those. */
+        if (cgroup && (strstr(cgroup, "/buildkit/") || STREQ(cgroup, "/buildkit")))
+                ret->claims |= 1u << POLICY_CLAIM_BUILDKIT_CGROUP;
+        if (oci && oci->hostname && STREQ(oci->hostname, "buildkitsandbox"))
+                ret->claims |= 1u << POLICY_CLAIM_BUILDKIT_HOSTNAME;
         /* Docker's classic builder runs each RUN step from the previous
-         * step's image, referenced by id, as "/bin/sh -c CMD". */
-        if (img && img->docker && img->docker_image_is_id && build_args_are_shell_step(oci)) {
-                snprintf(buf, size, "docker classic builder");
-                return true;
-        }
-        return false;
+         * step's image, referenced by id, as "/bin/sh -c CMD" — and so does
+         * "docker run sha256:... sh -c ...". */
+        if (img && img->docker && img->docker_image_is_id && build_args_are_shell_step(oci))
+                ret->claims |= 1u << POLICY_CLAIM_DOCKER_CLASSIC;
 }

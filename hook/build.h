@@ -3,17 +3,42 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "policy.h"
 #include "image.h"
 #include "oci.h"
 
-/* Recognising a build step (SPEC §3) from what the container itself shows;
- * the policy-driven signal ("/bin/sh -c" from a builder image) is decided by
- * the caller, which has the policies. Returns true and names the signal in
- * buf; an explicit annotation oci-memguard.build=false sets *ret_forced_off. */
-bool build_signal_detect(const char *id, const char *bundle, const char *cgroup, const struct oci_info *oci,
-                         const struct annotations *state_ann, const struct image_info *img, bool *ret_annotation,
-                         bool *ret_forced_off, char *buf, size_t size);
+/* Recognising a build step from what the container shows, ranked like the
+ * image (image.h) by who controls each signal.
+ *
+ * Attested: BuildKit's executor bundle path (buildkitd chooses it), and a
+ * runtime id "buildah-*" (Buildah names the containers it runs itself;
+ * Docker, Podman and the CRI runtimes give their containers generated ids).
+ *
+ * Claims: the annotation oci-memguard.build=true, the hostname
+ * "buildkitsandbox" (--hostname), a cgroup under /buildkit
+ * (--cgroup-parent), and a Docker container from a bare image id running
+ * "/bin/sh -c" (docker run sha256:... sh -c ...).  The caller, which has
+ * the policies, decides whether a policy trusts one of them, and the
+ * policy-driven signal ("/bin/sh -c" from an image a policy marks a
+ * builder). */
+struct build_signals {
+        const char *attested_source; /* "buildkit-bundle", "buildah-id", or NULL */
+        const char *attested_text;   /* what the record's build_signal says */
+        uint32_t claims;             /* bit (1 << claim) per claimed signal present */
+        bool forced_off;             /* oci-memguard.build=false */
+};
+
+/* Pure: reads only its arguments. */
+void build_signals_detect(const char *id, const char *bundle, const char *cgroup, const struct oci_info *oci,
+                          const struct annotations *state_ann, const struct image_info *img, struct build_signals *ret);
+
+/* The record's build_signal text for a claimed signal ("buildkit hostname"). */
+const char *build_claim_text(enum policy_claim c);
+
+/* The claims a build can come from, in the order they are considered. */
+extern const enum policy_claim build_claims[4];
 
 /* process.args starts with "/bin/sh -c" (shell-form RUN in every builder). */
 bool build_args_are_shell_step(const struct oci_info *oci);

@@ -16,6 +16,7 @@ struct cli {
         size_t n_annotations;
         const char *command;        /* explain --command */
         bool build;                 /* explain --build */
+        const char *since;          /* report --since */
         char **args;                /* remaining positional arguments after the command */
         int n_args;
 };

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* `oci-memguard explain` (SPEC §7): the container as the hook would see it,
+/* `oci-memguard explain`: the container as the hook would see it,
  * the policies that match and every write it would make, old → new — by
  * running the start stage's own path with --dry-run, so what explain says
  * is what prestart does. Nothing is written; the log is not touched. */
@@ -37,14 +37,16 @@ static int view_from_args(struct container_view *v, const struct cli *c) {
         v->has_oci = true;
         if (!v->state.id)
                 return -ENOMEM;
-        int r = add_annotation(&v->oci.annotations, "oci-memguard.image", c->image);
+        /* The operator describes the container: image and build are taken
+         * as attested, not as the container's claims. */
+        v->asserted_image = c->image;
+        v->asserted_build = c->build;
+        int r = 0;
         for (size_t i = 0; r == 0 && i < c->n_annotations; i++) {
                 const char *eq = strchr(c->annotations[i], '='); /* main checked there is one */
                 _cleanup_free_ char *key = strndup(c->annotations[i], eq ? (size_t) (eq - c->annotations[i]) : 0);
                 r = key ? add_annotation(&v->oci.annotations, key, eq ? eq + 1 : "") : -ENOMEM;
         }
-        if (r == 0 && c->build)
-                r = add_annotation(&v->oci.annotations, "oci-memguard.build", "true");
         if (r == 0 && c->command) {
                 v->oci.args = calloc(1, sizeof(char *));
                 if (!v->oci.args || !(v->oci.args[0] = strdup(c->command)))
@@ -64,18 +66,36 @@ static const char *fmt_size(const struct policy_size *s, char *buf, size_t n) {
         return buf;
 }
 
+static const char *trust_note(bool claim, bool trusted) {
+        if (!claim)
+                return "attested";
+        return trusted ? "a claim, trusted by a matching policy" : "a claim no matching policy trusts";
+}
+
 static void print_human(const struct container_view *v, const struct outcome *out, const char *record) {
         _cleanup_json_ struct json_node *rec = NULL;
         (void) json_parse(record, strlen(record), NULL, &rec, NULL);
         printf("container %s\n", v->state.id);
-        printf("  image:   %s%s%s%s\n", v->img.image[0] ? v->img.image : "\"\" (unknown)", v->img.source[0] ? " (from " : "", v->img.source,
-               v->img.source[0] ? ")" : "");
+        if (!v->img.image[0])
+                printf("  image:   \"\" (unknown)\n");
+        else if (v->asserted_image)
+                printf("  image:   %s (from explain --image)\n", v->img.image);
+        else
+                printf("  image:   %s (from %s: %s)\n", v->img.image, v->img.source, trust_note(v->img.claim != POLICY_CLAIM_NONE, v->image_trusted));
         if (v->no_cgroup)
                 printf("  cgroup:  none (described on the command line)\n");
         else
                 printf("  cgroup:  %s (from %s), cgroup %s, memory_recursiveprot %s\n", v->cgroup[0] ? v->cgroup : "-",
                        v->cgroup_from ? v->cgroup_from : "-", out->cgroup_mode, out->recursiveprot ? "on" : "off");
-        printf("  build:   %s%s%s\n", v->build ? "yes (" : "no", v->build ? v->build_signal : "", v->build ? ")" : "");
+        if (v->asserted_build)
+                printf("  build:   yes (explain --build)\n");
+        else if (v->build)
+                printf("  build:   yes (%s; from %s: %s)\n", v->build_signal, v->build_source,
+                       trust_note(policy_claim_from_name(v->build_source) != POLICY_CLAIM_NONE, true));
+        else if (v->build_source[0])
+                printf("  build:   no (claim %s: no matching policy trusts it)\n", v->build_source);
+        else
+                printf("  build:   no\n");
 
         printf("policies (in order):\n");
         if (v->policies.n == 0)

@@ -138,6 +138,7 @@ static struct policy_subject view_subject(const struct container_view *v, bool b
         const struct annotations *a = view_annotations(v);
         return (struct policy_subject) {
                 .image = v->img.image,
+                .image_claim = v->img.claim,
                 .annotation_keys = (const char *const *) a->keys,
                 .annotation_values = (const char *const *) a->values,
                 .n_annotations = a->n,
@@ -167,6 +168,77 @@ static bool builder_policy_matches(const struct container_view *v) {
                 if (v->policies.items[i]->build.builder == POLICY_TRUE && policy_matches(v->policies.items[i], &s))
                         return true;
         return false;
+}
+
+/* Does a policy that trusts claim c match this container as a build? Then
+ * the claim counts: for that policy and every other one. */
+static bool build_claim_trusted(const struct container_view *v, enum policy_claim c) {
+        struct policy_subject s = view_subject(v, true);
+        s.build_claim = c;
+        for (size_t i = 0; i < v->policies.n; i++)
+                if (policy_trusts(v->policies.items[i], c) && policy_matches(v->policies.items[i], &s))
+                        return true;
+        return false;
+}
+
+/* Was the claimed image used, by a matched policy that trusts it? */
+static bool image_claim_used(const struct container_view *v) {
+        for (size_t i = 0; i < v->n_matched; i++) {
+                const struct policy *p = v->policies.items[v->matched[i]];
+                if (p->match.has_images && policy_trusts(p, v->img.claim))
+                        return true;
+        }
+        return false;
+}
+
+/* Decides build status from the signals, attested first; a claimed signal
+ * only where a policy trusts it. */
+static void decide_build(struct container_view *v, const struct build_signals *bs, struct outcome *out) {
+        v->build = false;
+        v->build_trusted = false;
+        v->build_signal[0] = v->build_source[0] = '\0';
+        if (v->asserted_build) {
+                v->build = v->build_trusted = true;
+                snprintf(v->build_source, sizeof v->build_source, "explain --build");
+                snprintf(v->build_signal, sizeof v->build_signal, "explain --build");
+                return;
+        }
+        if (bs->attested_source) {
+                v->build = v->build_trusted = true;
+                snprintf(v->build_source, sizeof v->build_source, "%s", bs->attested_source);
+                snprintf(v->build_signal, sizeof v->build_signal, "%s", bs->attested_text);
+                if (bs->forced_off)
+                        outcome_skip(out, "annotation oci-memguard.build=false ignored: the engine's %s says this is a build", bs->attested_source);
+                return;
+        }
+        if (bs->forced_off)
+                return;
+        enum policy_claim first = POLICY_CLAIM_NONE;
+        for (size_t i = 0; i < ELEMENTSOF(build_claims); i++) {
+                enum policy_claim c = build_claims[i];
+                if (!(bs->claims >> c & 1u))
+                        continue;
+                if (first == POLICY_CLAIM_NONE)
+                        first = c;
+                if (build_claim_trusted(v, c)) {
+                        v->build = v->build_trusted = true;
+                        snprintf(v->build_source, sizeof v->build_source, "%s", policy_claim_name(c));
+                        snprintf(v->build_signal, sizeof v->build_signal, "%s", build_claim_text(c));
+                        return;
+                }
+        }
+        if (first != POLICY_CLAIM_NONE) {
+                /* Not a build: no swappiness, no reclaim, no build policy. */
+                snprintf(v->build_source, sizeof v->build_source, "%s", policy_claim_name(first));
+                outcome_skip(out, "build claim '%s' (%s) ignored: no matching policy trusts it", build_claim_text(first), policy_claim_name(first));
+                return;
+        }
+        if (build_args_are_shell_step(v->has_oci ? &v->oci : NULL) && builder_policy_matches(v)) {
+                /* The policy names the image a builder: its own decision. */
+                v->build = v->build_trusted = true;
+                snprintf(v->build_source, sizeof v->build_source, "builder-policy");
+                snprintf(v->build_signal, sizeof v->build_signal, "/bin/sh -c in a builder image");
+        }
 }
 
 static uint64_t size_bytes(struct container_view *v, const struct hook_opts *o, const struct policy_size *s) {
@@ -258,12 +330,19 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
                 return r;
         snprintf(out->cgroup, sizeof out->cgroup, "%s", v->cgroup);
 
-        (void) image_identify(o->sysroot, v->state.id, v->has_oci ? &v->oci : NULL, &v->state.annotations, &v->img);
+        if (v->asserted_image) {
+                v->img = (struct image_info) {0};
+                snprintf(v->img.image, sizeof v->img.image, "%s", v->asserted_image);
+                snprintf(v->img.source, sizeof v->img.source, "explain --image");
+        } else
+                (void) image_identify(o->sysroot, v->state.id, v->state.bundle, v->has_oci ? &v->oci : NULL, &v->state.annotations, &v->img);
         snprintf(out->image, sizeof out->image, "%s", v->img.image);
+        snprintf(out->image_source, sizeof out->image_source, "%s", v->img.source);
+        if (v->img.ignored[0])
+                outcome_skip(out, "claim %s ignored: the engine's %s names the image", v->img.ignored, v->img.source);
 
-        bool by_annotation = false, forced_off = false;
-        v->build = build_signal_detect(v->state.id, v->state.bundle, v->cgroup, v->has_oci ? &v->oci : NULL, &v->state.annotations, &v->img,
-                                       &by_annotation, &forced_off, v->build_signal, sizeof v->build_signal);
+        struct build_signals bs;
+        build_signals_detect(v->state.id, v->state.bundle, v->cgroup, v->has_oci ? &v->oci : NULL, &v->state.annotations, &v->img, &bs);
 
         /* The parsed policies kept in the state dir, when it exists (the
          * ledger makes it on first use): a start stats every file but
@@ -287,24 +366,27 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
         for (size_t i = 0; i < v->policies.n_errors; i++)
                 outcome_error(out, "%s (file ignored)", v->policies.errors[i].msg);
 
-        if (!v->build && !forced_off && build_args_are_shell_step(v->has_oci ? &v->oci : NULL) && builder_policy_matches(v)) {
-                v->build = true;
-                snprintf(v->build_signal, sizeof v->build_signal, "/bin/sh -c in a builder image");
-        }
+        decide_build(v, &bs, out);
         r = merge(v, v->build);
         if (r < 0)
                 return r;
-        /* A policy can switch the heuristics off; the annotation still counts. */
-        if (v->build && !by_annotation && v->merged->build.detect == POLICY_FALSE) {
-                outcome_skip(out, "build signal '%s' ignored: policy sets build.detect=false", v->build_signal);
-                v->build = false;
-                v->build_signal[0] = '\0';
+        /* A policy can switch the heuristics off; the annotation and the
+         * operator's explain --build still count. */
+        if (v->build && v->merged->build.detect == POLICY_FALSE && !v->asserted_build &&
+            !STREQ(v->build_source, policy_claim_name(POLICY_CLAIM_BUILD_ANNOTATION))) {
+                outcome_skip(out, "build signal '%s' (%s) ignored: policy sets build.detect=false", v->build_signal, v->build_source);
+                v->build = v->build_trusted = false;
+                v->build_signal[0] = v->build_source[0] = '\0';
                 r = merge(v, false);
                 if (r < 0)
                         return r;
         }
+        v->image_trusted = v->img.image[0] && (v->img.claim == POLICY_CLAIM_NONE || image_claim_used(v));
+        out->image_trusted = v->image_trusted;
         out->build = v->build;
         snprintf(out->build_signal, sizeof out->build_signal, "%s", v->build_signal);
+        snprintf(out->build_source, sizeof out->build_source, "%s", v->build_source);
+        out->build_trusted = v->build_trusted;
         for (size_t i = 0; i < v->n_matched; i++)
                 outcome_policy(out, v->policies.items[v->matched[i]]->name);
 
@@ -350,7 +432,8 @@ static void finish(struct outcome *out, struct hook_opts *o) {
 
 static bool has_claims(const struct container_view *v) { return v->min > 0 || v->low > 0; }
 
-/* Prunes stale records and gives back what they held (SPEC §5: every run). */
+/* Prunes stale records and gives back what they held: every run heals
+ * what killed or never-stopped runs left behind. */
 static void ledger_maintain(const struct hook_opts *o, const struct cgroup_host *host, struct outcome *out) {
         struct ledger l;
         struct mg_error err = {0};
@@ -432,6 +515,10 @@ int container_protect(struct container_view *v, const struct hook_opts *o, struc
         snprintf(rec.cgroup_dir, sizeof rec.cgroup_dir, "%s", v->cgroup_dir);
         snprintf(rec.build_signal, sizeof rec.build_signal, "%s", v->build_signal);
         snprintf(rec.image, sizeof rec.image, "%s", v->img.image);
+        snprintf(rec.build_source, sizeof rec.build_source, "%s", v->build_source);
+        rec.build_trusted = v->build_trusted;
+        snprintf(rec.image_source, sizeof rec.image_source, "%s", v->img.source);
+        rec.image_trusted = v->image_trusted;
         if (rec.pid > 0)
                 (void) proc_starttime(o->sysroot, rec.pid, &rec.starttime);
         {
@@ -516,6 +603,10 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
                 snprintf(out->cgroup, sizeof out->cgroup, "%s", rec->cgroup);
                 out->build = rec->build;
                 snprintf(out->build_signal, sizeof out->build_signal, "%s", rec->build_signal);
+                snprintf(out->build_source, sizeof out->build_source, "%s", rec->build_source);
+                out->build_trusted = rec->build_trusted;
+                snprintf(out->image_source, sizeof out->image_source, "%s", rec->image_source);
+                out->image_trusted = rec->image_trusted;
                 if (rec->policies_json && strlen(rec->policies_json) > 2) {
                         /* the record keeps the start's list: re-emit its body */
                         strbuf_append(&out->policies, rec->policies_json + 1, strlen(rec->policies_json) - 2);

@@ -42,8 +42,15 @@ struct container_view {
         bool protect_possible;      /* cgroup v2 memory controller for this path */
         char protect_skip[512];     /* why not, when not */
         struct image_info img;
-        bool build;
+        bool image_trusted;         /* attested, or a claim a matching policy trusts */
+        bool build;                 /* treated as a build (attested or trusted) */
         char build_signal[128];
+        char build_source[64];      /* which signal decided ("" when none) */
+        bool build_trusted;
+        /* explain --image/--build: the operator describes the container,
+         * so what is said there is not a container's claim */
+        const char *asserted_image;
+        bool asserted_build;
         struct policy_set policies;
         struct policy *merged;
         size_t *matched;

@@ -1,23 +1,36 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "image.h"
 
+#include <assert.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "json.h"
-
-static const char *const image_annotations[] = {
-        "io.kubernetes.cri.image-name",
-        "io.kubernetes.cri-o.ImageName",
-        "org.opencontainers.image.ref.name",
-        "oci-memguard.image",
-};
 
 static bool ends_with(const char *s, const char *suffix) {
         size_t a = strlen(s), b = strlen(suffix);
         return a >= b && STREQ(s + a - b, suffix);
+}
+
+/* Engine metadata is a regular file. The paths to it are derived from what
+ * the container's spec says (mount sources, root.path), so whatever sits
+ * there is opened without blocking — a FIFO would otherwise hold the hook,
+ * and the container's start, until the runtime's timeout — and anything but
+ * a regular file is refused. */
+static int read_engine_file(const char *path, char **ret, size_t *ret_len) {
+        assert(path);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        return read_fd_bounded(fd, MEMGUARD_MAX_CONFIG_BYTES, ret, ret_len);
 }
 
 /* <docker-root>/containers/<id>/hostname → <docker-root>/containers/<id> */
@@ -48,7 +61,7 @@ static int docker_lookup(const char *sysroot, const char *dir, struct image_info
                 return -ENAMETOOLONG;
         _cleanup_free_ char *buf = NULL;
         size_t len;
-        int r = read_file_at(AT_FDCWD, path, MEMGUARD_MAX_CONFIG_BYTES, &buf, &len);
+        int r = read_engine_file(path, &buf, &len);
         if (r < 0)
                 return r;
         _cleanup_json_ struct json_node *root = NULL;
@@ -64,7 +77,6 @@ static int docker_lookup(const char *sysroot, const char *dir, struct image_info
         const struct json_node *img = json_get_path(root, cfg_keys);
         if (img && img->type == JSON_STRING && img->str[0]) {
                 snprintf(ret->image, sizeof ret->image, "%s", img->str);
-                snprintf(ret->source, sizeof ret->source, "docker config.v2.json");
                 /* "sha256:<64 hex>" or a bare 64-hex id */
                 const char *h = strncmp(img->str, "sha256:", 7) == 0 ? img->str + 7 : img->str;
                 size_t hl = strspn(h, "0123456789abcdef");
@@ -81,7 +93,7 @@ static int docker_lookup(const char *sysroot, const char *dir, struct image_info
 
 /* <graphroot>/<driver>/<layer>/merged (overlay, fuse-overlayfs) or
  * <graphroot>/vfs/dir/<layer> → <graphroot>/<driver>-containers/containers.json */
-static int storage_lookup(const char *sysroot, const char *id, const char *root_path, struct image_info *ret) {
+static int storage_lookup(const char *sysroot, const char *id, const char *root_path, char *ret, size_t size) {
         char p[PATH_MAX];
         if (!root_path || strlen(root_path) >= sizeof p)
                 return -ENOENT;
@@ -106,7 +118,7 @@ static int storage_lookup(const char *sysroot, const char *id, const char *root_
                 return -ENAMETOOLONG;
         _cleanup_free_ char *buf = NULL;
         size_t len;
-        int r = read_file_at(AT_FDCWD, path, MEMGUARD_MAX_CONFIG_BYTES, &buf, &len);
+        int r = read_engine_file(path, &buf, &len);
         if (r < 0)
                 return r;
         _cleanup_json_ struct json_node *root = NULL;
@@ -131,45 +143,92 @@ static int storage_lookup(const char *sysroot, const char *id, const char *root_
                 const char *name = NULL;
                 if (json_get_string(m, "image-name", &name, NULL) < 0 || !name[0])
                         return -ENOENT;
-                snprintf(ret->image, sizeof ret->image, "%s", name);
-                snprintf(ret->source, sizeof ret->source, "containers-storage");
+                snprintf(ret, size, "%s", name);
                 return 0;
         }
         return -ENOENT;
 }
 
-int image_identify(const char *sysroot, const char *id, const struct oci_info *oci, const struct annotations *state_ann, struct image_info *ret) {
-        *ret = (struct image_info) {0};
-        for (size_t i = 0; i < ELEMENTSOF(image_annotations); i++) {
-                const char *v = oci ? annotations_get(&oci->annotations, image_annotations[i]) : NULL;
-                if (!v && state_ann)
-                        v = annotations_get(state_ann, image_annotations[i]);
-                if (v && *v) {
-                        snprintf(ret->image, sizeof ret->image, "%s", v);
-                        snprintf(ret->source, sizeof ret->source, "annotation %s", image_annotations[i]);
-                        break;
-                }
+const struct image_signal *image_choose(const struct image_signal *sig, size_t n) {
+        assert(sig || n == 0);
+        const struct image_signal *claim = NULL;
+        for (size_t i = 0; i < n; i++) {
+                if (!sig[i].value || !sig[i].value[0])
+                        continue;
+                if (sig[i].claim == POLICY_CLAIM_NONE)
+                        return &sig[i];
+                if (!claim)
+                        claim = &sig[i];
         }
-        if (!oci)
-                return 0;
-        /* Docker's metadata is read even when an annotation named the image:
-         * it also says whether this is a classic-builder step. */
+        return claim;
+}
+
+/* containerd keeps a task's bundle at <state>/io.containerd.runtime.v2.task/
+ * <namespace>/<id>; its CRI plugin uses the namespace "k8s.io" (Docker uses
+ * "moby"). A bundle path is the engine's choice, not the container's. */
+bool image_bundle_is_containerd_cri(const char *bundle, const char *id) {
+        static const char mark[] = "/io.containerd.runtime.v2.task/k8s.io/";
+        if (!bundle || !id || !id[0])
+                return false;
+        const char *p = strstr(bundle, mark);
+        return p && STREQ(p + strlen(mark), id);
+}
+
+static const char *annotation_of(const struct oci_info *oci, const struct annotations *state_ann, const char *key) {
+        const char *v = oci ? annotations_get(&oci->annotations, key) : NULL;
+        if (!v && state_ann)
+                v = annotations_get(state_ann, key);
+        return v;
+}
+
+int image_identify(const char *sysroot, const char *id, const char *bundle, const struct oci_info *oci, const struct annotations *state_ann,
+                   struct image_info *ret) {
+        assert(sysroot);
+        assert(ret);
+        *ret = (struct image_info) {0};
+        /* Docker's metadata is read whatever else names the image: it also
+         * says whether this is a classic-builder step. */
+        char docker_image[sizeof ret->image] = "", storage_image[sizeof ret->image] = "";
         char dir[PATH_MAX];
-        if (docker_dir_from_mounts(oci, id, dir, sizeof dir)) {
+        if (oci && id && docker_dir_from_mounts(oci, id, dir, sizeof dir)) {
                 struct image_info d = {0};
                 if (docker_lookup(sysroot, dir, &d) == 0) {
                         ret->docker = true;
                         ret->docker_image_is_id = d.docker_image_is_id;
                         memcpy(ret->docker_cmd0, d.docker_cmd0, sizeof d.docker_cmd0);
                         memcpy(ret->docker_cmd1, d.docker_cmd1, sizeof d.docker_cmd1);
-                        if (!ret->image[0] && d.image[0]) {
-                                memcpy(ret->image, d.image, sizeof d.image);
-                                memcpy(ret->source, d.source, sizeof d.source);
-                        }
+                        memcpy(docker_image, d.image, sizeof d.image);
                 }
+        } else if (oci && id)
+                (void) storage_lookup(sysroot, id, oci->root_path, storage_image, sizeof storage_image);
+
+        const char *cri = annotation_of(oci, state_ann, "io.kubernetes.cri.image-name");
+        bool cri_attested = image_bundle_is_containerd_cri(bundle, id);
+        /* Claims in the order they are believed: the key meant for this hook
+         * first; the OCI ref name last, as every image can carry one (often
+         * only a tag) and Podman copies it into the spec. */
+        const struct image_signal sig[] = {
+                { "docker-config", POLICY_CLAIM_NONE, docker_image },
+                { "containers-storage", POLICY_CLAIM_NONE, storage_image },
+                { "containerd-cri", POLICY_CLAIM_NONE, cri_attested ? cri : NULL },
+                { "oci-memguard.image", POLICY_CLAIM_IMAGE_ANNOTATION, annotation_of(oci, state_ann, "oci-memguard.image") },
+                { "io.kubernetes.cri.image-name", POLICY_CLAIM_CRI_IMAGE, cri_attested ? NULL : cri },
+                { "io.kubernetes.cri-o.ImageName", POLICY_CLAIM_CRIO_IMAGE, annotation_of(oci, state_ann, "io.kubernetes.cri-o.ImageName") },
+                { "org.opencontainers.image.ref.name", POLICY_CLAIM_REF_NAME,
+                  annotation_of(oci, state_ann, "org.opencontainers.image.ref.name") },
+        };
+        const struct image_signal *c = image_choose(sig, ELEMENTSOF(sig));
+        if (!c)
                 return 0;
-        }
-        if (!ret->image[0])
-                (void) storage_lookup(sysroot, id, oci->root_path, ret);
+        snprintf(ret->image, sizeof ret->image, "%s", c->value);
+        snprintf(ret->source, sizeof ret->source, "%s", c->source);
+        ret->claim = c->claim;
+        /* A claim that disagrees with the engine's record is worth a line
+         * in the log: it is what an attempt to borrow a policy looks like. */
+        for (size_t i = 0; c->claim == POLICY_CLAIM_NONE && i < ELEMENTSOF(sig); i++)
+                if (sig[i].claim != POLICY_CLAIM_NONE && sig[i].value && sig[i].value[0] && !STREQ(sig[i].value, c->value)) {
+                        snprintf(ret->ignored, sizeof ret->ignored, "%s=%.1000s", sig[i].source, sig[i].value);
+                        break;
+                }
         return 0;
 }

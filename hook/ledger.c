@@ -165,6 +165,12 @@ static int record_parse(const char *buf, size_t len, bool whole, struct record *
                 copy_str(rec.image, sizeof rec.image, s);
         if (json_get_string(root, "build_signal", &s, NULL) == 0)
                 copy_str(rec.build_signal, sizeof rec.build_signal, s);
+        if (json_get_string(root, "build_source", &s, NULL) == 0)
+                copy_str(rec.build_source, sizeof rec.build_source, s);
+        if (json_get_string(root, "image_source", &s, NULL) == 0)
+                copy_str(rec.image_source, sizeof rec.image_source, s);
+        (void) json_get_bool(root, "build_trusted", &rec.build_trusted, NULL);
+        (void) json_get_bool(root, "image_trusted", &rec.image_trusted, NULL);
         int64_t i64;
         uint64_t u;
         if (json_get_i64(root, "pid", &i64, NULL) == 0)
@@ -217,8 +223,14 @@ static int record_format(const struct record *rec, struct strbuf *sb) {
         strbuf_printf(sb, ",\"protect\":%s,\"min\":%" PRIu64 ",\"low\":%" PRIu64, rec->protect ? "true" : "false", rec->min, rec->low);
         strbuf_printf(sb, ",\"swappiness\":%d,\"build\":%s,\"build_signal\":", rec->swappiness, rec->build ? "true" : "false");
         strbuf_json_string(sb, rec->build_signal);
+        strbuf_puts(sb, ",\"build_source\":");
+        strbuf_json_string(sb, rec->build_source);
+        strbuf_printf(sb, ",\"build_trusted\":%s", rec->build_trusted ? "true" : "false");
         strbuf_puts(sb, ",\"image\":");
         strbuf_json_string(sb, rec->image);
+        strbuf_puts(sb, ",\"image_source\":");
+        strbuf_json_string(sb, rec->image_source);
+        strbuf_printf(sb, ",\"image_trusted\":%s", rec->image_trusted ? "true" : "false");
         strbuf_printf(sb, ",\"started_realtime_usec\":%" PRIu64 ",\"started_monotonic_usec\":%" PRIu64, rec->started_realtime_usec,
                       rec->started_monotonic_usec);
         if (rec->policies_json)

@@ -33,7 +33,11 @@ struct record {
         int swappiness;           /* claim on vm.swappiness, or LEDGER_NO_SWAPPINESS */
         bool build;
         char build_signal[128];
+        char build_source[64];    /* which signal decided build status */
+        bool build_trusted;
         char image[1024];
+        char image_source[64];    /* which signal named the image */
+        bool image_trusted;
         uint64_t started_realtime_usec;
         uint64_t started_monotonic_usec;
         char *extra_json;         /* an object modules keep for poststop (vmstat) */

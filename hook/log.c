@@ -99,6 +99,9 @@ int outcome_format(const struct outcome *o, struct strbuf *out) {
         strbuf_json_string(out, o->id);
         strbuf_puts(out, ",\"image\":");
         strbuf_json_string(out, o->image);
+        strbuf_puts(out, ",\"image_source\":");
+        strbuf_json_string(out, o->image_source);
+        strbuf_printf(out, ",\"image_trusted\":%s", o->image_trusted ? "true" : "false");
         strbuf_puts(out, ",\"cgroup\":");
         strbuf_json_string(out, o->cgroup);
         strbuf_puts(out, ",\"cgroup_mode\":");
@@ -107,6 +110,9 @@ int outcome_format(const struct outcome *o, struct strbuf *out) {
         strbuf_printf(out, ",\"policies\":[%s]", body(&o->policies));
         strbuf_printf(out, ",\"build\":%s,\"build_signal\":", o->build ? "true" : "false");
         strbuf_json_string(out, o->build_signal);
+        strbuf_puts(out, ",\"build_source\":");
+        strbuf_json_string(out, o->build_source);
+        strbuf_printf(out, ",\"build_trusted\":%s", o->build_trusted ? "true" : "false");
         strbuf_printf(out, ",\"dry_run\":%s", o->dry_run ? "true" : "false");
         strbuf_printf(out, ",\"actions\":[%s]", body(&o->actions));
         strbuf_printf(out, ",\"skipped\":[%s]", body(&o->skipped));

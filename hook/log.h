@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
-/* The outcome record of one run (SPEC §8): built up while the hook works,
+/* The outcome record of one run: built up while the hook works,
  * written once at the end as one JSON line plus one syslog line. */
 
 #include <stdbool.h>
@@ -13,11 +13,15 @@ struct outcome {
         const char *stage;
         char id[1025];
         char image[1024];
+        char image_source[64];   /* which signal named the image (hook/image.h) */
+        bool image_trusted;      /* attested, or a claim a policy trusts */
         char cgroup[1024];
         const char *cgroup_mode;
         bool recursiveprot;
         bool build;
         char build_signal[128];
+        char build_source[64];   /* which signal decided build status (hook/build.h) */
+        bool build_trusted;
         bool dry_run;
         struct strbuf policies;  /* JSON array body: "a.json","b.json" */
         struct strbuf actions;   /* JSON array body of action objects */

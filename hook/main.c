@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "hook.h"
 #include "prefault.h"
+#include "report.h"
 #include "sandbox.h"
 
 #ifndef MEMGUARD_VERSION
@@ -23,6 +24,7 @@ static void usage(FILE *f) {
               "       oci-memguard explain --bundle DIR [--pid N] [--json]\n"
               "       oci-memguard explain --image REF [--annotation K=V]... [--command ARG0] [--build] [--json]\n"
               "       oci-memguard policy check [PATH...]\n"
+              "       oci-memguard report [--since DURATION] [--json] [--log FILE]\n"
               "       oci-memguard --version\n"
               "Options: --sysroot DIR, --policy-dir DIR (repeatable), --state-dir DIR, --log-file FILE,\n"
               "         --dry-run, --no-seccomp, --no-syslog\n",
@@ -45,6 +47,7 @@ enum {
         OPT_COMMAND,
         OPT_BUILD,
         OPT_NO_SYSLOG,
+        OPT_SINCE,
 };
 
 static const struct option long_opts[] = {
@@ -52,6 +55,8 @@ static const struct option long_opts[] = {
         { "policy-dir", required_argument, NULL, OPT_POLICY_DIR },
         { "state-dir", required_argument, NULL, OPT_STATE_DIR },
         { "log-file", required_argument, NULL, OPT_LOG_FILE },
+        { "log", required_argument, NULL, OPT_LOG_FILE },
+        { "since", required_argument, NULL, OPT_SINCE },
         { "dry-run", no_argument, NULL, OPT_DRY_RUN },
         { "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
         { "no-syslog", no_argument, NULL, OPT_NO_SYSLOG },
@@ -116,6 +121,7 @@ int main(int argc, char **argv) {
                         break;
                 case OPT_COMMAND: c.command = optarg; break;
                 case OPT_BUILD: c.build = true; break;
+                case OPT_SINCE: c.since = optarg; break;
                 case 'h': usage(stdout); return 0;
                 default:
                         fprintf(stderr, "oci-memguard: unknown option '%s'\n", argv[optind - 1]);
@@ -146,6 +152,8 @@ int main(int argc, char **argv) {
                 return doctor_main(&c);
         if (STREQ(cmd, "explain"))
                 return explain_main(&c);
+        if (STREQ(cmd, "report"))
+                return report_main(&c);
         if (STREQ(cmd, "policy")) {
                 if (c.n_args < 1 || !STREQ(c.args[0], "check")) {
                         fprintf(stderr, "oci-memguard: usage: oci-memguard policy check [PATH...]\n");

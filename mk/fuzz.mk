@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # libFuzzer harnesses (clang) for every parser container input reaches:
 # the JSON reader, state and config.json, policies (validator, matcher,
-# merge), sizes, and the wrapper's config.json rewrite.
+# merge), sizes, the wrapper's config.json rewrite, and the lines of the
+# event log `oci-memguard report` reads.
 #   make fuzz          FUZZ_SECONDS (default 120) per harness, corpus grows in build/fuzz/corpus
 #   make fuzz-smoke    (in `make check`) replays the seeds and regressions, then 10 s each
 # A crash is kept as fuzz/regressions/<harness>/<file> and replayed forever.
@@ -13,7 +14,7 @@ FUZZ_FLAGS   := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefine
 # The layers' objects for the harnesses (build/fuzz/, the Makefile's rules):
 # instrumented, without libFuzzer's main.
 FUZZ_OBJ_FLAGS := -g -O1 -std=c11 -fsanitize=fuzzer-no-link,address,undefined
-FUZZERS      := json oci policy size wrapper host-config dbus
+FUZZERS      := json oci policy size wrapper host-config dbus report
 FUZZ_BINS    := $(patsubst %,build/fuzz/fuzz-%,$(FUZZERS))
 
 CHECK_SUITES += fuzz-smoke

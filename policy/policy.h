@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
-/* The policy language (SPEC §4): parsing and validation of one file, loading
- * the vendor and admin directories, matching a container, merging matches. */
+/* The policy language: parsing and validation of one file, loading the
+ * vendor and admin directories, matching a container, merging matches. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,6 +21,27 @@ struct policy_size {
 enum policy_when { POLICY_WHEN_UNSET = 0, POLICY_WHEN_AUTO, POLICY_WHEN_ALWAYS, POLICY_WHEN_NEVER };
 enum policy_on_error { POLICY_ON_ERROR_UNSET = 0, POLICY_ON_ERROR_IGNORE, POLICY_ON_ERROR_FAIL };
 enum policy_tristate { POLICY_UNSET = 0, POLICY_FALSE, POLICY_TRUE };
+
+/* Signals that a container's user or its image can set: claims, not facts.
+ * A policy names the ones it accepts in "trust" (policy_claim_name() is the
+ * word it uses, and the source the outcome record shows).  Zero is "none":
+ * a signal from the engine's own records (attested) or no signal at all. */
+enum policy_claim {
+        POLICY_CLAIM_NONE = 0,
+        POLICY_CLAIM_IMAGE_ANNOTATION,  /* oci-memguard.image */
+        POLICY_CLAIM_CRI_IMAGE,         /* io.kubernetes.cri.image-name outside containerd's CRI */
+        POLICY_CLAIM_CRIO_IMAGE,        /* io.kubernetes.cri-o.ImageName */
+        POLICY_CLAIM_REF_NAME,          /* org.opencontainers.image.ref.name */
+        POLICY_CLAIM_BUILD_ANNOTATION,  /* oci-memguard.build */
+        POLICY_CLAIM_BUILDKIT_HOSTNAME, /* hostname "buildkitsandbox" */
+        POLICY_CLAIM_BUILDKIT_CGROUP,   /* a cgroup under /buildkit */
+        POLICY_CLAIM_DOCKER_CLASSIC,    /* a Docker container from a bare image id running /bin/sh -c */
+        _POLICY_CLAIM_MAX,
+};
+/* "oci-memguard.image", ...; NULL for POLICY_CLAIM_NONE or out of range. */
+const char *policy_claim_name(enum policy_claim c);
+/* The claim a trust entry names, or POLICY_CLAIM_NONE when it names none. */
+enum policy_claim policy_claim_from_name(const char *name);
 
 struct policy_kv {
         char *key;
@@ -77,12 +98,17 @@ struct policy {
         bool has_build;      /* a "build" object was given */
         struct policy_overrides overrides;
         enum policy_on_error on_error;
+        uint32_t trust;      /* bit (1 << claim) for each claim in "trust" */
         bool packed;         /* decoded from the policy cache into its
                               * set's arena (struct, arrays and strings):
                               * freed with the set, policy_free leaves it */
 };
 
 void policy_free(struct policy *p);
+
+static inline bool policy_trusts(const struct policy *p, enum policy_claim c) {
+        return c > POLICY_CLAIM_NONE && c < _POLICY_CLAIM_MAX && (p->trust >> c) & 1u;
+}
 
 /* Does the literal start of a pattern (up to its first * ? [ or \, at most
  * len bytes) already differ from s? Then the pattern cannot match s. */
@@ -101,7 +127,7 @@ int policy_size_parse_percent(const char *s, uint64_t max_percent, struct policy
 uint64_t policy_size_bytes(const struct policy_size *s, uint64_t mem_total, uint64_t page_size);
 
 /* Parses and validates one policy document. On error: negative errno and
- * err->msg = "PATH:LINE:COL: message" (one line, with the words of SPEC §2:
+ * err->msg = "PATH:LINE:COL: message" (one line, naming the kind of problem:
  * syntax, depth, unknown key, type, size, NUL ...). */
 int policy_parse(const char *path, const char *buf, size_t len, struct policy **ret, struct mg_error *err);
 
@@ -158,6 +184,12 @@ struct policy_subject {
         const char *command;      /* process.args[0], or NULL */
         const char *cgroup;       /* path relative to the cgroup2 root, starting with '/' */
         bool build;
+        /* Where image and build came from when a claim said so: a claimed
+         * image is matched only by a policy that trusts that claim, and a
+         * claimed build counts as one only for such a policy. NONE (zero,
+         * the default) when the engine attested it. */
+        enum policy_claim image_claim;
+        enum policy_claim build_claim;
 };
 
 bool policy_matches(const struct policy *p, const struct policy_subject *s);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* What each policy file parsed to, kept between container starts (issue 8).
+/* What each policy file parsed to, kept between container starts.
  *
  * Every start needs every policy, and reading and parsing 1000 files cost
  * 8 ms a start. The parsed result of each file (or its error) is kept in
@@ -50,7 +50,8 @@ struct cache_header {
 
 static void header_init(struct cache_header *h, bool check_owner) {
         memset(h, 0, sizeof *h);
-        memcpy(h->magic, "MGPCACH1", 8);
+        /* 2: policies carry "trust"; a cache of version 1 is not read */
+        memcpy(h->magic, "MGPCACH2", 8);
         h->layout[0] = (uint32_t) sizeof(struct policy);
         h->layout[1] = (uint32_t) sizeof(struct policy_match);
         h->layout[2] = (uint32_t) sizeof(struct policy_build);
@@ -472,7 +473,7 @@ static bool entry_rules_out(struct cursor c, const struct policy_subject *s) {
         const char *image = s->image && s->image[0] ? s->image : NULL;
         if (cached_globs_match(&c, m->n_images, image, &hit) < 0)
                 return false;
-        if (m->has_images && (!image || !hit))
+        if (m->has_images && (!image || !hit || (s->image_claim != POLICY_CLAIM_NONE && !policy_trusts(&hdr, s->image_claim))))
                 return true;
         if (cached_globs_match(&c, m->n_commands, s->command, &hit) < 0)
                 return false;

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Policy files from disk: one file with its ownership checks, and the set of
- * the vendor and admin directories (SPEC §4).
+ * the vendor and admin directories.
  *
  * The hook runs as root and a policy decides what it writes into cgroupfs
  * and sysctls, so a file anyone but root can change is refused ("owner",
  * "mode").  Every problem with one file is collected and that file alone is
- * ignored: the other files still apply (SPEC §2). */
+ * ignored: the other files still apply. */
 #include "policy.h"
 #include "policy_cache.h"
 
@@ -182,7 +182,7 @@ static void closedirp(DIR **d) {
 }
 
 int policy_dir_list(int dirfd, size_t max, char ***ret, size_t *ret_n) {
-        /* SPEC §2 allows at most max files. Which ones must not depend on
+        /* The input limits allow at most max files. Which ones must not depend on
          * readdir order, so the lexically first max + 1 are kept: when the
          * buffer of 2 * (max + 1) fills up it is sorted and cut back to
          * max + 1. */
@@ -356,7 +356,7 @@ int policy_set_load_cached(const char *const *dirs, size_t n_dirs, bool check_ow
         }
         c.n = w;
         if (c.n > MEMGUARD_MAX_POLICY_FILES) {
-                /* SPEC §2: at most 4096 files. Those sorting last are the
+                /* The input limits: at most 4096 files. Those sorting last are the
                  * ones left out, so the choice does not depend on readdir
                  * order. */
                 struct mg_error e = {0};

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Which policies apply to a container, and their key-by-key merge (SPEC §4).
+/* Which policies apply to a container, and their key-by-key merge.
  *
  * Patterns are fnmatch(3) with flags 0: a star also crosses '/', so the
  * command pattern "STAR/make" matches "/usr/bin/make" and the cgroup pattern
@@ -35,17 +35,26 @@ bool policy_matches(const struct policy *p, const struct policy_subject *s) {
         const struct policy_match *m = &p->match;
         if (m->has_images) {
                 /* An unknown image ("") matches only policies without an
-                 * images list (SPEC §3): a glob such as "*" must not turn a
+                 * images list: a glob such as "*" must not turn a
                  * container we could not identify into a protected one. */
                 if (!s->image || !*s->image || !any_glob(m->images, m->n_images, s->image))
+                        return false;
+                /* An image only a claim names (an annotation anyone who
+                 * starts the container can type, or the image itself
+                 * carries) selects only a policy that trusts that claim. */
+                if (s->image_claim != POLICY_CLAIM_NONE && !policy_trusts(p, s->image_claim))
                         return false;
         }
         if (m->has_commands && (!s->command || !any_glob(m->commands, m->n_commands, s->command)))
                 return false;
         if (m->has_cgroups && (!s->cgroup || !*s->cgroup || !any_glob(m->cgroups, m->n_cgroups, s->cgroup)))
                 return false;
-        if (m->build != POLICY_UNSET && (m->build == POLICY_TRUE) != s->build)
-                return false;
+        if (m->build != POLICY_UNSET) {
+                /* A claimed build is a build only for a policy trusting it. */
+                bool build = s->build && (s->build_claim == POLICY_CLAIM_NONE || policy_trusts(p, s->build_claim));
+                if ((m->build == POLICY_TRUE) != build)
+                        return false;
+        }
         for (size_t i = 0; i < m->n_annotations; i++) {
                 const char *v = NULL;
                 for (size_t j = 0; j < s->n_annotations; j++)
@@ -107,6 +116,7 @@ static void merge_one(struct policy *d, const struct policy *s) {
         merge_size(&d->overrides.max_low, &s->overrides.max_low);
         if (s->on_error != POLICY_ON_ERROR_UNSET)
                 d->on_error = s->on_error;
+        d->trust |= s->trust;
 }
 
 int policy_merge_matching(const struct policy_set *set, const struct policy_subject *s, struct policy *ret, size_t **ret_matched, size_t *ret_n_matched) {

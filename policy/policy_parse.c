@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* One policy file (SPEC §4) from JSON text to a typed struct policy.
+/* One policy file from JSON text to a typed struct policy.
  *
  * Validation is strict because a policy that is quietly misread protects
  * nothing: unknown keys, wrong types, bad sizes, out-of-range numbers,
@@ -9,6 +9,7 @@
  * whatever value they hold. */
 #include "policy.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -165,7 +166,7 @@ static int get_globs(struct pctx *c, const struct json_node *n, const char *dott
         if (n->type != JSON_ARRAY)
                 return perr(c, n->line, n->col, -EINVAL, "type: '%s' must be an array of patterns, not %s", dotted, json_type_name(n->type));
         /* "[]" would match no container at all: a policy silently disabled
-         * by an edit, which SPEC §4 wants to be an error, not a quiet no-op. */
+         * by an edit, which must be an error, not a quiet no-op. */
         if (n->n == 0)
                 return perr(c, n->line, n->col, -EINVAL, "'%s' is empty: list at least one pattern, or leave the key out", dotted);
         char **v = calloc(n->n ? n->n : 1, sizeof(char *));
@@ -300,8 +301,60 @@ static int parse_build(struct pctx *c, const struct json_node *b, struct policy_
         return 0;
 }
 
+static const char *const claim_names[_POLICY_CLAIM_MAX] = {
+        [POLICY_CLAIM_IMAGE_ANNOTATION] = "oci-memguard.image",
+        [POLICY_CLAIM_CRI_IMAGE] = "io.kubernetes.cri.image-name",
+        [POLICY_CLAIM_CRIO_IMAGE] = "io.kubernetes.cri-o.ImageName",
+        [POLICY_CLAIM_REF_NAME] = "org.opencontainers.image.ref.name",
+        [POLICY_CLAIM_BUILD_ANNOTATION] = "oci-memguard.build",
+        [POLICY_CLAIM_BUILDKIT_HOSTNAME] = "buildkit-hostname",
+        [POLICY_CLAIM_BUILDKIT_CGROUP] = "buildkit-cgroup",
+        [POLICY_CLAIM_DOCKER_CLASSIC] = "docker-classic-builder",
+};
+
+const char *policy_claim_name(enum policy_claim c) {
+        return c > POLICY_CLAIM_NONE && c < _POLICY_CLAIM_MAX ? claim_names[c] : NULL;
+}
+
+enum policy_claim policy_claim_from_name(const char *name) {
+        assert(name);
+        for (int i = POLICY_CLAIM_NONE + 1; i < _POLICY_CLAIM_MAX; i++)
+                if (STREQ(claim_names[i], name))
+                        return (enum policy_claim) i;
+        return POLICY_CLAIM_NONE;
+}
+
+/* "trust": the claims this policy accepts. A word that names no claim is
+ * an error like any unknown key: a misspelt trust entry would otherwise
+ * leave the policy quietly matching nothing it was meant to. */
+static int parse_trust(struct pctx *c, const struct json_node *n, uint32_t *ret) {
+        if (n->type != JSON_ARRAY)
+                return perr(c, n->line, n->col, -EINVAL, "type: 'trust' must be an array of claim names, not %s", json_type_name(n->type));
+        if (n->n == 0)
+                return perr(c, n->line, n->col, -EINVAL, "'trust' is empty: name at least one claim, or leave the key out");
+        uint32_t bits = 0;
+        for (size_t i = 0; i < n->n; i++) {
+                const struct json_node *e = n->items[i];
+                int r = want_string(c, e, "trust", "entries must be claim names");
+                if (r < 0)
+                        return r;
+                enum policy_claim k = policy_claim_from_name(e->str);
+                if (k == POLICY_CLAIM_NONE) {
+                        char list[400] = "";
+                        for (int j = POLICY_CLAIM_NONE + 1; j < _POLICY_CLAIM_MAX; j++) {
+                                strncat(list, j > 1 ? ", " : "", sizeof list - strlen(list) - 1);
+                                strncat(list, claim_names[j], sizeof list - strlen(list) - 1);
+                        }
+                        return perr(c, e->line, e->col, -EINVAL, "unknown claim in 'trust': '%.100s' (known: %s)", e->str, list);
+                }
+                bits |= 1u << k;
+        }
+        *ret = bits;
+        return 0;
+}
+
 static int parse_root(struct pctx *c, const struct json_node *root, struct policy *p) {
-        static const char *const keys[] = { "description", "match", "memory", "build", "overrides", "on_error", NULL };
+        static const char *const keys[] = { "description", "match", "memory", "build", "overrides", "on_error", "trust", NULL };
         static const char *const mkeys[] = { "min", "low", "adopt_engine", NULL };
         static const char *const okeys[] = { "annotations", "max_min", "max_low", NULL };
         static const char *const on_error_names[] = { "ignore", "fail", NULL };
@@ -352,6 +405,8 @@ static int parse_root(struct pctx *c, const struct json_node *root, struct polic
                         return r;
                 p->on_error = i == 0 ? POLICY_ON_ERROR_IGNORE : POLICY_ON_ERROR_FAIL;
         }
+        if ((n = json_get(root, "trust")) && (r = parse_trust(c, n, &p->trust)) < 0)
+                return r;
         return 0;
 }
 
