@@ -384,6 +384,7 @@ build() {
 	fi
 	rc=$?
 	SWP_AFTER=$(cat /proc/sys/vm/swappiness)
+	note "[$label] cgroup2 mount options after the build: $(mount_opts); the steps' records say recursiveprot: $(records_since "$since" | jq -r 'select(.stage == "prestart") | .recursiveprot' | tr '\n' ' ')"
 	echo "$out" | grep -E 'step[12] swappiness=' | grep -v 'RUN echo' | sed "s/^/MG:    [$label] /"
 	check $rc "[$label] DOCKER_BUILDKIT=$bk docker build of two RUN steps"
 	records_since "$since" | jq -c 'select(.stage == "prestart") | {id: .id[0:12], build, build_signal, build_guard}' 2>/dev/null | sed "s/^/MG:    [$label] /"
