@@ -5,6 +5,8 @@
 
 .PHONY: check-vm-docker
 
+# Measured on 2 cores with the root cached: 8.4 min (11.3 min under load);
+# the first run's debootstrap adds 1-2.5 min.
 # `programs`: the guest's install.sh runs `make all` on the copied tree and
 # must find everything built (the guest has no network and builds nothing).
 check-vm-docker: programs
