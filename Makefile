@@ -7,7 +7,8 @@ VERSION   := 0.1.0
 PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
 MANDIR    ?= $(PREFIX)/share/man
-# Policies and hooks.d live at fixed system paths (SPEC §4, §6), whatever the prefix.
+# Policies and hooks.d live at fixed system paths whatever the prefix: the hook
+# reads its policies there, and Podman, CRI-O and Buildah look for hooks there.
 DATADIR   ?= /usr/share
 SYSCONFDIR?= /etc
 DESTDIR   ?=
@@ -74,7 +75,7 @@ hook_archives = build/$(1)/libmemguard-hook.a build/$(1)/libmemguard-policy.a bu
 UNIT_SRCS := $(wildcard conformance/unit/test-*.c)
 UNITS     := $(patsubst conformance/unit/%.c,build/%,$(UNIT_SRCS))
 # Unit tests and fuzz harnesses see every layer.
-TEST_INC  := -Ilib -Ipolicy -Ihook
+TEST_INC  := -Ilib -Ipolicy -Ihook -Ifuzz
 
 .PHONY: all programs asan install uninstall check check-unit check-valgrind check-bats check-bats-asan check-vm \
         test-deps clean lint
@@ -135,11 +136,11 @@ programs: $(PROGRAMS)
 # Unit tests: -O0 for the test itself, linked with the layers' archives.
 build/test-%: conformance/unit/test-%.c $(call hook_archives,normal)
 	@mkdir -p build
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -O0 $(TEST_INC) -MMD -MP -MF $@.d -MT $@ $^ -o $@ $(LDLIBS_ALL)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -O0 $(TEST_INC) -MMD -MP -MF $@.d -MT $@ $(filter %.c %.o %.a,$^) -o $@ $(LDLIBS_ALL)
 
 build/asan/test-%: conformance/unit/test-%.c $(call hook_archives,asan)
 	@mkdir -p build/asan
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASANFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -MT $@ $^ -o $@ $(LDLIBS_ALL)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASANFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -MT $@ $(filter %.c %.o %.a,$^) -o $@ $(LDLIBS_ALL)
 
 install: $(PROGRAMS) $(INSTALL_HOOKS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/oci-memguard/policy.d $(DESTDIR)$(SYSCONFDIR)/oci-memguard/policy.d

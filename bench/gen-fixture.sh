@@ -19,6 +19,11 @@
 #                              buildkit/executor/, hostname buildkitsandbox)
 #   DIR/bundles/bg-N           the running neighbours (records in the ledger)
 #   DIR/bundles/conc-N         the containers that start at once (conc/*.json)
+#   DIR/scale/N.json           the states of up to MEMGUARD_BENCH_SCALE_MAX
+#                              (1000) more running Docker containers, for the
+#                              scaling table: one shared bundle, each its own
+#                              pid and scope (the hook takes the cgroup from
+#                              /proc/<pid>/cgroup)
 #   DIR/policies/pN            N policy files (1, 10, 100, 1000); 2 of them
 #                              match the Docker container (N>=10)
 #   DIR/policies/build         the build-guard policy (reclaim when=auto)
@@ -28,6 +33,7 @@ set -euo pipefail
 
 DIR="${1:?usage: gen-fixture.sh DIR}"
 BG="${MEMGUARD_BENCH_NEIGHBOURS:-10}"
+SCALE_MAX="${MEMGUARD_BENCH_SCALE_MAX:-1000}"
 CONC="${MEMGUARD_BENCH_CONC:-64}"
 rm -rf "$DIR"
 mkdir -p "$DIR"
@@ -403,6 +409,19 @@ for i in $(seq 0 $((CONC - 1))); do
 		'{ociVersion: "1.0.2-dev", id: $id, status: "stopped", bundle: $b}' >"$DIR/conc/stop-$i.json"
 done
 
+# ---- the many running containers of the scaling table ---------------------------------
+mkdir -p "$DIR/scale" "$DIR/bundles/scale"
+jq '.linux.cgroupsPath = "system.slice:docker:scale"' "$DIR/bundles/docker/config.json" >"$DIR/bundles/scale/config.json"
+for i in $(seq 1 "$SCALE_MAX"); do
+	cg="/system.slice/docker-scale$i.scope"
+	mkdir -p "$CG$cg"
+	printf '0\n' >"$CG$cg/memory.min"
+	printf '0\n' >"$CG$cg/memory.low"
+	mkproc $((60000 + i)) "$cg"
+	printf '{"ociVersion":"1.0.2-dev","id":"scale%s","status":"creating","pid":%s,"bundle":"%s"}\n' "$i" $((60000 + i)) "$DIR/bundles/scale" \
+		>"$DIR/scale/$i.json"
+done
+
 # ---- state JSON -------------------------------------------------------------------
 jq -n --arg id "$DOCKER_ID" --arg b "$DIR/bundles/docker" --argjson pid "$DOCKER_PID" \
 	'{ociVersion: "1.0.2-dev", id: $id, status: "creating", pid: $pid, bundle: $b}' >"$DIR/state/docker-start.json"
@@ -467,5 +486,6 @@ PODMAN_ID=$PODMAN_ID
 BUILD_ID=$BUILD_ID
 BG=$BG
 CONC=$CONC
+SCALE_MAX=$SCALE_MAX
 EOF
 echo "fixture: $DIR (docker config.json $(stat -c %s "$DIR/bundles/docker/config.json") bytes, $(jq '.mounts|length' "$DIR/bundles/docker/config.json") mounts; podman $(stat -c %s "$DIR/bundles/podman/config.json") bytes; config.v2.json $(stat -c %s "$DROOT/containers/$DOCKER_ID/config.v2.json") bytes)"

@@ -10,7 +10,10 @@
 #   BENCH_ROUNDS, BENCH_ITERS   A/B rounds and execs per command per round (10, 500)
 #   BENCH_BURSTS                64-concurrent bursts (20)
 #   BENCH_RUNC_ROUNDS, BENCH_RUNC_ITERS   runc rounds and runs per round (10, 20)
-#   BENCH_SKIP                  words: callgrind runc conc (parts to leave out)
+#   BENCH_SKIP                  words: callgrind runc conc scale (parts to leave out)
+#   BENCH_SCALE                 live containers of the scaling table ("10 100 1000")
+#   BENCH_SCALE_ROUNDS, BENCH_SCALE_ITERS   its rounds and execs per command per round (10, 40)
+#   BENCH_SCALE_BURSTS          64-concurrent bursts at the largest count (5)
 #   BENCH_SMOKE=1               a few iterations of everything, to prove it runs
 #   BENCH_OUT                   results file (build/bench/results.json)
 #   BENCH_TMP                   fixture dir on tmpfs (/dev/shm/oci-memguard-bench.PID)
@@ -31,6 +34,10 @@ BURSTS="${BENCH_BURSTS:-20}"
 RUNC_ROUNDS="${BENCH_RUNC_ROUNDS:-10}"
 RUNC_ITERS="${BENCH_RUNC_ITERS:-20}"
 SKIP=" ${BENCH_SKIP:-} "
+SCALE="${BENCH_SCALE:-10 100 1000}"
+SCALE_ROUNDS="${BENCH_SCALE_ROUNDS:-10}"
+SCALE_ITERS="${BENCH_SCALE_ITERS:-40}"
+SCALE_BURSTS="${BENCH_SCALE_BURSTS:-5}"
 if [[ -n "${BENCH_SMOKE:-}" ]]; then
 	ROUNDS=2 ITERS=5 BURSTS=2 RUNC_ROUNDS=2 RUNC_ITERS=2
 	SKIP="$SKIP runc "
@@ -72,7 +79,10 @@ jq -n --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg nproc "$(nproc)" --arg k
 
 # ---- fixture -----------------------------------------------------------------------
 section "fixture"
-"$TOP/bench/gen-fixture.sh" "$T/fix" >&2
+SCALE_MAX=0
+for n in $SCALE; do ((n > SCALE_MAX)) && SCALE_MAX=$n; done
+skip scale && SCALE_MAX=0
+MEMGUARD_BENCH_SCALE_MAX=$SCALE_MAX "$TOP/bench/gen-fixture.sh" "$T/fix" >&2
 # shellcheck source=/dev/null
 . "$T/fix/env"
 # Everything goes to the fixture; state dir and log on tmpfs (under $SYSROOT).
@@ -183,6 +193,58 @@ if ! skip conc; then
 	jq --argjson n "$n_recs" --argjson want $((CONC + BG + 2)) '. + {records_after: $n, records_expected: $want}' \
 		"$PARTS/conc.json" >"$PARTS/conc.json.tmp" && mv "$PARTS/conc.json.tmp" "$PARTS/conc.json"
 	sh "$T/conc-reset.sh"
+fi
+
+# ---- scaling: start and stop at 10, 100, 1,000 live containers -----------------------
+# Each count gets its own copy of the fixture host (a ledger and cgroup
+# tree of its own), filled by starting that many containers (untimed); the
+# Docker container then starts (or stops) there, paired against /bin/true
+# in the same rounds.
+if ! skip scale && ((SCALE_MAX > 0)); then
+	section "scaling: start and stop with N live containers ($SCALE) vs /bin/true: $SCALE_ROUNDS rounds x $SCALE_ITERS execs"
+	SCMDS=(@true -- /bin/true)
+	scale_host() { # scale_host N HOOK: a copy of the fixture host with N live containers
+		local root="$T/root-$1${3:-}"
+		rm -rf "$root"
+		cp -a "$SYSROOT" "$root"
+		rm -rf "$root/run/oci-memguard" "$root/var/log/oci-memguard"
+		local i
+		for i in $(seq 1 "$1"); do
+			"$2" prestart --sysroot "$root" --no-syslog --policy-dir "$FIX/policies/p10" <"$FIX/scale/$i.json" || return 1
+		done
+		echo "live containers on $root: $(find "$root/run/oci-memguard/containers" -name '*.json' | wc -l)" >&2
+	}
+	for n in $SCALE; do
+		scale_host "$n" "$HOOK" || exit 1
+		args=(--sysroot "$T/root-$n" --no-syslog --policy-dir "$FIX/policies/p10")
+		printf 'exec "%s" prestart %s <"%s"\n' "$HOOK" "$(printf '%q ' "${args[@]}")" "$FIX/state/docker-start.json" >"$T/scale-pre-$n.sh"
+		printf 'exec "%s" poststop %s <"%s"\n' "$HOOK" "$(printf '%q ' "${args[@]}")" "$FIX/state/docker-stop.json" >"$T/scale-post-$n.sh"
+		SCMDS+=("@start-$n" stdin="$FIX/state/docker-start.json" pre="$T/scale-post-$n.sh" -- "$HOOK" prestart "${args[@]}")
+		SCMDS+=("@stop-$n" stdin="$FIX/state/docker-stop.json" pre="$T/scale-pre-$n.sh" -- "$HOOK" poststop "${args[@]}")
+		if [[ -n "${BENCH_ALT:-}" ]]; then
+			scale_host "$n" "$BENCH_ALT" -alt || exit 1
+			aargs=(--sysroot "$T/root-$n-alt" --no-syslog --policy-dir "$FIX/policies/p10")
+			printf 'exec "%s" poststop %s <"%s"\n' "$BENCH_ALT" "$(printf '%q ' "${aargs[@]}")" "$FIX/state/docker-stop.json" >"$T/scale-alt-post-$n.sh"
+			SCMDS+=("@alt-start-$n" stdin="$FIX/state/docker-start.json" pre="$T/scale-alt-post-$n.sh" -- "$BENCH_ALT" prestart "${aargs[@]}")
+		fi
+	done
+	"$DRV" ab --rounds "$SCALE_ROUNDS" --iters "$SCALE_ITERS" --label scale "${SCMDS[@]}" >"$PARTS/scale.json"
+	# 64 starts at once on the host with the most live containers
+	args=(--sysroot "$T/root-$SCALE_MAX" --no-syslog --policy-dir "$FIX/policies/p10")
+	{
+		echo "for i in \$(seq 0 $((CONC - 1))); do"
+		echo "  \"$HOOK\" poststop $(printf '%q ' "${args[@]}") <\"$FIX/conc/stop-\$i.json\" || exit 1"
+		echo "done"
+	} >"$T/scale-conc-reset.sh"
+	"$DRV" burst --n "$CONC" --bursts "$SCALE_BURSTS" --label "scale-conc$CONC" \
+		--reset "$T/scale-conc-reset.sh" --stdin-fmt "$FIX/conc/start-%d.json" -- "$HOOK" prestart "${args[@]}" >"$T/scale-conc.json"
+	grep '"stage":"prestart"' "$T/root-$SCALE_MAX/var/log/oci-memguard/events.jsonl" | tail -n $((CONC * SCALE_BURSTS)) |
+		jq -s '[.[].lock_wait_us // empty] | sort | length as $n | if $n == 0 then null else
+			{hooks: $n, p50: (.[($n * 0.5 | floor)] / 1000), p99: (.[([($n * 0.99 | floor), $n - 1] | min)] / 1000), max: (.[-1] / 1000)} end' >"$T/scale-lockwait.json"
+	jq --slurpfile lw "$T/scale-lockwait.json" --argjson live "$SCALE_MAX" '. + {live: $live, lock_wait_ms: $lw[0]}' "$T/scale-conc.json" >"$PARTS/scale-conc.json"
+	sh "$T/scale-conc-reset.sh"
+	jq -r '"64 starts at once with \(.live) live: latency p50 \(.latency_ms.p50) p99 \(.latency_ms.p99) ms; lock wait p50 \(.lock_wait_ms.p50) p99 \(.lock_wait_ms.p99) ms; failures \(.failures)"' \
+		"$PARTS/scale-conc.json" >&2
 fi
 
 # ---- callgrind ---------------------------------------------------------------------
@@ -356,13 +418,15 @@ jq -n --slurpfile m "$PARTS/machine.json" \
 	--argjson bg "$(cat "$PARTS/buildguard.json")" --argjson bgw "$(cat "$PARTS/buildguard-writes.json")" \
 	--argjson conc "$(cat "$PARTS/conc.json" 2>/dev/null || echo null)" \
 	--argjson cg "$(cat "$PARTS/callgrind.json" 2>/dev/null || echo null)" \
+	--argjson scale "$(cat "$PARTS/scale.json" 2>/dev/null || echo null)" \
+	--argjson scaleconc "$(cat "$PARTS/scale-conc.json" 2>/dev/null || echo null)" \
 	--argjson wo "$(cat "$PARTS/wrapper-only.json" 2>/dev/null || echo null)" \
 	--argjson runc "$(cat "$PARTS/runc.json" 2>/dev/null || echo null)" \
 	--argjson smoke "$([[ -n "${BENCH_SMOKE:-}" ]] && echo true || echo false)" '
 	def cmd($s; $n): $s.commands[] | select(.name == $n);
 	def hookrss: [($start.commands[1:][] | .max_rss_kb), ($poststop.commands[1].max_rss_kb), ($bg.commands[1].max_rss_kb)] | max;
 	{machine: $m[0], smoke: $smoke, start: $start, poststop: $poststop, buildguard: ($bg + {writes: $bgw}),
-	 concurrency: $conc, callgrind: $cg, wrapper_only: $wo, runc: $runc,
+	 concurrency: $conc, callgrind: $cg, wrapper_only: $wo, runc: $runc, scale: $scale, scale_concurrency: $scaleconc,
 	 targets: {
 	   start_p10_ratio: {limit: 1.3, value: cmd($start; "p10").ratio_to_first.median, met: (cmd($start; "p10").ratio_to_first.median <= 1.3)},
 	   start_p1000_ratio: {limit: 1.6, value: cmd($start; "p1000").ratio_to_first.median, met: (cmd($start; "p1000").ratio_to_first.median <= 1.6)},
@@ -370,6 +434,9 @@ jq -n --slurpfile m "$PARTS/machine.json" \
 	       wrapper_alone_pct: (if $wo then (cmd($wo; "wrapper").diff_to_first_us.median / cmd($runc; "runc").median_us * 100) else null end),
 	       met_wrapper_alone: (if $wo then (cmd($wo; "wrapper").diff_to_first_us.median / cmd($runc; "runc").median_us * 100) <= 3 else null end),
 	       met_with_hooks: (((cmd($runc; "wrapper").ratio_to_first.median - 1) * 100) <= 3)} else null end),
+	   scale_start_ratio: (if $scale and ([$scale.commands[] | select(.name | test("^start-"))] | length) > 1 then
+	       ([$scale.commands[] | select(.name | test("^start-"))] as $s | {limit: 1.15, value: ($s[-1].median_us / $s[0].median_us),
+	        met: (($s[-1].median_us / $s[0].median_us) <= 1.15)}) else null end),
 	   peak_rss_kib: {limit: 4096, value: hookrss, met: (hookrss <= 4096)},
 	   buildguard_no_writes: {value: $bgw.fixture_files_changed, met: ($bgw.fixture_files_changed == 0)}}}' >"$OUT"
 
@@ -384,7 +451,9 @@ jq -r '
   row(.start), row(.poststop), row(.buildguard),
   (if .wrapper_only then row(.wrapper_only) else empty end),
   (if .runc then row(.runc) else empty end),
+  (if .scale then row(.scale) else empty end),
   "",
+  (if .scale_concurrency then .scale_concurrency | "64 starts at once with \(.live) live containers: latency p50 \(.latency_ms.p50) p99 \(.latency_ms.p99) ms; lock wait p50 \(.lock_wait_ms.p50) p99 \(.lock_wait_ms.p99) ms; failures \(.failures)" else empty end),
   (if .concurrency then .concurrency | "concurrency: \(.n) starts at once x \(.bursts): all done in \(.wall_ms.median) ms median (min \(.wall_ms.min), max \(.wall_ms.max)), \(.throughput_per_s.median) starts/s; latency p50 \(.latency_ms.p50) p90 \(.latency_ms.p90) p99 \(.latency_ms.p99) max \(.latency_ms.max) ms; lock wait p50 \(.lock_wait_ms.p50) p90 \(.lock_wait_ms.p90) p99 \(.lock_wait_ms.p99) max \(.lock_wait_ms.max) ms; records \(.records_after)/\(.records_expected); failures \(.failures)" else empty end),
   (if .callgrind then "callgrind Ir per start: " + ([.callgrind | to_entries[] | "\(.key) \(.value.ir_total)"] | join(", ")) else empty end),
   "build guard (healthy): decision \(.buildguard.writes.last_decision.decision), fixture files changed: \(.buildguard.writes.fixture_files_changed)",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# The build guard (SPEC §4 build.reclaim): healthy hosts are left alone; a
+# The build guard (build.reclaim): healthy hosts are left alone; a
 # short host gets a targeted memory.reclaim of the deficit (drop_caches only
 # without memory.reclaim); a fragmented one gets compaction, and
 # drop_caches=2 + compaction again when slab pins pageblocks.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# vm.swappiness while builds run (SPEC §4 build.swappiness): the first build
+# vm.swappiness while builds run (build.swappiness): the first build
 # saves and lowers it, the last one out restores it, exactly once; stale
 # claims are released; a foreign change is left alone.
 
@@ -271,4 +271,25 @@ start_build() { # ID PID
 	assert_equal "$(swappiness)" 20
 	stop_container b1 /ci/b1 4001
 	assert_equal "$(swappiness)" 20
+}
+
+@test "a build's vm.swappiness claim lapses after its lifetime: restored and logged, the build keeps running" {
+	# A build step that runs for days is not a build: its claim holds for
+	# a bounded time only (6 h), then the host value comes back.
+	start_build b1 4001
+	assert_equal "$(swappiness)" 10
+	local rec="$STATE_DIR/containers/b1.json"
+	run jq -r '.swappiness_expires_usec > .started_monotonic_usec' "$rec"
+	assert_output true
+	jq -c '.swappiness_expires_usec = 1' "$rec" >"$rec.new" && mv "$rec.new" "$rec"
+	start_build b2-plain 4002
+	assert_equal "$(swappiness)" 10 # b2's own claim is fresh
+	stop_container b2-plain /ci/b2-plain 4002
+	assert_equal "$(swappiness)" 60
+	run log_field '.skipped | join(" ")'
+	assert_output --partial "vm.swappiness claim of b1 (10) lapsed"
+	stop_container b1 /ci/b1 4001
+	assert_equal "$(swappiness)" 60
+	run jq -c '."vm.swappiness"' "$STATE_DIR/ledger.json"
+	assert_output null
 }

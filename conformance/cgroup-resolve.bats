@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# SPEC §3: the cgroup comes from /proc/<pid>/cgroup at start stages, with
+# The cgroup comes from /proc/<pid>/cgroup at start stages, with
 # linux.cgroupsPath as the fallback; the cgroup2 mount from mountinfo.
 
 load helpers
@@ -109,4 +109,24 @@ setup() {
 	hook_run prestart
 	assert_success
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/outside/memory.min")" 0
+}
+
+@test "a bad cgroup path read from /proc/<pid>/cgroup is named as such, not blamed on linux.cgroupsPath" {
+	# A path with ".." in the kernel's answer (a fake procfs, or a hostile
+	# sysroot) used to be reported as "linux.cgroupsPath is not valid",
+	# sending the operator to a config.json that was fine.
+	mk_cgroup /docker/c1
+	mk_proc 4001 /docker/../c1
+	make_bundle c1 /docker/c1
+	state_for c1 4001
+	local before
+	before="$(host_snapshot)"
+	hook_run prestart
+	assert_success
+	assert_equal "$(host_snapshot)" "$before"
+	[[ "$stderr" == *"/proc/4001/cgroup: cgroup path '/docker/../c1' is not a valid cgroup path"* ]] || fail "stderr: $stderr"
+	[[ "$stderr" != *"linux.cgroupsPath"* ]] || fail "stderr blames linux.cgroupsPath: $stderr"
+	run log_field '.errors | join(" ")'
+	assert_output --partial "/proc/4001/cgroup: cgroup path '/docker/../c1' is not a valid cgroup path"
+	refute_output --partial "linux.cgroupsPath"
 }

@@ -1,7 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# SPEC §5: concurrent hooks never lose a restore (shared state changes under a
-# lock).
+# Concurrent hooks never lose a restore (shared state changes under a lock).
 
 load helpers
 
@@ -85,4 +84,35 @@ run_many() { # N: start N containers at once, check, stop them at once in anothe
 	run log_field '.lock_wait_us >= 100000 and .lock_wait_us < 10000000'
 	assert_output true
 	assert_equal "$(cg_value /memguard/ci memory.min)" $((2 * 16777216))
+}
+
+@test "a lock held past the run's deadline: the start ends within it, unprotected, and the log says why" {
+	# The wait was the runtime's whole 10 s hook timeout: the runtime
+	# killed the hook and failed the container's create.
+	mk_cgroup /memguard/ci/c1
+	mk_proc 5001 /memguard/ci/c1
+	make_bundle c1 /memguard/ci/c1
+	state_for c1 5001
+	mkdir -p "$SYSROOT/run/oci-memguard"
+	local lock="$SYSROOT/run/oci-memguard/lock" i
+	flock "$lock" sleep 12 &
+	local holder=$!
+	for ((i = 0; i < 100; i++)); do
+		flock -n "$lock" true || break
+		sleep 0.05
+	done
+	local t0 t1
+	t0=$(date +%s%N)
+	hook_run prestart
+	t1=$(date +%s%N)
+	kill "$holder" 2>/dev/null || true
+	wait "$holder" 2>/dev/null || true
+	assert_success
+	echo "prestart took $(((t1 - t0) / 1000000)) ms" >&2
+	(((t1 - t0) < 6000000000))
+	run log_field '.errors | join(" ")'
+	assert_output --partial "within the run's deadline: nothing changed"
+	run log_field '.skipped | join(" ")'
+	assert_output --partial "the container starts unprotected: the run's deadline would be missed"
+	assert_equal "$(cg_value /memguard/ci memory.min)" 0
 }

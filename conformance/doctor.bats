@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# `oci-memguard doctor` (SPEC §7): every check and its verdict on fixture
+# `oci-memguard doctor`: every check and its verdict on fixture
 # hosts, one line `OK|WARN|FAIL  <check>: <finding> [— fix: ...]` each; exit 1
 # only when protection cannot work (no cgroup v2 memory controller) or the
 # hook is broken (invalid policy, registered path missing).

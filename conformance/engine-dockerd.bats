@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Docker through oci-memguard-runtime (SPEC §6), each with its own dockerd
+# Docker through oci-memguard-runtime, each with its own dockerd
 # (temp data-root/exec-root/socket, no bridge, no iptables, cgroup parent
 # /memguard-test) started in a private mount namespace whose
 # /etc/oci-memguard/runtime.conf points the wrapper at this test's hook:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Podman and `podman build` (Buildah) with the hooks.d files `make install`
-# ships (SPEC §6), pointed at this test's hook: the hook runs at prestart
+# ships, pointed at this test's hook: the hook runs at prestart
 # (injected into config.json) and at poststop (run by Podman itself, with no
 # pid and an empty environment), for the right container, with the image
 # resolved from containers-storage and build steps recognised as builds.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Issue 6 (hardening), faults other than kills: cgroup files that refuse the
+# Faults other than kills: cgroup files that refuse the
 # write (EACCES, EPERM, EINVAL), a cgroup removed between the read and the
 # write (ENOENT), the state dir full or read-only, truncated records and
 # ledger. Each test ends with the fixture exactly as it began, and nothing is
@@ -263,5 +263,79 @@ fill_state_dir() { # the tmpfs over the state dir: not one more page fits
 	assert_equal "$(cg_value /ci memory.min)" $((4096 + M64))
 	stop_container c2 /ci/c2 4002
 	assert_initial
+	assert_ledger_empty
+}
+
+@test "a container id of 300 characters: its record fits a file name, the next run keeps its protection" {
+	# containers/<id>.json.tmp.<pid> of such an id is longer than NAME_MAX:
+	# the record was not written, the cgroups were, and the next unrelated
+	# run took the running container's protection away.
+	local long
+	long=$(printf 'a%.0s' $(seq 300))
+	prepare c1 4001 /ci/c1
+	state_for c1 4001 ".id = \"$long\""
+	hook_run prestart
+	assert_success
+	run log_field '.errors | length'
+	assert_output 0
+	assert_equal "$(cg_value /ci memory.min)" $((4096 + M64))
+	run jq -r .id "$STATE_DIR"/containers/*.json
+	assert_output "$long"
+	start_container c2 4002 /ci/c2
+	assert_equal "$(cg_value /ci memory.min)" $((4096 + 2 * M64))
+	stop_container c2 /ci/c2 4002
+	assert_equal "$(cg_value /ci memory.min)" $((4096 + M64))
+	rm -rf "${CGROOT:?}/ci/c1" "$SYSROOT/proc/4001"
+	state_for c1 none ".id = \"$long\""
+	hook_run poststop
+	assert_success
+	run log_field '.skipped | join(" ")'
+	refute_output --partial "no record"
+	assert_initial
+	assert_ledger_empty
+}
+
+@test "prestart [containers/ immutable: the record cannot be written]: nothing is changed, the container starts" {
+	mkdir -p "$STATE_DIR/containers"
+	IMMUTABLE="$STATE_DIR/containers"
+	chattr +i "$IMMUTABLE" 2>/dev/null || skip "chattr +i not supported on $BATS_TEST_TMPDIR"
+	prepare c1 4001 /ci/c1
+	hook_run prestart
+	assert_success
+	run log_field '.errors | join(" ")'
+	assert_output --partial "write record of c1: Operation not permitted: changing nothing"
+	# what could not be recorded is not raised: no run could give it back
+	assert_initial
+	assert_equal "$(cg_value /ci/c1 memory.min)" 0
+	run log_field '.actions | length'
+	assert_output 0
+	chattr -i "$IMMUTABLE"
+	IMMUTABLE=""
+}
+
+@test "ledger.json lost while a claim was never applied: the rebuild does not lower the admin's value" {
+	# /a holds an admin's 512M; c1's leaf cannot take memory.min, so /a was
+	# never raised for it. The rebuild subtracted c1's claim anyway and made
+	# 448M /a's original, restored once the containers stopped.
+	mk_cgroup /a 0 0
+	echo 536870912 >"$CGROOT/a/memory.min"
+	prepare c1 4001 /a/c1
+	rm "$CGROOT/a/c1/memory.min"
+	hook_run prestart
+	assert_success
+	assert_equal "$(cg_value /a memory.min)" 536870912
+	assert_equal "$(cg_value /a memory.low)" $M128
+	start_container c2 4002 /a/c2
+	local f="$STATE_DIR/ledger.json"
+	truncate -s $(($(stat -c %s "$f") / 2)) "$f"
+	start_container c3 4003 /a/c3
+	assert_file_exists "$f.corrupt"
+	assert_equal "$(cg_value /a memory.min)" $((536870912 + 2 * M64))
+	assert_equal "$(cg_value /a memory.low)" $((3 * M128))
+	stop_container c3 /a/c3 4003
+	stop_container c2 /a/c2 4002
+	stop_container c1 /a/c1 4001
+	assert_equal "$(cg_value /a memory.min)" 536870912
+	assert_equal "$(cg_value /a memory.low)" 0
 	assert_ledger_empty
 }

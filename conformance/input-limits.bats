@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# SPEC §2: every over-limit or malformed input is a one-line error naming the
+# Every over-limit or malformed input is a one-line error naming the
 # file and the reason, and nothing is changed because of it.
 
 load helpers

@@ -24,6 +24,8 @@ pkgs=(
 	python3-yaml
 	# `report` with a real logrotate run between hook runs (conformance/report.bats)
 	logrotate
+	# the real monitoring stack the metrics file is scraped by (conformance/monitoring.bats)
+	prometheus prometheus-node-exporter
 )
 if [[ -n "${MEMGUARD_EXTRA_TEST_PKGS:-}" ]]; then
 	# shellcheck disable=SC2206

@@ -1,10 +1,19 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# install.sh (SPEC §6): into a DESTDIR (nothing outside it), and into the
-# real root of this machine: registration with the engines found (hooks.d,
-# daemon.json with existing keys kept, the BuildKit shim), idempotence,
-# --dry-run, and --uninstall leaving no trace. Real-root tests snapshot the
-# host first and put back whatever install.sh did not, even on failure.
+# install.sh: into a DESTDIR (nothing outside it), and into the root of this
+# machine: registration with the engines found (hooks.d, daemon.json with
+# existing keys kept, the BuildKit shim), idempotence, --dry-run, and
+# --uninstall leaving no trace.
+#
+# The cases that write to the root run inside conformance/clean-root.sh: a
+# private mount namespace whose /etc, /usr/local, /usr/share, /var/lib,
+# /var/log and /run are overlays of this host's, with oci-memguard
+# uninstalled inside them if the host has it. So they run the same before
+# and after README's `sudo ./install.sh`, and never change the host or its
+# installation. Each such @test runs its case (a function below) through
+# on_clean_root, which runs this file again inside, filtered to that test;
+# there the case snapshots the (overlaid) root first and puts back whatever
+# install.sh did not, even on failure.
 
 load helpers
 load engine-helpers
@@ -29,20 +38,24 @@ install_snapshot() {
 
 setup_file() {
 	[[ $(id -u) -eq 0 ]] || return 0
-	# One real-root install at a time, and no suite's /etc/oci-memguard
-	# mount point in between, across concurrent bats runs.
+	# inside clean-root.sh: the outer run holds the lock
+	[[ -z "${MEMGUARD_CLEAN_ROOT:-}" ]] || return 0
+	# One install at a time, and no suite's /etc/oci-memguard mount point in
+	# between (it would be copied into the namespace), across concurrent
+	# bats runs: the engines the end-to-end case starts share the host's
+	# cgroups. (The engines' own state dirs are in the overlays.)
 	host_lock
-	engine_paths_mark
 }
 
 teardown_file() {
-	engine_paths_restore
+	[[ -z "${MEMGUARD_CLEAN_ROOT:-}" ]] || return 0
 	host_unlock
 }
 
 setup() {
 	requires root
-	[[ -f /var/lib/oci-memguard/manifest ]] && skip "oci-memguard is installed on this host (install.sh --uninstall first)"
+	# outside the namespace nothing of the root is touched (on_clean_root)
+	[[ -n "${MEMGUARD_CLEAN_ROOT:-}" ]] || return 0
 	SAVE="$BATS_TEST_TMPDIR/save"
 	mkdir -p "$SAVE"
 	install_snapshot >"$SAVE/before"
@@ -82,7 +95,37 @@ assert_no_trace() {
 	assert_success
 }
 
-@test "DESTDIR install: programs, hooks.d (one file per stage), shim and man page under DESTDIR only; uninstall empties it" {
+# on_clean_root CASE: runs the function CASE in a clean root (see the top of
+# this file): this file again, under clean-root.sh, filtered to the current
+# test, which there calls CASE itself. A skip inside is this test's skip.
+on_clean_root() {
+	if [[ -n "${MEMGUARD_CLEAN_ROOT:-}" ]]; then
+		"$@"
+		return
+	fi
+	local filter env=() v
+	filter="^$(printf '%s' "$BATS_TEST_DESCRIPTION" | sed 's/[][\\.*^$+?(){}|]/\\&/g')\$"
+	# a fresh bats: none of this run's BATS_* variables, nor its libexec
+	# first on PATH
+	env=("PATH=${PATH//$BATS_LIBEXEC:/}")
+	for v in HOME LANG TERM BATS_LIB_PATH $(compgen -e MEMGUARD_); do
+		[[ -n "${!v+x}" ]] && env+=("$v=${!v}")
+	done
+	run "$BATS_TEST_DIRNAME/clean-root.sh" "$BATS_TEST_TMPDIR/clean-root" \
+		env -i "${env[@]}" MEMGUARD_CLEAN_ROOT=1 bats --print-output-on-failure --filter "$filter" "$BATS_TEST_FILENAME"
+	if [[ "$status" -eq 0 ]] && grep -q '^ok 1 .* # skip' <<<"$output"; then
+		local reason
+		reason=$(sed -n 's/^ok 1 .* # skip *(\(.*\))$/\1/p' <<<"$output")
+		skip "${reason:-skipped in the clean root}"
+	fi
+	if [[ "$status" -ne 0 ]] || ! grep -qx '1\.\.1' <<<"$output" || ! grep -q '^ok 1 ' <<<"$output"; then
+		printf '%s\n' "$output"
+		fail "the case did not pass in the clean root (clean-root.sh, output above)"
+	fi
+}
+
+@test "DESTDIR install: programs, hooks.d (one file per stage), shim and man page under DESTDIR only; uninstall empties it" { on_clean_root case_destdir; }
+case_destdir() {
 	local dest="$BATS_TEST_TMPDIR/pkg"
 	DESTDIR="$dest" run "$SRC/install.sh"
 	assert_success
@@ -103,7 +146,8 @@ assert_no_trace() {
 	assert_no_trace
 }
 
-@test "real root: install registers with what it finds, a second run changes nothing, --uninstall leaves no trace" {
+@test "real root: install registers with what it finds, a second run changes nothing, --uninstall leaves no trace" { on_clean_root case_install_twice_uninstall; }
+case_install_twice_uninstall() {
 	run "$SRC/install.sh"
 	assert_success
 	assert_file_executable /usr/local/bin/oci-memguard-runtime
@@ -128,7 +172,8 @@ assert_no_trace() {
 	assert_no_trace
 }
 
-@test "real root: --dry-run prints what it would do and changes nothing" {
+@test "real root: --dry-run prints what it would do and changes nothing" { on_clean_root case_dry_run; }
+case_dry_run() {
 	run "$SRC/install.sh" --dry-run
 	assert_success
 	assert_output --partial "would run: make"
@@ -138,7 +183,8 @@ assert_no_trace() {
 	assert_no_trace
 }
 
-@test "real root, Docker: existing daemon.json keys are kept, --docker-default sets default-runtime, uninstall restores it byte for byte" {
+@test "real root, Docker: existing daemon.json keys are kept, --docker-default sets default-runtime, uninstall restores it byte for byte" { on_clean_root case_docker_keys_kept; }
+case_docker_keys_kept() {
 	requires dockerd
 	mkdir -p /etc/docker
 	printf '{\n    "log-driver": "json-file",\n    "runtimes": {"nvidia": {"path": "/usr/bin/nvidia-container-runtime"}}\n}\n' >/etc/docker/daemon.json
@@ -154,7 +200,8 @@ assert_no_trace() {
 	assert_no_trace
 }
 
-@test "real root, Docker: daemon.json edited after install: uninstall removes only oci-memguard's keys" {
+@test "real root, Docker: daemon.json edited after install: uninstall removes only oci-memguard's keys" { on_clean_root case_docker_edited_after; }
+case_docker_edited_after() {
 	requires dockerd
 	run "$SRC/install.sh" --docker-default
 	assert_success
@@ -167,7 +214,8 @@ assert_no_trace() {
 	assert_output '{"debug":true}'
 }
 
-@test "real root, Docker without systemd: the BuildKit shim goes first on PATH in /etc/default/docker, and comes out again" {
+@test "real root, Docker without systemd: the BuildKit shim goes first on PATH in /etc/default/docker, and comes out again" { on_clean_root case_docker_init_path; }
+case_docker_init_path() {
 	requires dockerd
 	[[ -d /run/systemd/system ]] && skip "systemd runs here: the drop-in path is used instead"
 	[[ -f /etc/default/docker ]] || skip "no /etc/default/docker (docker.io's init script) on this host"
@@ -183,11 +231,14 @@ assert_no_trace() {
 	assert_no_trace
 }
 
-@test "real root, end to end: after install.sh, podman (default hooks dir) and dockerd (installed daemon.json) run the installed hook; --uninstall --purge leaves no trace" {
+@test "real root, end to end: after install.sh, podman (default hooks dir) and dockerd (installed daemon.json) run the installed hook; --uninstall --purge leaves no trace" { on_clean_root case_end_to_end; }
+case_end_to_end() {
 	local have_podman=0 have_dockerd=0
 	command -v podman >/dev/null && have_podman=1
 	command -v dockerd >/dev/null && [[ -x /usr/bin/docker ]] && have_dockerd=1
 	((have_podman || have_dockerd)) || skip "neither podman nor dockerd installed"
+	local had_docker_key=0
+	[[ -e /etc/docker/key.json ]] && had_docker_key=1
 	run "$SRC/install.sh"
 	assert_success
 	printf '{"match": {"images": ["*memguard-test*"]}, "memory": {"min": "32M"}}\n' >/etc/oci-memguard/policy.d/50-install-test.json
@@ -227,6 +278,8 @@ assert_no_trace() {
 	fi
 	e2e_cleanup
 	rm -f /etc/oci-memguard/policy.d/50-install-test.json
+	# dockerd's own identity key, written at its first start: not install.sh's
+	((had_docker_key)) || rm -f /etc/docker/key.json
 	run "$SRC/install.sh" --uninstall --purge
 	assert_success
 	assert_no_trace
@@ -257,7 +310,8 @@ start_daemon_with_pidfile() {
 @test "examples/policies: every policy is valid (oci-memguard policy check)" {
 	[[ -x "$MEMGUARD_BIN" ]] || fail "hook not built"
 	local dir="$BATS_TEST_TMPDIR/policies"
-	# root-owned copies: the checker enforces owner and mode (SPEC §4)
+	# root-owned copies: the checker refuses policy files another user could
+	# have written (owner and mode)
 	mkdir -p "$dir"
 	install -m 0644 -o 0 -g 0 "$SRC"/examples/policies/*.json "$dir/"
 	run "$MEMGUARD_BIN" policy check "$dir"

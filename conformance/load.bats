@@ -1,9 +1,9 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Load (SPEC §5): 64 hooks at once, many rounds, random start/stop order and
+# Load: 64 hooks at once, many rounds, random start/stop order and
 # random SIGKILLs at random steps: afterwards every cgroup value, vm.swappiness
 # and the ledger equal the initial state. Rounds: MEMGUARD_LOAD_ROUNDS
-# (default 10 in make check; the issue's 100 takes ~10x as long).
+# (default 10 in make check; 100 takes ~10x as long).
 
 load helpers
 

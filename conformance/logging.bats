@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# SPEC §8: one JSON object per line with the contract's fields; strings from
+# One JSON object per line with the documented fields (README, Logs); strings from
 # containers escaped, never a format string.
 
 load helpers

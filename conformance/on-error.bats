@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# SPEC §4 on_error: a hook failure never blocks a container unless the policy
+# on_error: a hook failure never blocks a container unless the policy
 # says "fail"; then the start stage exits non-zero with the reason on stderr
 # and gives back what it took.
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# SPEC §4 overrides: annotations may change the values only when the policy
+# overrides: annotations may change the values only when the policy
 # allows, and never above its caps.
 
 load helpers

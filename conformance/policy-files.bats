@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# SPEC §4: vendor and admin directories, masking, lexical order, key-by-key
+# Policy files: vendor and admin directories, masking, lexical order, key-by-key
 # merge, invalid files ignored alone, ownership and mode, `policy check`.
 
 load helpers

@@ -59,13 +59,31 @@ setup() {
 	assert_equal "$(cg_value /memguard memory.min)" 0
 }
 
-@test "a leaf value already higher than the policy is never lowered" {
+@test "a leaf value already higher than the policy is never lowered, and raises its ancestors only by the claim" {
+	# The runtime wrote the container's own request into the leaf (e.g.
+	# linux.resources.unified memory.min=2G): without the hook the
+	# ancestors cap it; the hook must not make it host-wide.
 	mk_cgroup /memguard/ci/big
 	echo 2147483648 >"$CGROOT/memguard/ci/big/memory.min"
 	start_container big 4001 /memguard/ci/big
 	assert_equal "$(cg_value /memguard/ci/big memory.min)" 2147483648
-	# the ancestors cover what the leaf really declares
-	assert_equal "$(cg_value /memguard/ci memory.min)" 2147483648
+	assert_equal "$(cg_value /memguard/ci memory.min)" 536870912
+	assert_equal "$(cg_value /memguard memory.min)" 536870912
+	run log_field '.skipped | join(" ")'
+	assert_output --partial "memory.min of /memguard/ci/big is 2147483648, above the container's claim 536870912: kept on the leaf"
+	stop_container big /memguard/ci/big 4001
+	assert_equal "$(cg_value /memguard/ci memory.min)" 0
+}
+
+@test "a leaf at memory.min=max escapes no cap: the ancestors cover the capped claim only" {
+	policy 20-cap.json '{"match": {"cgroups": ["/machine.slice/*"]}, "memory": {"min": "64M"}}'
+	mk_cgroup /machine.slice/c1
+	echo max >"$CGROOT/machine.slice/c1/memory.min"
+	start_container c1 4001 /machine.slice/c1
+	assert_equal "$(cg_value /machine.slice/c1 memory.min)" max
+	assert_equal "$(cg_value /machine.slice memory.min)" 67108864
+	stop_container c1 /machine.slice/c1 4001
+	assert_equal "$(cg_value /machine.slice memory.min)" 0
 }
 
 @test "poststop twice (podman#9983) is harmless and exits 0" {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# SPEC §9: after reading its inputs the hook sets no_new_privs and loads a
+# After reading its inputs the hook sets no_new_privs and loads a
 # seccomp allowlist (the allowlist itself is unit-tested in
 # conformance/unit/test-sandbox.c: exec and AF_INET sockets kill it).
 

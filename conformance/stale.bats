@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# SPEC §5: every run prunes stale records (container gone without poststop)
+# Every run prunes stale records (container gone without poststop)
 # and gives back what they held.
 
 load helpers

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Issue 6 (hardening), trust: a symlinked policy is judged by its target
-# (SPEC §4, §9), and no path built from container input (id, cgroupsPath,
+# Trust: a symlinked policy is judged by its target (owner, mode: whoever
+# can retarget the link chose the content), and no path built from container input (id, cgroupsPath,
 # /proc/<pid>/cgroup) makes the hook touch anything outside the sysroot's
 # cgroupfs and state dir — checked over the whole test tree, not only the
 # files a test expects.
@@ -168,7 +168,7 @@ $(diff <(echo "$BEFORE") <(echo "$after"))"
 	cmp "$STATE_DIR/ledger.json" "$BATS_TEST_TMPDIR/ledger.before"
 	cmp "$STATE_DIR/containers/victim.json" "$BATS_TEST_TMPDIR/victim.before"
 	assert_equal "$(find "$STATE_DIR" -type f ! -name 'policy-cache*' | sort | tr '\n' ' ')" \
-		"$STATE_DIR/containers/victim.json $STATE_DIR/ledger.json $STATE_DIR/lock "
+		"$STATE_DIR/containers/victim.json $STATE_DIR/ledger.json $STATE_DIR/lock $STATE_DIR/metrics.json "
 }
 
 @test "cgroupsPath or /proc/<pid>/cgroup with .., control characters or systemd tricks writes nothing outside the cgroupfs" {

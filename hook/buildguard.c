@@ -20,12 +20,8 @@ static const char *const vmstat_keys[] = {
 };
 
 static int vmstat_read(const char *sysroot, uint64_t vals[], bool have[]) {
-        char path[PATH_MAX];
-        int r = path_join(path, sizeof path, sysroot, "/proc/vmstat");
-        if (r < 0)
-                return r;
         _cleanup_free_ char *buf = NULL;
-        r = read_file_at(AT_FDCWD, path, 256 * 1024, &buf, NULL);
+        int r = read_host_file(sysroot, "/proc/vmstat", 256 * 1024, &buf, NULL);
         if (r < 0)
                 return r;
         char *save = NULL;

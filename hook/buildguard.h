@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
-/* The build guard (SPEC §4 build.reclaim, §5): before a build step starts,
+/* The build guard (build.reclaim): before a build step starts,
  * check memory health and free memory only when needed; at poststop report
  * what the build went through. vm.swappiness claims are kept by the ledger. */
 

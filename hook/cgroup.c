@@ -137,13 +137,10 @@ int cgroup_host_detect(const char *sysroot, struct cgroup_host *ret, struct mg_e
 }
 
 int cgroup_of_pid(const char *sysroot, int64_t pid, char *v2, size_t v2_size, char *v1mem, size_t v1mem_size) {
-        char rel[64], path[PATH_MAX];
+        char rel[64];
         snprintf(rel, sizeof rel, "/proc/%lld/cgroup", (long long) pid);
-        int r = path_join(path, sizeof path, sysroot, rel);
-        if (r < 0)
-                return r;
         _cleanup_free_ char *buf = NULL;
-        r = read_file_at(AT_FDCWD, path, 64 * 1024, &buf, NULL);
+        int r = read_host_file(sysroot, rel, 64 * 1024, &buf, NULL);
         if (r < 0)
                 return r;
         v2[0] = v1mem[0] = '\0';

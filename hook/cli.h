@@ -23,3 +23,5 @@ struct cli {
 
 int doctor_main(struct cli *c);
 int explain_main(struct cli *c);
+/* oci-memguard status [--json] (status.c) */
+int status_main(struct cli *c);

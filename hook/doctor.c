@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* `oci-memguard doctor` (SPEC §7): will protection work on this host, and
+/* `oci-memguard doctor`: will protection work on this host, and
  * is the hook itself sound? One line per check, OK / WARN / FAIL with the
  * fix; exit 1 only when protection cannot work here or the hook is broken. */
 #include <dirent.h>
@@ -253,7 +253,7 @@ static void check_memory(struct report *r, const struct hook_opts *o) {
  * socket; when it does not answer, the hook writes them directly and
  * systemd resets them the next time it realizes the unit. A real round
  * trip (Ping), bounded by the hook's own deadline for a value (2 s,
- * ledger.c): with 1 s, doctor warned in the systemd VM while systemd was
+ * apply.c): with 1 s, doctor warned in the systemd VM while systemd was
  * still busy booting, about a bus the hook then used without trouble. */
 static void check_systemd_bus(struct report *r, const struct hook_opts *o) {
         char where[PATH_MAX] = "";

@@ -12,7 +12,7 @@
 #include "budget_view.h"
 #include "cli.h"
 #include "json.h"
-#include "ledger.h"
+#include "state.h"
 
 static int add_annotation(struct annotations *a, const char *key, const char *value) {
         char **k = realloc(a->keys, (a->n + 1) * sizeof *k);
@@ -272,7 +272,8 @@ int explain_main(struct cli *c) {
                 return 1;
         }
         snprintf(out.id, sizeof out.id, "%s", v.state.id);
-        r = container_decide(&v, &o, &out);
+        struct mg_error derr = {0};
+        r = container_decide(&v, &o, &out, &derr);
         if (r >= 0)
                 (void) container_protect(&v, &o, &out);
         _cleanup_(explain_budget_done) struct explain_budget eb = {0};
@@ -284,7 +285,7 @@ int explain_main(struct cli *c) {
         _cleanup_(strbuf_free) struct strbuf rec = {0};
         (void) outcome_format(&out, &rec);
         if (r < 0) {
-                fprintf(stderr, "oci-memguard: explain: cannot decide: %s\n", out.errors.buf ? out.errors.buf : strerror(-r));
+                fprintf(stderr, "oci-memguard: explain: cannot decide: %s\n", derr.msg);
                 outcome_free(&out);
                 return 1;
         }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "hook.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -8,11 +10,14 @@
 #include <string.h>
 
 #include "buildguard.h"
+#include "evidence.h"
+#include "metrics.h"
 #include "killpoint.h"
-#include "ledger.h"
+#include "apply.h"
 #include "meminfo.h"
 #include "policy_cache.h"
 #include "sandbox.h"
+#include "state.h"
 
 static const char *const known_stages[] = {
         "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop",
@@ -65,7 +70,7 @@ void container_view_free(struct container_view *v) {
 
 /* ---- identification --------------------------------------------------- */
 
-static int find_cgroup(struct container_view *v, const struct hook_opts *o, struct outcome *out) {
+static int find_cgroup(struct container_view *v, const struct hook_opts *o, struct outcome *out, struct mg_error *err) {
         if (v->no_cgroup) {
                 snprintf(v->protect_skip, sizeof v->protect_skip, "no cgroup (explain --image): protection is shown as claims only");
                 return 0;
@@ -85,12 +90,11 @@ static int find_cgroup(struct container_view *v, const struct hook_opts *o, stru
         if (!found[0] && v->has_oci) {
                 char buf[1024];
                 int r = cgroup_path_from_config(v->oci.cgroups_path, v->state.id, buf, sizeof buf);
-                if (r < 0) {
+                if (r < 0)
                         /* Malformed input: nothing is done for this container. */
-                        outcome_error(out, "%s/config.json: linux.cgroupsPath '%.200s' is not a valid cgroup path", v->state.bundle,
-                                      v->oci.cgroups_path ? v->oci.cgroups_path : "");
-                        return -EINVAL;
-                } else {
+                        return mg_error_set(err, -EINVAL, "%s/config.json: linux.cgroupsPath '%.200s' is not a valid cgroup path",
+                                            v->state.bundle, v->oci.cgroups_path ? v->oci.cgroups_path : "");
+                else {
                         /* crun moves the container into a "container"
                          * sub-cgroup on v2: the real leaf is below. */
                         char sub[1024];
@@ -103,9 +107,14 @@ static int find_cgroup(struct container_view *v, const struct hook_opts *o, stru
                 }
         } else
                 snprintf(v->cgroup, sizeof v->cgroup, "%s", found);
+        /* Name where the bad path came from: the kernel's view of the
+         * container's process, or the bundle's claim. */
         if (v->cgroup[0] && cgroup_path_normalize(v->cgroup) < 0) {
-                outcome_error(out, "cgroup path '%.200s' is not valid", v->cgroup);
-                return -EINVAL;
+                if (v->cgroup_from && STREQ(v->cgroup_from, "/proc/<pid>/cgroup"))
+                        return mg_error_set(err, -EINVAL, "/proc/%" PRId64 "/cgroup: cgroup path '%.200s' is not a valid cgroup path",
+                                            v->state.pid, v->cgroup);
+                return mg_error_set(err, -EINVAL, "%s/config.json: linux.cgroupsPath '%.200s' is not a valid cgroup path",
+                                    v->state.bundle, v->oci.cgroups_path ? v->oci.cgroups_path : "");
         }
         if (!v->cgroup[0])
                 return 0;
@@ -148,7 +157,7 @@ static struct policy_subject view_subject(const struct container_view *v, bool b
         };
 }
 
-static int merge(struct container_view *v, bool build) {
+static int merge(struct container_view *v, bool build, struct mg_error *err) {
         struct policy_subject s = view_subject(v, build);
         if (v->merged)
                 policy_free(v->merged);
@@ -157,8 +166,11 @@ static int merge(struct container_view *v, bool build) {
         v->n_matched = 0;
         v->merged = calloc(1, sizeof *v->merged);
         if (!v->merged)
-                return -ENOMEM;
-        return policy_merge_matching(&v->policies, &s, v->merged, &v->matched, &v->n_matched);
+                return mg_error_oom(err);
+        int r = policy_merge_matching(&v->policies, &s, v->merged, &v->matched, &v->n_matched);
+        if (r < 0)
+                return mg_error_set(err, r, "merge the matching policies: %s", strerror(-r));
+        return 0;
 }
 
 /* Is there a matching policy that marks this image a builder? */
@@ -315,17 +327,20 @@ static void adopt_engine(struct container_view *v, const struct hook_opts *o, st
         adopt_one(v, o, out, "low", low, &v->merged->overrides.max_low, &v->low);
 }
 
-int container_decide(struct container_view *v, const struct hook_opts *o, struct outcome *out) {
-        struct mg_error err = {0};
+int container_decide(struct container_view *v, const struct hook_opts *o, struct outcome *out, struct mg_error *err) {
+        assert(v);
+        assert(o);
+        assert(out);
+        struct mg_error herr = {0};
         host_config_defaults(&v->host_config);
-        int r = cgroup_host_detect(o->sysroot, &v->host, &err);
+        int r = cgroup_host_detect(o->sysroot, &v->host, &herr);
         if (r < 0) {
-                outcome_error(out, "%s", err.msg);
+                outcome_error(out, "%s", herr.msg);
                 v->host = (struct cgroup_host) { .v2_fd = -1, .mode = CGROUP_MODE_V1 };
         }
         out->cgroup_mode = cgroup_mode_name(v->host.mode);
         out->recursiveprot = v->host.recursiveprot;
-        r = find_cgroup(v, o, out);
+        r = find_cgroup(v, o, out, err);
         if (r < 0)
                 return r;
         snprintf(out->cgroup, sizeof out->cgroup, "%s", v->cgroup);
@@ -351,7 +366,7 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
         struct policy_cache pc;
         r = policy_cache_open(&pc, state_fd, o->policy_dirs, o->n_policy_dirs, true, !o->dry_run);
         if (r < 0)
-                return r;
+                return mg_error_set(err, r, "open the policy cache: %s", strerror(-r));
         /* A start needs only the policies that can match it; a dry run
          * (explain) lists every one. */
         struct policy_subject filter = view_subject(v, false);
@@ -367,7 +382,7 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
                 outcome_error(out, "%s (file ignored)", v->policies.errors[i].msg);
 
         decide_build(v, &bs, out);
-        r = merge(v, v->build);
+        r = merge(v, v->build, err);
         if (r < 0)
                 return r;
         /* A policy can switch the heuristics off; the annotation and the
@@ -377,7 +392,7 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
                 outcome_skip(out, "build signal '%s' (%s) ignored: policy sets build.detect=false", v->build_signal, v->build_source);
                 v->build = v->build_trusted = false;
                 v->build_signal[0] = v->build_source[0] = '\0';
-                r = merge(v, false);
+                r = merge(v, false, err);
                 if (r < 0)
                         return r;
         }
@@ -400,7 +415,7 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
         /* The host configuration (the protection budget), read here with
          * every other input, before the sandbox. An invalid file is one
          * error line and the defaults apply: it never fails a start. */
-        struct mg_error herr = {0};
+        herr = (struct mg_error) {0};
         if (host_config_load(o->sysroot, true, &v->host_config, NULL, 0, &herr) < 0)
                 outcome_error(out, "%s (the defaults apply)", herr.msg);
         return 0;
@@ -432,18 +447,237 @@ static void finish(struct outcome *out, struct hook_opts *o) {
 
 static bool has_claims(const struct container_view *v) { return v->min > 0 || v->low > 0; }
 
+/* The run's deadline: the runtime kills a hook past its timeout. */
+static uint64_t run_deadline(const struct hook_opts *o) {
+        return o->deadline_usec ? o->deadline_usec : now_usec_monotonic() + MEMGUARD_RUN_DEADLINE_USEC;
+}
+
+/* ---- evidence and metrics --------------------------------------------- */
+
+/* The container's cgroup directory as the host sees it below sysroot. */
+static int open_cgroup_dir(const char *sysroot, const char *cgroup_dir) {
+        char path[PATH_MAX];
+        if (!cgroup_dir[0])
+                return -ENOENT;
+        int r = path_join(path, sizeof path, sysroot, cgroup_dir);
+        if (r < 0)
+                return r;
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+/* "evidence":{...}: the kernel's counters at start, kept in the record's
+ * extra object for poststop. On v1/hybrid, or when they cannot be read,
+ * the reason instead: the stop says "not available" once, with it. */
+static void evidence_snapshot(const struct hook_opts *o, const struct container_view *v, struct strbuf *sb) {
+        strbuf_puts(sb, "\"evidence\":");
+        if (!v->protect_possible) {
+                strbuf_puts(sb, "{\"unavailable\":");
+                strbuf_json_string(sb, v->protect_skip[0] ? v->protect_skip : "no cgroup v2 memory controller for this container");
+                strbuf_puts(sb, "}");
+                return;
+        }
+        _cleanup_close_ int fd = open_cgroup_dir(o->sysroot, v->cgroup_dir);
+        struct ev_sample smp;
+        int r = fd < 0 ? fd : evidence_read_at(fd, &smp);
+        if (r < 0) {
+                strbuf_printf(sb, "{\"unavailable\":\"memory.events of the container's cgroup could not be read at start: %s\"}", strerror(-r));
+                return;
+        }
+        evidence_sample_json(&smp, sb);
+}
+
+/* The record's extra object: the evidence snapshot, and the build guard's
+ * own snapshot ({...}) merged in. NULL when out of memory. */
+static char *record_extra(const struct hook_opts *o, const struct container_view *v, char *guard_json) {
+        _cleanup_free_ char *guard = guard_json;
+        struct strbuf sb = {0};
+        strbuf_puts(&sb, "{");
+        evidence_snapshot(o, v, &sb);
+        if (guard && guard[0] == '{' && guard[1] != '}') {
+                strbuf_puts(&sb, ",");
+                strbuf_puts(&sb, guard + 1);
+        } else
+                strbuf_puts(&sb, "}");
+        if (sb.oom) {
+                strbuf_free(&sb);
+                return NULL;
+        }
+        return sb.buf;
+}
+
+/* The stop's "evidence": deltas since the start's snapshot and the
+ * verdict. Returns the verdict's name for the metrics. */
+static const char *evidence_at_stop(const struct hook_opts *o, const struct record *rec, struct outcome *out) {
+        struct json_node *root = NULL;
+        struct mg_error err = {0};
+        const struct json_node *snap = NULL;
+        if (rec->extra_json && json_parse(rec->extra_json, strlen(rec->extra_json), NULL, &root, &err) == 0)
+                snap = json_get(root, "evidence");
+        struct ev_sample before = {0}, after = {0};
+        struct ev_judge_input in = { .v2 = true, .protected_ = rec->min > 0 || rec->low > 0, .min = rec->min, .before = &before, .after = &after };
+        const char *why = NULL;
+        const struct json_node *unavailable = snap ? json_get(snap, "unavailable") : NULL;
+        if (unavailable && unavailable->type == JSON_STRING) {
+                /* claims the host could not hold (v1/hybrid): not
+                 * applicable would hide them */
+                in.v2 = false;
+                in.protected_ = true;
+                why = unavailable->str;
+        } else if (in.protected_) {
+                in.have_before = snap && evidence_sample_from_json(snap, &before) == 0;
+                _cleanup_close_ int fd = open_cgroup_dir(o->sysroot, rec->cgroup_dir);
+                in.have_after = fd >= 0 && evidence_read_at(fd, &after) == 0;
+                if (!in.have_before)
+                        why = "no snapshot of the kernel's counters at start";
+                else if (!in.have_after)
+                        /* runc and crun remove the cgroup before poststop:
+                         * `oci-memguard status` shows the live counters */
+                        why = "the container's cgroup was gone at poststop";
+        }
+        enum ev_verdict v = evidence_judge(&in);
+        _cleanup_strbuf_ struct strbuf sb = {0};
+        evidence_format(&in, v, v == EV_NOT_AVAILABLE ? why : NULL, &sb);
+        if (!sb.oom)
+                outcome_extra_raw(out, "evidence", sb.buf);
+        /* the deltas are top-level fields: `report` sums memory_events_delta.low */
+        for (int stat = 0; stat < 2 && v != EV_NOT_APPLICABLE; stat++) {
+                _cleanup_strbuf_ struct strbuf d = {0};
+                if (evidence_deltas_format(&in, stat, &d) && !d.oom)
+                        outcome_extra_raw(out, stat ? "memory_stat_delta" : "memory_events_delta", d.buf);
+        }
+        json_free(root);
+        return evidence_verdict_name(v);
+}
+
+static const char *run_outcome(const struct outcome *out) {
+        if (out->n_errors > 0)
+                return "error";
+        if (out->n_actions == 0 && out->n_skipped > 0)
+                return "skipped";
+        return "ok";
+}
+
+/* A u64 the run recorded in its outcome's extra pairs (",\"key\":N"). */
+static bool outcome_extra_get_u64(const struct outcome *out, const char *key, uint64_t *ret) {
+        char pat[80];
+        snprintf(pat, sizeof pat, ",\"%s\":", key);
+        const char *p = out->extra.buf ? strstr(out->extra.buf, pat) : NULL;
+        if (!p)
+                return false;
+        p += strlen(pat);
+        uint64_t v = 0;
+        if (*p < '0' || *p > '9')
+                return false;
+        for (; *p >= '0' && *p <= '9'; p++)
+                v = v * 10 + (uint64_t) (*p - '0');
+        *ret = v;
+        return true;
+}
+
+/* The build guard's decision and the MemAvailable it gained, from its
+ * "build_guard" object in the outcome. */
+static void guard_figures(const struct outcome *out, struct metrics_run *run, char *decision, size_t size) {
+        const char *p = out->extra.buf ? strstr(out->extra.buf, ",\"build_guard\":{\"decision\":\"") : NULL;
+        if (!p)
+                return;
+        p += strlen(",\"build_guard\":{\"decision\":\"");
+        size_t n = strcspn(p, "\"");
+        snprintf(decision, size, "%.*s", (int) (n < size ? n : size - 1), p);
+        run->guard_decision = decision;
+        uint64_t before, after;
+        if (outcome_extra_get_u64(out, "mem_available_before", &before) && outcome_extra_get_u64(out, "mem_available_after", &after) &&
+            after > before)
+                run->guard_freed_bytes = after - before;
+}
+
+/* The figures of the live records, for the gauges. */
+static void ledger_gauges(const struct hook_opts *o, const struct ledger *l, struct metrics_gauges *g) {
+        *g = (struct metrics_gauges) {0};
+        int swap = LEDGER_NO_SWAPPINESS;
+        for (size_t i = 0; i < l->n_recs; i++) {
+                const struct record *r = &l->recs[i];
+                if (l->rec_state[i] == REC_REMOVED)
+                        continue;
+                if (r->protect && (r->min > 0 || r->low > 0)) {
+                        g->held_min += r->min;
+                        g->held_low += r->low;
+                        g->protected_containers++;
+                }
+                if (r->swappiness != LEDGER_NO_SWAPPINESS && (swap == LEDGER_NO_SWAPPINESS || r->swappiness < swap))
+                        swap = r->swappiness;
+        }
+        if (swap != LEDGER_NO_SWAPPINESS) {
+                g->swappiness_claimed = true;
+                g->swappiness = (uint64_t) swap;
+        }
+        struct meminfo mi;
+        if (meminfo_read(o->sysroot, &mi) == 0)
+                g->mem_total = mi.total;
+}
+
+/* Under the ledger lock l holds: the run's counters (final unless a build
+ * guard still runs after the lock: then metrics_after_guard counts the
+ * run) and the state's gauges; the textfile is rewritten. */
+static void metrics_under_lock(const struct hook_opts *o, struct ledger *l, struct outcome *out, const char *verdict, const char *policies_body,
+                               bool run_counted_later) {
+        if (o->dry_run || l->lockfd < 0)
+                return;
+        struct metrics_run run = { .verdict = verdict, .policies_body = policies_body };
+        if (!run_counted_later) {
+                run.stage = out->stage && STREQ(out->stage, "poststop") ? "poststop" : "start";
+                run.outcome = run_outcome(out);
+                run.have_duration = true;
+                run.duration_us = now_usec_monotonic() - out->start_usec;
+        }
+        run.have_lock_wait = outcome_extra_get_u64(out, "lock_wait_us", &run.lock_wait_us);
+        struct metrics_gauges g;
+        ledger_gauges(o, l, &g);
+        int r = metrics_commit(l->dirfd, o->metrics_dir, &run, &g);
+        if (r < 0)
+                outcome_skip(out, "metrics: not written to '%s': %s, ignoring", o->metrics_dir[0] ? o->metrics_dir : o->state_dir, strerror(-r));
+}
+
+/* After a build guard ran outside the lock: the run itself and the
+ * guard's decision, under the lock taken again briefly. */
+static void metrics_after_guard(const struct hook_opts *o, struct outcome *out) {
+        if (o->dry_run)
+                return;
+        struct outcome scratch; /* ledger_open notes its lock wait: not this run's */
+        outcome_init(&scratch, out->stage);
+        struct ledger l;
+        struct mg_error err = {0};
+        if (ledger_open(&l, o->state_dir, o->sysroot, NULL, &scratch, false, run_deadline(o), &err) == 0) {
+                char decision[32] = "";
+                struct metrics_run run = {
+                        .stage = STREQ(out->stage, "poststop") ? "poststop" : "start",
+                        .outcome = run_outcome(out),
+                        .have_duration = true,
+                        .duration_us = now_usec_monotonic() - out->start_usec,
+                };
+                guard_figures(out, &run, decision, sizeof decision);
+                int r = metrics_commit(l.dirfd, o->metrics_dir, &run, NULL);
+                if (r < 0)
+                        outcome_skip(out, "metrics: not written: %s, ignoring", strerror(-r));
+        } else
+                outcome_skip(out, "metrics: %s, ignoring", err.msg);
+        ledger_close(&l);
+        outcome_free(&scratch);
+}
+
 /* Prunes stale records and gives back what they held: every run heals
  * what killed or never-stopped runs left behind. */
 static void ledger_maintain(const struct hook_opts *o, const struct cgroup_host *host, struct outcome *out) {
         struct ledger l;
         struct mg_error err = {0};
-        if (ledger_open(&l, o->state_dir, o->sysroot, host, out, o->dry_run, &err) < 0) {
+        if (ledger_open(&l, o->state_dir, o->sysroot, host, out, o->dry_run, run_deadline(o), &err) < 0) {
                 outcome_error(out, "%s", err.msg);
                 return;
         }
         (void) ledger_load(&l);
         ledger_prune_stale(&l);
         (void) ledger_apply(&l);
+        metrics_under_lock(o, &l, out, NULL, NULL, false);
         ledger_close(&l);
 }
 
@@ -469,14 +703,13 @@ static int stage_start(struct hook_opts *o, struct outcome *out) {
                 return 0;
         }
         v.has_oci = true;
-        int r = container_decide(&v, o, out);
-        if (r == -EINVAL) {
-                outcome_skip(out, "malformed config.json: nothing done");
-                fprintf(stderr, "oci-memguard: %s/config.json: linux.cgroupsPath is not a valid cgroup path\n", v.state.bundle);
-                return 0;
-        }
+        /* err names the source of a bad value (config.json or
+         * /proc/<pid>/cgroup): reported once, here. */
+        int r = container_decide(&v, o, out, &err);
         if (r < 0) {
-                outcome_error(out, "deciding: %s", strerror(-r));
+                outcome_error(out, "%s", err.msg);
+                outcome_skip(out, r == -EINVAL ? "malformed input: nothing done" : "cannot decide: nothing done");
+                fprintf(stderr, "oci-memguard: %s\n", err.msg);
                 return 0;
         }
         /* Every input is read (state, config.json, mountinfo, policies,
@@ -521,6 +754,8 @@ int container_protect(struct container_view *v, const struct hook_opts *o, struc
         rec.image_trusted = v->image_trusted;
         if (rec.pid > 0)
                 (void) proc_starttime(o->sysroot, rec.pid, &rec.starttime);
+        if (rec.swappiness >= 0)
+                rec.swappiness_expires_usec = ledger_swappiness_expiry(rec.started_monotonic_usec);
         {
                 struct strbuf sb = {0};
                 strbuf_printf(&sb, "[%s]", out->policies.buf ? out->policies.buf : "");
@@ -532,12 +767,16 @@ int container_protect(struct container_view *v, const struct hook_opts *o, struc
                 uint64_t after_bytes = after->set && aw != POLICY_WHEN_NEVER && aw != POLICY_WHEN_UNSET ? size_bytes(v, o, after) : 0;
                 rec.extra_json = buildguard_snapshot_json(o->sysroot, after_bytes, (int) aw);
         }
+        if (has_claims(v))
+                rec.extra_json = record_extra(o, v, rec.extra_json);
 
         struct ledger l;
-        r = ledger_open(&l, o->state_dir, o->sysroot, &v->host, out, o->dry_run, &err);
+        r = ledger_open(&l, o->state_dir, o->sysroot, &v->host, out, o->dry_run, run_deadline(o), &err);
         if (r < 0) {
                 record_free(&rec);
                 outcome_error(out, "%s", err.msg);
+                if (r == -ETIMEDOUT)
+                        outcome_skip(out, "the container starts unprotected: the run's deadline would be missed");
                 if (fail_on_error) {
                         fprintf(stderr, "oci-memguard: %s (policy on_error=fail)\n", err.msg);
                         return 1;
@@ -558,11 +797,15 @@ int container_protect(struct container_view *v, const struct hook_opts *o, struc
                 l.write_errors = 0;
                 (void) ledger_apply(&l);
         }
+        bool guard_runs = v->build && !(fail_on_error && write_errors > 0);
+        metrics_under_lock(o, &l, out, NULL, NULL, guard_runs);
         ledger_close(&l);
         KILLPOINT("start-before-buildguard");
 
-        if (v->build && !(fail_on_error && write_errors > 0))
+        if (guard_runs) {
                 buildguard_before_build(v, o, out);
+                metrics_after_guard(o, out);
+        }
 
         if (fail_on_error && (write_errors > 0 || r < 0)) {
                 fprintf(stderr, "oci-memguard: %s: protection could not be applied (policy on_error=fail); see %s\n", v->state.id, o->log_file);
@@ -588,7 +831,7 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
         (void) sandbox_enter(o->no_seccomp, out);
 
         struct ledger l;
-        int r = ledger_open(&l, o->state_dir, o->sysroot, &host, out, o->dry_run, &err);
+        int r = ledger_open(&l, o->state_dir, o->sysroot, &host, out, o->dry_run, run_deadline(o), &err);
         if (r < 0) {
                 outcome_error(out, "%s", err.msg);
                 hook_state_free(&st);
@@ -596,6 +839,8 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
                 return 0;
         }
         l.full_record_id = st.id;
+        const char *verdict = NULL;
+        char policies[2048] = "";
         (void) ledger_load(&l);
         struct record *rec = ledger_find(&l, st.id);
         if (rec) {
@@ -615,6 +860,9 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
                 outcome_extra_u64(out, "container_duration_us", now_usec_realtime() - rec->started_realtime_usec);
                 if (rec->build)
                         buildguard_after_build(rec->extra_json, o->sysroot, out);
+                verdict = evidence_at_stop(o, rec, out);
+                if (rec->policies_json && strlen(rec->policies_json) < sizeof policies)
+                        snprintf(policies, sizeof policies, "%s", rec->policies_json);
                 ledger_remove(&l, st.id);
         } else {
                 /* poststop runs twice under some engines (podman#9983), or
@@ -628,9 +876,12 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
                 if (l.rec_state[i] != REC_REMOVED && l.recs[i].build)
                         last_build_left = false;
         _cleanup_free_ char *snapshot = last_build_left && rec->extra_json ? strdup(rec->extra_json) : NULL;
+        metrics_under_lock(o, &l, out, verdict, policies, snapshot != NULL);
         ledger_close(&l);
-        if (snapshot)
+        if (snapshot) {
                 buildguard_after_last_build(snapshot, o, out);
+                metrics_after_guard(o, out);
+        }
         hook_state_free(&st);
         cgroup_host_close(&host);
         return 0;
@@ -639,6 +890,17 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
 int hook_stage_main(const char *stage, struct hook_opts *o) {
         if (!stage_is_start(stage) && !STREQ(stage, "poststop"))
                 return 0; /* nothing to do at this stage */
+        if (!o->deadline_usec)
+                o->deadline_usec = now_usec_monotonic() + MEMGUARD_RUN_DEADLINE_USEC;
+        {
+                /* Where the metrics go (host.json's metrics_dir), read with
+                 * the other inputs; an invalid file is reported by the start
+                 * that reads it for the budget. */
+                struct host_config hc;
+                struct mg_error herr = {0};
+                (void) host_config_load(o->sysroot, true, &hc, NULL, 0, &herr);
+                snprintf(o->metrics_dir, sizeof o->metrics_dir, "%s", hc.metrics_dir);
+        }
         struct outcome out;
         outcome_init(&out, stage);
         out.dry_run = o->dry_run;

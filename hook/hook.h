@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "host_config.h"
 #include "policy.h"
@@ -24,6 +25,8 @@ struct hook_opts {
         bool dry_run;
         bool no_seccomp;
         bool use_syslog;
+        uint64_t deadline_usec;           /* CLOCK_MONOTONIC: the run ends by then; 0: 5 s from the ledger's use */
+        char metrics_dir[256];            /* host.json metrics_dir: the textfile's directory, "" none */
         /* resolved defaults live here */
         char buf_state_dir[4096], buf_log_file[4096], buf_vendor[4096], buf_admin[4096];
 };
@@ -66,8 +69,10 @@ void container_view_free(struct container_view *v);
 
 /* Given v->state (id, pid, bundle, annotations) and optionally v->oci, finds
  * the cgroup, the image and the build signals, loads and merges policies and
- * resolves the claims. Problems go to out. */
-int container_decide(struct container_view *v, const struct hook_opts *o, struct outcome *out);
+ * resolves the claims. Problems it works around go to out; a failure that
+ * stops the decision returns a negative errno with err filled (naming the
+ * source of a bad value), for the caller to report. */
+int container_decide(struct container_view *v, const struct hook_opts *o, struct outcome *out, struct mg_error *err);
 
 /* After container_decide: records the container, raises/gives back through
  * the ledger, runs the build guard; with o->dry_run every write is a

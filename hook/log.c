@@ -122,24 +122,17 @@ int outcome_format(const struct outcome *o, struct strbuf *out) {
         return out->oom ? -ENOMEM : 0;
 }
 
+/* The log file's directory 0750 (records name containers), its parents 0755. */
 static int mkdir_parents(const char *file) {
         char dir[PATH_MAX];
-        snprintf(dir, sizeof dir, "%s", file);
+        int n = snprintf(dir, sizeof dir, "%s", file);
+        if (n < 0 || (size_t) n >= sizeof dir)
+                return -ENAMETOOLONG;
         char *slash = strrchr(dir, '/');
         if (!slash || slash == dir)
                 return 0;
         *slash = '\0';
-        for (char *p = dir + 1; *p; p++) {
-                if (*p != '/')
-                        continue;
-                *p = '\0';
-                if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-                        return -errno;
-                *p = '/';
-        }
-        if (mkdir(dir, 0750) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
+        return mkdir_p(dir, 0750);
 }
 
 void log_open_syslog(void) { openlog("oci-memguard", LOG_NDELAY | LOG_PID, LOG_DAEMON); }
@@ -179,15 +172,5 @@ int outcome_write(const struct outcome *o, const char *log_file, bool use_syslog
                 return -errno;
         /* One write(2) per record: O_APPEND keeps concurrent hooks' lines
          * whole. */
-        size_t off = 0;
-        while (off < line.len) {
-                ssize_t w = write(fd, line.buf + off, line.len - off);
-                if (w < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                off += (size_t) w;
-        }
-        return 0;
+        return write_all(fd, line.buf, line.len);
 }

@@ -80,14 +80,6 @@ int memhealth_parse_zoneinfo(const char *text, uint64_t *ret_high) {
         return 0;
 }
 
-static int read_proc(const char *sysroot, const char *rel, size_t max, char **ret) {
-        char path[PATH_MAX];
-        int r = path_join(path, sizeof path, sysroot, rel);
-        if (r < 0)
-                return r;
-        return read_file_at(AT_FDCWD, path, max, ret, NULL);
-}
-
 int memhealth_read(const char *sysroot, unsigned order, struct memhealth *ret) {
         struct meminfo mi;
         int r = meminfo_read(sysroot, &mi);
@@ -95,7 +87,7 @@ int memhealth_read(const char *sysroot, unsigned order, struct memhealth *ret) {
                 return r;
         struct memhealth h = { .mem_total = mi.total, .mem_available = mi.available, .mem_free = mi.free, .cached = mi.cached };
         _cleanup_free_ char *buddy = NULL;
-        if (read_proc(sysroot, "/proc/buddyinfo", 64 * 1024, &buddy) == 0 &&
+        if (read_host_file(sysroot, "/proc/buddyinfo", 64 * 1024, &buddy, NULL) == 0 &&
             memhealth_parse_buddyinfo(buddy, order, &h.free_pages, &h.blocks_at_order) == 0)
                 h.have_buddy = true;
         /* zoneinfo is long on big NUMA hosts and only needed to explain a

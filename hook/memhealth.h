@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
-/* Is the host healthy enough for a build? (SPEC §4 build.reclaim)
+/* Is the host healthy enough for a build? (build.reclaim)
  *
  * Short of memory: MemAvailable below the policy's threshold.
  * Fragmented: no free block of the policy's order or above in the DMA32 and

@@ -9,12 +9,8 @@
 #include "util.h"
 
 int meminfo_read(const char *sysroot, struct meminfo *ret) {
-        char path[PATH_MAX];
-        int r = path_join(path, sizeof path, sysroot, "/proc/meminfo");
-        if (r < 0)
-                return r;
         _cleanup_free_ char *buf = NULL;
-        r = read_file_at(AT_FDCWD, path, 64 * 1024, &buf, NULL);
+        int r = read_host_file(sysroot, "/proc/meminfo", 64 * 1024, &buf, NULL);
         if (r < 0)
                 return r;
         static const struct {

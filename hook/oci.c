@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "oci.h"
 
+#include <assert.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -36,7 +37,7 @@ static int annotations_from_json(const struct json_node *obj, const char *what, 
         a.values = calloc(obj->n ? obj->n : 1, sizeof(char *));
         if (!a.keys || !a.values) {
                 annotations_free(&a);
-                return -ENOMEM;
+                return mg_error_oom(err);
         }
         for (size_t i = 0; i < obj->n; i++) {
                 const struct json_node *v = obj->items[i];
@@ -49,7 +50,7 @@ static int annotations_from_json(const struct json_node *obj, const char *what, 
                 if (!a.keys[a.n] || !a.values[a.n]) {
                         a.n++;
                         annotations_free(&a);
-                        return -ENOMEM;
+                        return mg_error_oom(err);
                 }
                 a.n++;
         }
@@ -76,15 +77,17 @@ static int dup_string(const struct json_node *obj, const char *key, bool require
         if (r < 0)
                 return r;
         *ret = strdup(v);
-        return *ret ? 0 : -ENOMEM;
+        return *ret ? 0 : mg_error_oom(err);
 }
 
 int hook_state_parse(const char *buf, size_t len, struct hook_state *ret, struct mg_error *err) {
+        assert(buf);
+        assert(ret);
         _cleanup_json_ struct json_node *root = NULL;
         struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .arena = true };
         int r = json_parse(buf, len, &opts, &root, err);
         if (r < 0)
-                return mg_error_prefix(err, "state:");
+                return mg_error_wrap(err, r, "state:");
         if (root->type != JSON_OBJECT)
                 return mg_error_set(err, -EINVAL, "state: type: the state must be a JSON object");
 
@@ -115,7 +118,7 @@ int hook_state_parse(const char *buf, size_t len, struct hook_state *ret, struct
         return 0;
 fail:
         hook_state_free(&s);
-        return r < 0 ? mg_error_prefix(err, "state: ") : r;
+        return mg_error_wrap(err, r, "state: ");
 }
 
 void oci_info_free(struct oci_info *o) {
@@ -139,7 +142,7 @@ static int string_array(const struct json_node *arr, const char *what, char ***r
                 return mg_error_set(err, -EINVAL, "type: '%s' must be an array", what);
         char **v = calloc(arr->n ? arr->n : 1, sizeof(char *));
         if (!v)
-                return -ENOMEM;
+                return mg_error_oom(err);
         size_t n = 0;
         for (size_t i = 0; i < arr->n; i++) {
                 if (arr->items[i]->type != JSON_STRING) {
@@ -152,7 +155,7 @@ static int string_array(const struct json_node *arr, const char *what, char ***r
                         for (size_t j = 0; j < n; j++)
                                 free(v[j]);
                         free(v);
-                        return -ENOMEM;
+                        return mg_error_oom(err);
                 }
         }
         *ret = v;
@@ -218,11 +221,14 @@ static void engine_memory(const struct json_node *resources, struct oci_engine_m
 }
 
 int oci_info_parse(const char *path, const char *buf, size_t len, const char *bundle, struct oci_info *ret, struct mg_error *err) {
+        assert(path);
+        assert(buf);
+        assert(ret);
         _cleanup_json_ struct json_node *root = NULL;
         struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = keep_config, .arena = true };
         int r = json_parse(buf, len, &opts, &root, err);
         if (r < 0)
-                return mg_error_prefix(err, "%s:", path);
+                return mg_error_wrap(err, r, "%s:", path);
         if (root->type != JSON_OBJECT)
                 return mg_error_set(err, -EINVAL, "%s: type: config must be a JSON object", path);
 
@@ -237,10 +243,13 @@ int oci_info_parse(const char *path, const char *buf, size_t len, const char *bu
                         char buf2[PATH_MAX];
                         if (rp[0] == '/' || !bundle)
                                 o.root_path = strdup(rp);
-                        else if (path_join(buf2, sizeof buf2, bundle, rp) == 0)
+                        else if ((r = path_join(buf2, sizeof buf2, bundle, rp)) < 0) {
+                                r = mg_error_set(err, r, "size: 'root.path' joined to the bundle is too long");
+                                goto fail;
+                        } else
                                 o.root_path = strdup(buf2);
                         if (!o.root_path) {
-                                r = -ENOMEM;
+                                r = mg_error_oom(err);
                                 goto fail;
                         }
                 } else if (r != -ENOENT) {
@@ -255,7 +264,8 @@ int oci_info_parse(const char *path, const char *buf, size_t len, const char *bu
                         goto fail;
                 }
                 if ((r = dup_string(n, "cgroupsPath", false, &o.cgroups_path, err)) < 0) {
-                        r = mg_error_set(err, -EINVAL, "type: 'linux.cgroupsPath' must be a string");
+                        if (r != -ENOMEM)
+                                r = mg_error_set(err, -EINVAL, "type: 'linux.cgroupsPath' must be a string");
                         goto fail;
                 }
                 engine_memory(json_get(n, "resources"), &o.engine);
@@ -275,14 +285,14 @@ int oci_info_parse(const char *path, const char *buf, size_t len, const char *bu
         if (n && n->type == JSON_ARRAY) {
                 o.mount_sources = calloc(n->n ? n->n : 1, sizeof(char *));
                 if (!o.mount_sources) {
-                        r = -ENOMEM;
+                        r = mg_error_oom(err);
                         goto fail;
                 }
                 for (size_t i = 0; i < n->n; i++) {
                         const char *src = NULL;
                         if (json_get_string(n->items[i], "source", &src, NULL) == 0 && src[0] == '/') {
                                 if (!(o.mount_sources[o.n_mount_sources] = strdup(src))) {
-                                        r = -ENOMEM;
+                                        r = mg_error_oom(err);
                                         goto fail;
                                 }
                                 o.n_mount_sources++;
@@ -298,10 +308,11 @@ int oci_info_parse(const char *path, const char *buf, size_t len, const char *bu
         return 0;
 fail:
         oci_info_free(&o);
-        return mg_error_prefix(err, "%s: ", path);
+        return mg_error_wrap(err, r, "%s: ", path);
 }
 
 int oci_info_load(const char *bundle, struct oci_info *ret, struct mg_error *err) {
+        assert(ret);
         char path[PATH_MAX];
         if (!bundle || bundle[0] != '/')
                 return mg_error_set(err, -EINVAL, "state: 'bundle' must be an absolute path");

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Self-confinement (SPEC §9). The hook runs as root on input container
+/* Self-confinement. The hook runs as root on input container
  * users partly control; once its inputs are read it only needs to write a
  * few files, so it gives up everything else: no new privileges, and a
  * seccomp allowlist whose default is to kill the process.

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # shellcheck shell=bash
-# Registration with the container engines (SPEC §6), sourced by install.sh
+# Registration with the container engines, sourced by install.sh
 # (which defines PREFIX, BINDIR, DRY_RUN, DOCKER_DEFAULT, say, run).
 #
 # Everything changed outside the files `make install` owns is recorded under

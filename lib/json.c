@@ -1,6 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The JSON tree, its builder (the callbacks) and yajl, the reference
+ * parser.  The fast reader for plain-ASCII documents lives apart in
+ * json_fast.c: it is an optimisation whose twin is yajl, feeding the same
+ * callbacks so that tree, positions and errors are the same; test-json and
+ * fuzz-json compare the two.  json_internal.h is all they share. */
 #include "json.h"
+#include "json_internal.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -157,9 +164,11 @@ const char *json_type_name(enum json_type t) {
 }
 
 int json_get_string(const struct json_node *obj, const char *key, const char **ret, struct mg_error *err) {
+        assert(key);
+        assert(ret);
         const struct json_node *n = json_get(obj, key);
         if (!n || n->type == JSON_NULL)
-                return -ENOENT;
+                return mg_error_set(err, -ENOENT, "missing '%s'", key);
         if (n->type != JSON_STRING)
                 return mg_error_set(err, -EINVAL, "type: '%s' must be a string, not %s", key, json_type_name(n->type));
         *ret = n->str;
@@ -167,9 +176,11 @@ int json_get_string(const struct json_node *obj, const char *key, const char **r
 }
 
 int json_get_bool(const struct json_node *obj, const char *key, bool *ret, struct mg_error *err) {
+        assert(key);
+        assert(ret);
         const struct json_node *n = json_get(obj, key);
         if (!n || n->type == JSON_NULL)
-                return -ENOENT;
+                return mg_error_set(err, -ENOENT, "missing '%s'", key);
         if (n->type != JSON_TRUE && n->type != JSON_FALSE)
                 return mg_error_set(err, -EINVAL, "type: '%s' must be a boolean, not %s", key, json_type_name(n->type));
         *ret = n->type == JSON_TRUE;
@@ -198,18 +209,22 @@ int json_number_i64(const struct json_node *n, int64_t *ret) {
 }
 
 int json_get_u64(const struct json_node *obj, const char *key, uint64_t *ret, struct mg_error *err) {
+        assert(key);
+        assert(ret);
         const struct json_node *n = json_get(obj, key);
         if (!n || n->type == JSON_NULL)
-                return -ENOENT;
+                return mg_error_set(err, -ENOENT, "missing '%s'", key);
         if (json_number_u64(n, ret) < 0)
                 return mg_error_set(err, -EINVAL, "type: '%s' must be a non-negative integer", key);
         return 0;
 }
 
 int json_get_i64(const struct json_node *obj, const char *key, int64_t *ret, struct mg_error *err) {
+        assert(key);
+        assert(ret);
         const struct json_node *n = json_get(obj, key);
         if (!n || n->type == JSON_NULL)
-                return -ENOENT;
+                return mg_error_set(err, -ENOENT, "missing '%s'", key);
         if (json_number_i64(n, ret) < 0)
                 return mg_error_set(err, -EINVAL, "type: '%s' must be an integer", key);
         return 0;
@@ -217,52 +232,6 @@ int json_get_i64(const struct json_node *obj, const char *key, int64_t *ret, str
 
 /* ---- parser ----------------------------------------------------------- */
 
-/* Where the keys of an open object are, once it has more than
- * KEY_INDEX_MIN of them: open addressing over their indices (+1; 0 is
- * empty), at most half full.  Looking every new key up in the list made
- * building an object quadratic (80,000 annotations: 9 s). */
-#define KEY_INDEX_MIN 16u
-struct key_index {
-        uint32_t *slots;
-        size_t cap;       /* slots in use: a power of two */
-        size_t alloc;     /* slots allocated (a bigger earlier object's) */
-        bool valid;       /* built for the object now open at this depth */
-};
-
-struct parse_ctx {
-        const char *buf;
-        size_t len;
-        yajl_handle h;
-        const struct json_parse_opts *opts;
-        struct json_node *root;
-        struct json_node *stack[MEMGUARD_MAX_JSON_DEPTH + 2];
-        unsigned depth, max_depth;
-        /* filters: keep[d] applies to the container at stack[d] */
-        const struct json_keep *keep[MEMGUARD_MAX_JSON_DEPTH + 2];
-        /* the index of the object at stack[d]; how stack[d] is named in
-         * its parent (key, or index in an array), for errors */
-        struct key_index index[MEMGUARD_MAX_JSON_DEPTH + 2];
-        const char *name_key[MEMGUARD_MAX_JSON_DEPTH + 2];
-        size_t name_index[MEMGUARD_MAX_JSON_DEPTH + 2];
-        const char *added_key;             /* the key add_value last stored */
-        uint64_t hash_key[2];              /* SipHash key: the kernel's AT_RANDOM */
-        unsigned max_keys;
-        unsigned ticks;                    /* callbacks since the clock was read */
-        const struct json_keep *next_keep; /* for the value of the last key */
-        bool skip_next;                    /* the value of the last key is not kept */
-        unsigned skip_depth;               /* > 0: inside a skipped container */
-        char *pending_key;
-        unsigned key_line, key_col;
-        /* position tracking: offset/line/col of `pos` */
-        size_t pos;
-        unsigned line, col;
-        size_t last_end;
-        size_t consumed;   /* the fast path's yajl_get_bytes_consumed() */
-        struct arena *arena; /* .arena: the tree's memory until it is whole */
-        int err_code;
-        char err_msg[256];
-        unsigned err_line, err_col;
-};
 
 /* Where the token the current callback is about ends. */
 static size_t bytes_consumed(const struct parse_ctx *c) { return c->h ? yajl_get_bytes_consumed(c->h) : c->consumed; }
@@ -598,7 +567,7 @@ static struct json_node *new_at(struct parse_ctx *c, enum json_type t) {
         return n;
 }
 
-static int cb_null(void *ctx) {
+int json_cb_null(void *ctx) {
         struct parse_ctx *c = ctx;
         if (past_deadline(c))
                 return 0;
@@ -607,7 +576,7 @@ static int cb_null(void *ctx) {
         return add_value(c, new_at(c, JSON_NULL));
 }
 
-static int cb_boolean(void *ctx, int v) {
+int json_cb_boolean(void *ctx, int v) {
         struct parse_ctx *c = ctx;
         if (past_deadline(c))
                 return 0;
@@ -616,7 +585,7 @@ static int cb_boolean(void *ctx, int v) {
         return add_value(c, new_at(c, v ? JSON_TRUE : JSON_FALSE));
 }
 
-static int cb_number(void *ctx, const char *s, size_t len) {
+int json_cb_number(void *ctx, const char *s, size_t len) {
         struct parse_ctx *c = ctx;
         if (past_deadline(c))
                 return 0;
@@ -634,7 +603,7 @@ static int cb_number(void *ctx, const char *s, size_t len) {
         return add_value(c, n);
 }
 
-static int cb_string(void *ctx, const unsigned char *s, size_t len) {
+int json_cb_string(void *ctx, const unsigned char *s, size_t len) {
         struct parse_ctx *c = ctx;
         if (past_deadline(c))
                 return 0;
@@ -665,7 +634,7 @@ static int cb_string(void *ctx, const unsigned char *s, size_t len) {
         return add_value(c, n);
 }
 
-static int cb_map_key(void *ctx, const unsigned char *s, size_t len) {
+int json_cb_map_key(void *ctx, const unsigned char *s, size_t len) {
         struct parse_ctx *c = ctx;
         if (past_deadline(c))
                 return 0;
@@ -778,205 +747,21 @@ static int end_container(struct parse_ctx *c) {
         return 1;
 }
 
-static int cb_start_map(void *ctx) { return start_container(ctx, JSON_OBJECT); }
-static int cb_start_array(void *ctx) { return start_container(ctx, JSON_ARRAY); }
-static int cb_end(void *ctx) { return end_container(ctx); }
+int json_cb_start_map(void *ctx) { return start_container(ctx, JSON_OBJECT); }
+int json_cb_start_array(void *ctx) { return start_container(ctx, JSON_ARRAY); }
+int json_cb_end(void *ctx) { return end_container(ctx); }
 
 static const yajl_callbacks callbacks = {
-        .yajl_null = cb_null,
-        .yajl_boolean = cb_boolean,
-        .yajl_number = cb_number,
-        .yajl_string = cb_string,
-        .yajl_start_map = cb_start_map,
-        .yajl_map_key = cb_map_key,
-        .yajl_end_map = cb_end,
-        .yajl_start_array = cb_start_array,
-        .yajl_end_array = cb_end,
+        .yajl_null = json_cb_null,
+        .yajl_boolean = json_cb_boolean,
+        .yajl_number = json_cb_number,
+        .yajl_string = json_cb_string,
+        .yajl_start_map = json_cb_start_map,
+        .yajl_map_key = json_cb_map_key,
+        .yajl_end_map = json_cb_end,
+        .yajl_start_array = json_cb_start_array,
+        .yajl_end_array = json_cb_end,
 };
-
-/* ---- the fast path ------------------------------------------------------
- *
- * yajl lexes a byte at a time: a third of a container start went there.
- * What runc, Docker, Podman and the hook itself write is almost always in
- * a plain subset of JSON: strings of printable ASCII without escapes. Such
- * a document is parsed here, feeding the same callbacks in the same order,
- * so it builds the same tree with the same positions. Anything else (an
- * escape, a non-ASCII byte, a control character, anything malformed) stops
- * the fast path, and the document is parsed again by yajl, which also says
- * what is wrong. A callback's own error (depth, NUL, duplicate key, out of
- * memory) is the document's error either way. */
-
-bool json_fast_path_disabled; /* tests: yajl only, to compare */
-
-enum { FP_CANCEL = -1, FP_OTHER = 0, FP_OK = 1 };
-
-static size_t fp_ws(const char *b, size_t i, size_t n) {
-        while (i < n && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r'))
-                i++;
-        return i;
-}
-
-/* b[*i] is the opening quote. */
-static int fp_string(const struct parse_ctx *c, size_t *i, const unsigned char **ret, size_t *ret_len) {
-        const unsigned char *b = (const unsigned char *) c->buf;
-        size_t j = *i + 1;
-        for (; j < c->len; j++) {
-                unsigned char ch = b[j];
-                if (ch == '"')
-                        break;
-                if (ch < 0x20 || ch > 0x7f || ch == '\\')
-                        return FP_OTHER;
-        }
-        if (j >= c->len)
-                return FP_OTHER;
-        *ret = b + *i + 1;
-        *ret_len = j - *i - 1;
-        *i = j + 1;
-        return FP_OK;
-}
-
-/* A scalar must end where a value may end (yajl: "truex", "01" are errors). */
-static bool fp_delimited(const struct parse_ctx *c, size_t j) {
-        return j >= c->len || strchr(" \t\r\n,]}", c->buf[j]);
-}
-
-static bool fp_digit(const struct parse_ctx *c, size_t j) { return j < c->len && c->buf[j] >= '0' && c->buf[j] <= '9'; }
-
-static size_t fp_number_end(const struct parse_ctx *c, size_t j) {
-        if (j < c->len && c->buf[j] == '-')
-                j++;
-        if (!fp_digit(c, j))
-                return 0;
-        if (c->buf[j] == '0')
-                j++;
-        else
-                while (fp_digit(c, j))
-                        j++;
-        if (j < c->len && c->buf[j] == '.') {
-                if (!fp_digit(c, ++j))
-                        return 0;
-                while (fp_digit(c, j))
-                        j++;
-        }
-        if (j < c->len && (c->buf[j] == 'e' || c->buf[j] == 'E')) {
-                j++;
-                if (j < c->len && (c->buf[j] == '+' || c->buf[j] == '-'))
-                        j++;
-                if (!fp_digit(c, j))
-                        return 0;
-                while (fp_digit(c, j))
-                        j++;
-        }
-        return fp_delimited(c, j) ? j : 0;
-}
-
-static bool fp_literal(const struct parse_ctx *c, size_t i, const char *lit, size_t l) {
-        return c->len - i >= l && memcmp(c->buf + i, lit, l) == 0 && fp_delimited(c, i + l);
-}
-
-/* Callbacks return 0 to cancel, as yajl's do. */
-#define FP_CALL(c, end, call)                                                                                                     \
-        do {                                                                                                                       \
-                (c)->consumed = (end);                                                                                             \
-                if (!(call))                                                                                                       \
-                        return FP_CANCEL;                                                                                          \
-        } while (0)
-
-static int fp_value(struct parse_ctx *c, size_t *i);
-
-static int fp_container(struct parse_ctx *c, size_t *i, bool object) {
-        const char close = object ? '}' : ']';
-        FP_CALL(c, *i + 1, object ? cb_start_map(c) : cb_start_array(c));
-        *i = fp_ws(c->buf, *i + 1, c->len);
-        if (*i < c->len && c->buf[*i] == close) {
-                FP_CALL(c, *i + 1, cb_end(c));
-                (*i)++;
-                return FP_OK;
-        }
-        for (;;) {
-                int r;
-                if (object) {
-                        const unsigned char *k;
-                        size_t kl;
-                        if (*i >= c->len || c->buf[*i] != '"' || (r = fp_string(c, i, &k, &kl)) != FP_OK)
-                                return FP_OTHER;
-                        FP_CALL(c, *i, cb_map_key(c, k, kl));
-                        *i = fp_ws(c->buf, *i, c->len);
-                        if (*i >= c->len || c->buf[*i] != ':')
-                                return FP_OTHER;
-                        (*i)++;
-                }
-                if ((r = fp_value(c, i)) != FP_OK)
-                        return r;
-                *i = fp_ws(c->buf, *i, c->len);
-                if (*i >= c->len)
-                        return FP_OTHER;
-                if (c->buf[*i] == ',') {
-                        *i = fp_ws(c->buf, *i + 1, c->len);
-                        continue;
-                }
-                if (c->buf[*i] != close)
-                        return FP_OTHER;
-                FP_CALL(c, *i + 1, cb_end(c));
-                (*i)++;
-                return FP_OK;
-        }
-}
-
-static int fp_value(struct parse_ctx *c, size_t *i) {
-        *i = fp_ws(c->buf, *i, c->len);
-        if (*i >= c->len)
-                return FP_OTHER;
-        switch (c->buf[*i]) {
-        case '{':
-        case '[':
-                return fp_container(c, i, c->buf[*i] == '{');
-        case '"': {
-                const unsigned char *s;
-                size_t l;
-                int r = fp_string(c, i, &s, &l);
-                if (r != FP_OK)
-                        return r;
-                FP_CALL(c, *i, cb_string(c, s, l));
-                return FP_OK;
-        }
-        case 't':
-                if (!fp_literal(c, *i, "true", 4))
-                        return FP_OTHER;
-                *i += 4;
-                FP_CALL(c, *i, cb_boolean(c, 1));
-                return FP_OK;
-        case 'f':
-                if (!fp_literal(c, *i, "false", 5))
-                        return FP_OTHER;
-                *i += 5;
-                FP_CALL(c, *i, cb_boolean(c, 0));
-                return FP_OK;
-        case 'n':
-                if (!fp_literal(c, *i, "null", 4))
-                        return FP_OTHER;
-                *i += 4;
-                FP_CALL(c, *i, cb_null(c));
-                return FP_OK;
-        default: {
-                size_t e = fp_number_end(c, *i);
-                if (e == 0)
-                        return FP_OTHER;
-                size_t start = *i;
-                *i = e;
-                FP_CALL(c, e, cb_number(c, c->buf + start, e - start));
-                return FP_OK;
-        }
-        }
-}
-
-static int fp_document(struct parse_ctx *c) {
-        size_t i = 0;
-        int r = fp_value(c, &i);
-        if (r != FP_OK)
-                return r;
-        return fp_ws(c->buf, i, c->len) == c->len ? FP_OK : FP_OTHER;
-}
 
 static void ctx_init(struct parse_ctx *c, const char *buf, size_t len, const struct json_parse_opts *opts) {
         *c = (struct parse_ctx) {
@@ -1034,7 +819,7 @@ int json_parse(const char *buf, size_t len, const struct json_parse_opts *opts, 
         struct parse_ctx c;
         ctx_init(&c, buf, len, opts);
         if (!json_fast_path_disabled) {
-                int fr = fp_document(&c);
+                int fr = json_fast_parse(&c);
                 if (fr == FP_OK && c.root) {
                         *ret = ctx_take_root(&c);
                         ctx_done(&c);

@@ -95,7 +95,7 @@ struct json_parse_opts {
  * through a keyed hash index once an object has more than a few keys. */
 int json_parse(const char *buf, size_t len, const struct json_parse_opts *opts, struct json_node **ret, struct mg_error *err);
 /* Tests only: parse everything with yajl, to compare with the fast path
- * (json.c says what that is). */
+ * (json_fast.c says what that is). */
 extern bool json_fast_path_disabled;
 void json_free(struct json_node *n);
 static inline void json_freep(struct json_node **n) { json_free(*n); }
@@ -108,7 +108,8 @@ struct json_node *json_get_path(const struct json_node *obj, const char *const *
 
 const char *json_type_name(enum json_type t);
 
-/* Typed getters: 0 on success, -ENOENT when absent/null (ret untouched),
+/* Typed getters: 0 on success, -ENOENT when absent/null (ret untouched,
+ * err says "missing"; callers for whom absence is fine test for it),
  * -EINVAL on wrong type or range (err names key and says "type"). */
 int json_get_string(const struct json_node *obj, const char *key, const char **ret, struct mg_error *err);
 int json_get_bool(const struct json_node *obj, const char *key, bool *ret, struct mg_error *err);

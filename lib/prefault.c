@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Why a hook prefaults its own pages (issue 8).
+/* Why a hook prefaults its own pages.
  *
  * On the virtual machines CI runners and build agents live in, a page fault
  * can trap to the hypervisor. On the bench machine (a Firecracker guest,

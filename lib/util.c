@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "util.h"
 
+#include <assert.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 
 int mg_error_set(struct mg_error *err, int code, const char *fmt, ...) {
+        assert(fmt);
         if (!err)
                 return code;
         va_list ap;
@@ -28,9 +30,22 @@ int mg_error_set(struct mg_error *err, int code, const char *fmt, ...) {
         return code;
 }
 
-int mg_error_prefix(struct mg_error *err, const char *fmt, ...) {
+int mg_error_oom(struct mg_error *err) {
+        return mg_error_set(err, -ENOMEM, "out of memory");
+}
+
+int mg_error_wrap(struct mg_error *err, int r, const char *fmt, ...) {
+        assert(fmt);
+        /* Only failures are wrapped. Were r not one (a caller's bug), a
+         * half-done result must still not pass as success. */
+        if (r >= 0)
+                r = -EPROTO;
         if (!err)
-                return 0;
+                return r;
+        if (err->code != r || err->msg[0] == '\0')
+                /* The callee did not fill err (a broken contract): keep the
+                 * code we were given and say at least what it means. */
+                (void) mg_error_set(err, r, "%s " MG_ERROR_NO_DETAIL, strerror(-r));
         char prefix[256], old[sizeof err->msg];
         va_list ap;
         va_start(ap, fmt);
@@ -45,143 +60,11 @@ int mg_error_prefix(struct mg_error *err, const char *fmt, ...) {
         memcpy(err->msg, prefix, lp);
         memcpy(err->msg + lp, old, lo);
         err->msg[lp + lo] = '\0';
-        return err->code;
-}
-
-int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_len) {
-        size_t cap = 4096, len = 0;
-        if (cap > max + 1)
-                cap = max + 1;
-        _cleanup_free_ char *buf = malloc(cap + 1);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                if (len == cap) {
-                        if (cap > max)
-                                return -EFBIG;
-                        size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-                        char *n = realloc(buf, ncap + 1);
-                        if (!n)
-                                return -ENOMEM;
-                        buf = n;
-                        cap = ncap;
-                }
-                ssize_t r = read(fd, buf + len, cap - len);
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (r == 0)
-                        break;
-                len += (size_t) r;
-                if (len > max)
-                        return -EFBIG;
-        }
-        if (memchr(buf, '\0', len))
-                return -EBADMSG;
-        buf[len] = '\0';
-        *ret = TAKE_PTR(buf);
-        if (ret_len)
-                *ret_len = len;
-        return 0;
-}
-
-int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        return read_fd_bounded(fd, max, ret, ret_len);
-}
-
-int read_small_at(int dirfd, const char *path, char *buf, size_t size) {
-        _cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        size_t len = 0;
-        for (;;) {
-                if (len + 1 >= size)
-                        return -EFBIG;
-                ssize_t r = read(fd, buf + len, size - 1 - len);
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (r == 0)
-                        break;
-                len += (size_t) r;
-        }
-        buf[len] = '\0';
-        if (memchr(buf, '\0', len))
-                return -EBADMSG;
-        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
-                buf[--len] = '\0';
-        return (int) len;
-}
-
-int write_existing_at(int dirfd, const char *path, const char *value) {
-        /* O_TRUNC is harmless on kernfs and keeps fixture files exact; never
-         * O_CREAT: a misspelt or missing controller file must fail. */
-        _cleanup_close_ int fd = openat(dirfd, path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        size_t len = strlen(value), off = 0;
-        while (off < len) {
-                ssize_t r = write(fd, value + off, len - off);
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                off += (size_t) r;
-        }
-        if (close(fd) < 0) {
-                fd = -1;
-                return -errno;
-        }
-        fd = -1;
-        return 0;
-}
-
-int write_file_atomic_at(int dirfd, const char *path, const char *data, size_t len, mode_t mode) {
-        char tmp[PATH_MAX];
-        int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long) getpid());
-        if (n < 0 || (size_t) n >= sizeof tmp)
-                return -ENAMETOOLONG;
-        _cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-        if (fd < 0 && errno == EEXIST) {
-                (void) unlinkat(dirfd, tmp, 0);
-                fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-        }
-        if (fd < 0)
-                return -errno;
-        size_t off = 0;
-        while (off < len) {
-                ssize_t r = write(fd, data + off, len - off);
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        int e = -errno;
-                        (void) unlinkat(dirfd, tmp, 0);
-                        return e;
-                }
-                off += (size_t) r;
-        }
-        if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
-                int e = -errno;
-                (void) unlinkat(dirfd, tmp, 0);
-                return e;
-        }
-        if (renameat(dirfd, tmp, dirfd, path) < 0) {
-                int e = -errno;
-                (void) unlinkat(dirfd, tmp, 0);
-                return e;
-        }
-        return 0;
+        return r;
 }
 
 int safe_atou64(const char *s, uint64_t *ret) {
+        assert(ret);
         if (!s || *s < '0' || *s > '9')
                 return -EINVAL;
         uint64_t v = 0;
@@ -198,6 +81,8 @@ int safe_atou64(const char *s, uint64_t *ret) {
 }
 
 int parse_cgroup_value(const char *s, uint64_t *ret) {
+        assert(s);
+        assert(ret);
         if (STREQ(s, "max")) {
                 *ret = MEMGUARD_VALUE_MAX;
                 return 0;
@@ -206,6 +91,7 @@ int parse_cgroup_value(const char *s, uint64_t *ret) {
 }
 
 const char *format_cgroup_value(uint64_t v, char *buf, size_t size) {
+        assert(buf);
         /* by hand: the ledger formats a few dozen values per start, and
          * snprintf was 4% of a start's instructions */
         char tmp[21];
@@ -228,6 +114,9 @@ const char *format_cgroup_value(uint64_t v, char *buf, size_t size) {
 }
 
 int path_join(char *buf, size_t size, const char *a, const char *b) {
+        assert(buf);
+        assert(a);
+        assert(b);
         size_t la = strlen(a);
         while (la > 0 && a[la - 1] == '/')
                 la--;
@@ -259,6 +148,7 @@ uint64_t now_usec_realtime(void) {
  * glibc's gmtime_r loads /etc/localtime on first use, five syscalls the
  * hook does not need. */
 void format_rfc3339(uint64_t usec, char *buf, size_t size) {
+        assert(buf);
         uint64_t secs = usec / 1000000u;
         int64_t z = (int64_t) (secs / 86400u) + 719468;
         unsigned sod = (unsigned) (secs % 86400u);

@@ -38,7 +38,9 @@ static inline void closep(int *fd) {
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
 #define STREQ(a, b) (strcmp((a), (b)) == 0)
 
-/* Input limits of SPEC §2. */
+/* Input limits (README, Input limits): every read is bounded, so that no
+ * container, image or policy can make the hook, which runs as root and
+ * which the container waits for, use unbounded memory or time. */
 #define MEMGUARD_MAX_STATE_BYTES (64u * 1024u)
 #define MEMGUARD_MAX_CONFIG_BYTES (16u * 1024u * 1024u)
 #define MEMGUARD_MAX_POLICY_BYTES (64u * 1024u)
@@ -50,33 +52,34 @@ static inline void closep(int *fd) {
 
 #define MEMGUARD_VALUE_MAX UINT64_MAX /* the cgroup value "max" */
 
-/* An error with a one-line human message; functions return -errno and fill
- * this so that the top level can report once, with context. */
+/* The error contract, for every function that takes a struct mg_error *:
+ *  - it returns 0 (or a count) on success and a negative errno on failure;
+ *  - on every negative return it has filled err (err->code == the return
+ *    value, err->msg a non-empty line), out-of-memory included: write
+ *    `return mg_error_oom(err);`, never a bare `return -ENOMEM;`;
+ *  - a caller that adds context wraps and passes the same code up:
+ *    `return mg_error_wrap(err, r, "%s: ", path);`;
+ *  - err may be NULL where a function's comment says so (the caller only
+ *    wants the code); pointer arguments are assert()ed;
+ *  - nothing below a stage's top level writes stderr, syslog or the outcome:
+ *    the top level reports err once;
+ *  - a message names the real source of a bad value (the file and field,
+ *    or "/proc/<pid>/cgroup"), so the top level never guesses from errno. */
 struct mg_error {
         int code; /* negative errno, 0 = no error */
         char msg[512];
 };
 
+/* Fills err (one line) and returns code. */
 int mg_error_set(struct mg_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Prefix an existing message ("file: " + msg). */
-int mg_error_prefix(struct mg_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Reads at most max bytes of the open fd (plus one to detect overflow).
- * Rejects content larger than max (-EFBIG) and NUL bytes (-EBADMSG).
- * The buffer is NUL-terminated; *ret_len excludes the terminator. */
-int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_len);
-/* openat(dirfd, path, O_RDONLY|O_CLOEXEC|O_NOFOLLOW) + read_fd_bounded.
- * O_NOFOLLOW applies to the last component only: callers pass paths they
- * built themselves below trusted roots. */
-int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len);
-/* Short files of procfs/sysfs/cgroupfs: reads into buf (NUL-terminated,
- * trailing newline stripped). -EFBIG when it does not fit. */
-int read_small_at(int dirfd, const char *path, char *buf, size_t size);
-/* Writes the whole string to an existing file (never O_CREAT: a wrong name
- * must fail with ENOENT), retrying on EINTR. */
-int write_existing_at(int dirfd, const char *path, const char *value);
-/* Writes a file atomically: temp file in the same directory, fsync, rename. */
-int write_file_atomic_at(int dirfd, const char *path, const char *data, size_t len, mode_t mode);
+/* mg_error_set(err, -ENOMEM, "out of memory"). */
+int mg_error_oom(struct mg_error *err);
+/* Prefixes err's message with context ("file: " + msg) and returns r, the
+ * code the caller was given (r < 0). Should the callee have broken the
+ * contract and left err empty, the message becomes strerror(-r) followed by
+ * MG_ERROR_NO_DETAIL (the unit tests look for it). */
+#define MG_ERROR_NO_DETAIL "(no detail given)"
+int mg_error_wrap(struct mg_error *err, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 int safe_atou64(const char *s, uint64_t *ret);
 /* "max" → MEMGUARD_VALUE_MAX, else decimal bytes. */
@@ -92,5 +95,11 @@ uint64_t now_usec_realtime(void);
 /* RFC 3339 UTC with microseconds. */
 void format_rfc3339(uint64_t usec, char *buf, size_t size);
 
-/* Container ids of SPEC §2: ^[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}$ */
+/* Container ids: ^[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}$. An id becomes a file
+ * name in the state dir: nothing else may pass. */
 bool container_id_is_valid(const char *id);
+
+/* The file helpers (bounded reads, whole writes, mkdir -p, atomic
+ * replace, host files under the sysroot) are fileio.h's; most callers
+ * want both. */
+#include "fileio.h"

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# `make bench` (issue 8): the hook's cost against the exec floor (/bin/true),
+# `make bench`: the hook's cost against the exec floor (/bin/true),
 # paired in the same run; poststop; the healthy build guard; 64 concurrent
 # starts; peak RSS; callgrind instruction counts; the wrapper against
 # `runc run true`.  Prints a table and writes build/bench/results.json.

@@ -14,7 +14,7 @@ FUZZ_FLAGS   := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefine
 # The layers' objects for the harnesses (build/fuzz/, the Makefile's rules):
 # instrumented, without libFuzzer's main.
 FUZZ_OBJ_FLAGS := -g -O1 -std=c11 -fsanitize=fuzzer-no-link,address,undefined
-FUZZERS      := json oci policy size wrapper host-config dbus report
+FUZZERS      := json oci policy size wrapper host-config dbus report memstat
 FUZZ_BINS    := $(patsubst %,build/fuzz/fuzz-%,$(FUZZERS))
 
 CHECK_SUITES += fuzz-smoke
@@ -22,11 +22,11 @@ CHECK_SUITES += fuzz-smoke
 
 build/fuzz/fuzz-wrapper: fuzz/fuzz-wrapper.c build/fuzz/obj/wrapper/bundle_hooks.o build/fuzz/libmemguard.a mk/fuzz.mk
 	@mkdir -p build/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP -MF $@.d -MT $@ $(filter-out %.mk,$^) -o $@ $(LDLIBS_ALL)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP -MF $@.d -MT $@ $(filter %.c %.o %.a,$^) -o $@ $(LDLIBS_ALL)
 
 build/fuzz/fuzz-%: fuzz/fuzz-%.c $(call hook_archives,fuzz) mk/fuzz.mk
 	@mkdir -p build/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP -MF $@.d -MT $@ $(filter-out %.mk,$^) -o $@ $(LDLIBS_ALL)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP -MF $@.d -MT $@ $(filter %.c %.o %.a,$^) -o $@ $(LDLIBS_ALL)
 
 fuzz: $(FUZZ_BINS)
 	fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)

@@ -16,7 +16,7 @@ check-unit-dbus: build/test-dbus build/asan/test-dbus
 # (and builds it itself when this one is missing).
 build/fake-systemd-bus: conformance/unit/fake-systemd-bus.c $(call hook_archives,normal)
 	@mkdir -p build
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -O1 $(TEST_INC) -MMD -MP -MF $@.d -MT $@ $(filter %.c %.a,$^) -o $@
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -O1 $(TEST_INC) -MMD -MP -MF $@.d -MT $@ $(filter %.c %.o %.a,$^) -o $@
 
 # A Debian bookworm rootfs with systemd as PID 1 under qemu; runc with
 # --systemd-cgroup; the default build of the hook protects system.slice and

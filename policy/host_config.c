@@ -30,6 +30,7 @@
 const struct host_key host_config_keys[] = {
         { "budget.min", HOST_KEY_CAP, offsetof(struct host_config, budget.min), 0, 0, HOST_CONFIG_MAX_PERCENT, "50%" },
         { "budget.protection", HOST_KEY_CAP, offsetof(struct host_config, budget.protection), 0, 0, HOST_CONFIG_MAX_PERCENT, "80%" },
+        { "metrics_dir", HOST_KEY_PATH, offsetof(struct host_config, metrics_dir), sizeof ((struct host_config *) 0)->metrics_dir, 0, 0, "" },
 };
 const size_t host_config_n_keys = ELEMENTSOF(host_config_keys);
 
@@ -139,7 +140,8 @@ static int store_text(const struct host_key *k, const char *text, bool is_string
                         *ret_why = "type";
                         return -EINVAL;
                 }
-                if (!path_is_clean(text) || strlen(text) >= k->size) {
+                /* "" is "not set": a path key names something optional */
+                if ((text[0] && !path_is_clean(text)) || strlen(text) >= k->size) {
                         *ret_why = "path";
                         return -EINVAL;
                 }

@@ -36,6 +36,9 @@ struct host_config {
                  * reclaim: max(min, low) per cgroup, summed (budget.h) */
                 struct host_cap protection;
         } budget;
+        /* node_exporter's textfile directory the hook keeps its metrics
+         * file in; "" (the default): no metrics file */
+        char metrics_dir[256];
         bool from_file;     /* the file existed and was valid */
 };
 
@@ -44,7 +47,8 @@ enum host_key_type {
         HOST_KEY_CAP,       /* struct host_cap; hi: the largest percentage */
         HOST_KEY_UINT,      /* uint64_t in [lo, hi] */
         HOST_KEY_BOOL,      /* bool */
-        HOST_KEY_PATH,      /* char[size]: an absolute path, no "." or ".." */
+        HOST_KEY_PATH,      /* char[size]: an absolute path, no "." or "..";
+                             * "" for not set */
 };
 
 /* One key of the file. Objects are implied by the dots: "budget.min" makes

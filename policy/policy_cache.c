@@ -490,7 +490,7 @@ int policy_cache_get(struct policy_cache *pc, const char *path, const struct pol
         struct entry e;
         if (!cache_find(pc, path, key, &e)) {
                 pc->dirty = true;
-                return -ENOENT;
+                return mg_error_set(err, -ENOENT, "%s: not in the policy cache", path);
         }
         struct cursor c = { .p = e.result, .end = e.end };
         if (pc->filter && entry_rules_out(c, pc->filter)) {
@@ -499,24 +499,27 @@ int policy_cache_get(struct policy_cache *pc, const char *path, const struct pol
                         pc->n_out++;
                 }
                 pc->n_used++;
-                return -ESRCH;
+                return mg_error_set(err, -ESRCH, "%s: cannot match this container (policy cache)", path);
         }
         int32_t code = (int32_t) take_u32(&c);
         int r;
         if (code < 0) {
                 char *msg = NULL;
                 r = take_str(&c, &msg);
-                if (r == 0 && msg)
-                        mg_error_set(err, code, "%s", msg);
+                if (r == 0)
+                        (void) mg_error_set(err, code, "%s", msg ? msg : strerror(-code));
                 free(msg);
                 r = r < 0 ? r : code;
-        } else
+        } else {
                 r = decode_policy(&c, &pc->arena, ret);
+                if (r < 0 && r != -ENOMEM)
+                        (void) mg_error_set(err, r, "%s: policy cache entry: %s", path, strerror(-r));
+        }
         if (r == -ENOMEM)
-                return r;
+                return mg_error_oom(err);
         if (r == -EBADMSG && c.bad) {
                 pc->dirty = true;
-                return -ENOENT;
+                return mg_error_set(err, -ENOENT, "%s: corrupt policy cache entry, read again", path);
         }
         /* kept unchanged in the next cache */
         if (pc->writable) {

@@ -277,9 +277,8 @@ static int cand_cmp(const void *a, const void *b) {
 }
 
 /* Adds the policy names of directory d to c: its lexically first
- * MAX + 1, which is all the merged list can need.  Returns 0, -ENOMEM, or
- * another -errno with err set for a directory that exists but cannot be
- * read. */
+ * MAX + 1, which is all the merged list can need.  Returns 0, or -errno with
+ * err set: -ENOMEM, or a directory that exists but cannot be read. */
 static int cands_read_dir(struct cands *c, const char *path, size_t d, struct mg_error *err) {
         int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) {
@@ -292,7 +291,7 @@ static int cands_read_dir(struct cands *c, const char *path, size_t d, struct mg
         size_t n = 0;
         int r = policy_dir_list(fd, MEMGUARD_MAX_POLICY_FILES, &names, &n);
         if (r == -ENOMEM)
-                return r;
+                return mg_error_oom(err);
         if (r < 0)
                 return mg_error_set(err, r, "%s: cannot list the policy directory: %s", path, strerror(-r));
         if (n == 0) {
@@ -302,7 +301,7 @@ static int cands_read_dir(struct cands *c, const char *path, size_t d, struct mg
         struct cand *nv = realloc(c->v, (c->n + n) * sizeof *nv);
         if (!nv) {
                 policy_dir_list_free(names, n);
-                return -ENOMEM;
+                return mg_error_oom(err);
         }
         c->v = nv;
         for (size_t i = 0; i < n; i++)

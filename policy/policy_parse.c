@@ -433,7 +433,7 @@ static int parse_once(struct pctx *c, const char *buf, size_t len, bool position
         int r = json_parse(buf, len, &opts, &root, &jerr);
         if (r < 0) {
                 /* jerr.msg is "LINE:COL: syntax|depth: ..." (a full copy
-                 * rather than mg_error_prefix, whose prefix buffer would cut
+                 * rather than mg_error_wrap, whose prefix buffer would cut
                  * a long path); anything without a position (out of memory)
                  * is put at the start of the file. */
                 bool positioned = jerr.msg[0] >= '0' && jerr.msg[0] <= '9';

@@ -78,7 +78,7 @@ static void logf_line(const char *fmt, ...) {
         close(fd);
 }
 
-static int write_all(int fd, const void *p, size_t n) {
+static int send_all(int fd, const void *p, size_t n) {
         const uint8_t *b = p;
         while (n > 0) {
                 ssize_t k = send(fd, b, n, MSG_NOSIGNAL);
@@ -215,7 +215,7 @@ static int reply(int fd, const struct dbus_message *call, uint32_t *serial, cons
         };
         if (dbus_message_build(&h, body, body_len, msg, sizeof msg, &len) < 0)
                 return -1;
-        return write_all(fd, msg, len);
+        return send_all(fd, msg, len);
 }
 
 struct pending {
@@ -325,16 +325,16 @@ static void serve(int fd) {
                 size_t ll = (size_t) (e - buf) + 2;
                 if (lines == 0) {
                         if (buf[0] != '\0' || memcmp(buf + 1, "AUTH EXTERNAL ", 14) != 0) {
-                                (void) write_all(fd, "ERROR\r\n", 7);
+                                (void) send_all(fd, "ERROR\r\n", 7);
                                 return;
                         }
                         logf_line("AUTH EXTERNAL %.*s", (int) (ll - 17), buf + 15);
                         if (opt_reject) {
-                                (void) write_all(fd, "REJECTED EXTERNAL\r\n", 19);
+                                (void) send_all(fd, "REJECTED EXTERNAL\r\n", 19);
                                 return;
                         }
                         static const char ok[] = "OK 6d656d67756172642d66616b652d7364\r\n";
-                        (void) write_all(fd, ok, sizeof ok - 1);
+                        (void) send_all(fd, ok, sizeof ok - 1);
                 } else if (ll != 7 || memcmp(buf, "BEGIN\r\n", 7) != 0)
                         return;
                 memmove(buf, buf + ll, have - ll);

@@ -14,21 +14,7 @@
 
 #include "budget.h"
 #include "budget_view.h"
-
-static unsigned n_pass, n_fail, n_test;
-
-#define CHECK(cond, ...)                                           \
-        do {                                                       \
-                bool ok_ = (cond);                                 \
-                n_test++;                                          \
-                if (ok_)                                           \
-                        n_pass++;                                  \
-                else                                               \
-                        n_fail++;                                  \
-                printf("%s %u - ", ok_ ? "ok" : "not ok", n_test); \
-                printf(__VA_ARGS__);                               \
-                printf("\n");                                      \
-        } while (0)
+#include "test-helpers.h"
 
 #define P UINT64_C(4096)
 #define K UINT64_C(1024)
@@ -414,6 +400,5 @@ int main(void) {
         test_plan_run();
         test_format();
         test_outcome();
-        printf("1..%u\n%u passed, %u failed\n", n_test, n_pass, n_fail);
-        return n_fail ? 1 : 0;
+        return test_report();
 }

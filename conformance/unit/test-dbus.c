@@ -21,23 +21,7 @@
 #include "dbus.h"
 #include "systemd.h"
 #include "util.h"
-
-static unsigned n_pass, n_fail, n_test;
-
-#define CHECK(cond, ...)                                         \
-        do {                                                     \
-                n_test++;                                        \
-                if (cond) {                                      \
-                        n_pass++;                                \
-                        printf("ok %u - ", n_test);              \
-                } else {                                         \
-                        n_fail++;                                \
-                        printf("not ok %u - ", n_test);          \
-                }                                                \
-                printf(__VA_ARGS__);                             \
-                printf("\n");                                    \
-                fflush(stdout);                                  \
-        } while (0)
+#include "test-helpers.h"
 
 #define MS 1000u
 
@@ -859,6 +843,5 @@ int main(void) {
         char cmd[PATH_MAX + 16];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
         (void) !system(cmd);
-        printf("1..%u\n# %u passed, %u failed\n", n_test, n_pass, n_fail);
-        return n_fail ? 1 : 0;
+        return test_report();
 }

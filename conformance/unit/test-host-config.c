@@ -16,21 +16,7 @@
 #include <unistd.h>
 
 #include "host_config.h"
-
-static unsigned n_pass, n_fail, n_test;
-
-#define CHECK(cond, ...)                                           \
-        do {                                                       \
-                bool ok_ = (cond);                                 \
-                n_test++;                                          \
-                if (ok_)                                           \
-                        n_pass++;                                  \
-                else                                               \
-                        n_fail++;                                  \
-                printf("%s %u - ", ok_ ? "ok" : "not ok", n_test); \
-                printf(__VA_ARGS__);                               \
-                printf("\n");                                      \
-        } while (0)
+#include "test-helpers.h"
 
 #define PATH "/etc/oci-memguard/host.json"
 
@@ -260,9 +246,7 @@ static void test_load(void) {
                 r = load(&hc, &e);
                 CHECK(r == -EPERM && !hc.from_file && strstr(e.msg, "host.json:1:1: owner: owned by uid 1000, not root: refused"), "load: owner: %s", e.msg);
         } else {
-                n_test++;
-                n_pass++;
-                printf("ok %u - # SKIP load: owner (needs root)\n", n_test);
+                test_skip("load: owner (needs root)");
         }
 
         {
@@ -310,6 +294,5 @@ int main(void) {
         test_parse();
         test_types();
         test_load();
-        printf("1..%u\n%u passed, %u failed\n", n_test, n_pass, n_fail);
-        return n_fail ? 1 : 0;
+        return test_report();
 }

@@ -7,26 +7,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../../fuzz/json-compare.h"
+#include "json-compare.h" /* fuzz/: the fuzzer compares the same way */
 #include "json.h"
 #include "util.h"
 #include "cgroup.h"
-
-static unsigned n_pass, n_fail, n_test;
-
-#define CHECK(cond, ...)                                         \
-        do {                                                     \
-                n_test++;                                        \
-                if (cond) {                                      \
-                        n_pass++;                                \
-                        printf("ok %u - ", n_test);              \
-                } else {                                         \
-                        n_fail++;                                \
-                        printf("not ok %u - ", n_test);          \
-                }                                                \
-                printf(__VA_ARGS__);                             \
-                printf("\n");                                    \
-        } while (0)
+#include "test-helpers.h"
 
 static int parse(const char *s, bool dups, struct json_node **ret, struct mg_error *err) {
         struct json_parse_opts o = { .reject_duplicates = dups, .positions = dups };
@@ -361,7 +346,6 @@ static void test_util(void) {
         CHECK(STREQ(e.msg, "a b c"), "error text flattened to one line: '%s'", e.msg);
 }
 
-
 /* The fast path must build exactly what yajl builds, or hand over: every
  * document below, in every mode, gives the same result both ways. */
 static const struct json_keep fp_keep_in[] = { { "x", NULL }, { NULL, NULL } };
@@ -454,6 +438,5 @@ int main(void) {
         test_fast_path();
         test_many_keys();
         test_deadline();
-        printf("1..%u\n%u passed, %u failed\n", n_test, n_pass, n_fail);
-        return n_fail ? 1 : 0;
+        return test_report();
 }

@@ -17,21 +17,7 @@
 #include "memhealth.h"
 #include "reclaim.h"
 #include "util.h"
-
-static unsigned n_pass, n_fail, n_test;
-
-#define CHECK(cond, ...)                                         \
-        do {                                                     \
-                bool ok_ = (cond); /* evaluated once */         \
-                n_test++;                                        \
-                if (ok_)                                         \
-                        n_pass++;                                \
-                else                                             \
-                        n_fail++;                                \
-                printf("%s %u - ", ok_ ? "ok" : "not ok", n_test); \
-                printf(__VA_ARGS__);                             \
-                printf("\n");                                    \
-        } while (0)
+#include "test-helpers.h"
 
 /* The CI host's own buddyinfo (6.18, 2 cores, 24G). */
 static const char host_buddy[] =
@@ -274,6 +260,5 @@ int main(void) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
         if (system(cmd) != 0)
                 printf("# could not remove %s\n", dir);
-        printf("1..%u\n", n_test);
-        return n_fail ? 1 : 0;
+        return test_report();
 }

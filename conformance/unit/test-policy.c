@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Unit tests of the policy language (SPEC §2, §4): sizes, every class of
- * validation error with its FILE:LINE:COL and SPEC word, comments,
+/* Unit tests of the policy language: sizes, every class of validation
+ * error with its FILE:LINE:COL and its word (size, depth, NUL, syntax,
+ * unknown key, type, owner, mode), comments,
  * duplicates, depth and NUL limits, matching, key-by-key merge, loading of
  * the vendor and admin directories (lexical order, masking, ownership and
  * mode, symlinks judged by their target, limits), `policy check`, and the
@@ -21,27 +22,7 @@
 
 #include "policy.h"
 #include "policy_check.h"
-
-static unsigned n_pass, n_fail, n_test;
-
-#define CHECK(cond, ...)                                           \
-        do {                                                       \
-                bool ok_ = (cond); /* evaluated once */           \
-                n_test++;                                          \
-                if (ok_)                                           \
-                        n_pass++;                                  \
-                else                                               \
-                        n_fail++;                                  \
-                printf("%s %u - ", ok_ ? "ok" : "not ok", n_test); \
-                printf(__VA_ARGS__);                               \
-                printf("\n");                                      \
-        } while (0)
-
-static void skip(const char *why) {
-        n_test++;
-        n_pass++;
-        printf("ok %u - # SKIP %s\n", n_test, why);
-}
+#include "test-helpers.h"
 
 #define PATH "/etc/oci-memguard/policy.d/10-ci.json"
 
@@ -301,7 +282,7 @@ static void test_errors(void) {
         expect_err("{\"match\": {\"annotations\": {\"a\": \"1\", \"a\": \"2\"}}}", 1, 38, "duplicate key 'a'", "duplicate: annotation keys");
         expect_err("{\"//\": 1, \"//\": 2}", 1, 11, "duplicate key", "duplicate: even comment keys");
 
-        /* depth: 64 levels are fine, 65 are not (SPEC §2) */
+        /* depth: 64 levels are fine, 65 are not (MEMGUARD_MAX_JSON_DEPTH) */
         char *deep = nested(64);
         p = must_parse(deep, "depth: 64 levels accepted");
         policy_free(p);
@@ -689,7 +670,7 @@ static void test_load(void) {
         if (!root) {
                 /* Every file here is the tester's, so check_owner refuses
                  * them all for "owner" before "mode" is looked at. */
-                skip("owner/mode tests need root (files owned by uid 0, chown)");
+                test_skip("owner/mode tests need root (files owned by uid 0, chown)");
                 goto owner_done;
         }
         CHECK(policy_set_load(odirs, 1, true, &s) == 0, "owner/mode: load");
@@ -706,7 +687,7 @@ static void test_load(void) {
                       "owner/mode: a file (or symlink target) owned by uid 1000 refused with 'owner'");
                 CHECK(s.n_errors == 8, "owner/mode: eight refusals, no more: %zu", s.n_errors);
         } else
-                skip("chown to uid 1000 failed");
+                test_skip("chown to uid 1000 failed");
         CHECK(errors_well_formed(&s), "owner/mode: every error is one FILE:LINE:COL line");
         policy_set_free(&s);
         CHECK(policy_set_load(odirs, 1, false, &s) == 0 && s.n == (chowned ? 8u : 7u),
@@ -753,7 +734,7 @@ owner_done:
         CHECK(policy_load_file(ofd, "fifo.json", "/x/fifo.json", root, &p, &e) < 0 && strstr(e.msg, "type: not a regular file"),
               "load_file: a FIFO named *.json is refused without blocking");
 
-        /* SPEC §2: at most 4096 files; those sorting last are left out. */
+        /* At most 4096 files (MEMGUARD_MAX_POLICY_FILES); those sorting last are left out. */
         mkd("many");
         for (unsigned i = 0; i <= MEMGUARD_MAX_POLICY_FILES; i++) {
                 char rel[64];
@@ -794,7 +775,7 @@ owner_done:
 
 static void test_check(void) {
         if (geteuid() != 0) {
-                skip("policy check tests need root (files owned by uid 0)");
+                test_skip("policy check tests need root (files owned by uid 0)");
                 return;
         }
         mkd("check");
@@ -989,6 +970,5 @@ int main(void) {
         rm_rf(tmproot);
         unsigned fds_after = count_fds();
         CHECK(fds_after == fds_before, "no file descriptor leaked (%u before, %u after)", fds_before, fds_after);
-        printf("1..%u\n%u passed, %u failed\n", n_test, n_pass, n_fail);
-        return n_fail ? 1 : 0;
+        return test_report();
 }

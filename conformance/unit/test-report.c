@@ -7,21 +7,7 @@
 
 #include "report.h"
 #include "util.h"
-
-static unsigned n_pass, n_fail, n_test;
-
-#define CHECK(cond, ...)                                         \
-        do {                                                     \
-                bool ok_ = (cond); /* evaluated once */         \
-                n_test++;                                        \
-                if (ok_)                                         \
-                        n_pass++;                                \
-                else                                             \
-                        n_fail++;                                \
-                printf("%s %u - ", ok_ ? "ok" : "not ok", n_test); \
-                printf(__VA_ARGS__);                             \
-                printf("\n");                                    \
-        } while (0)
+#include "test-helpers.h"
 
 #define S 1000000ull
 
@@ -155,7 +141,5 @@ int main(void) {
         test_time();
         test_line_kind();
         test_line_fields();
-        printf("1..%u\n", n_test);
-        fprintf(stderr, "test-report: %u passed, %u failed\n", n_pass, n_fail);
-        return n_fail ? 1 : 0;
+        return test_report();
 }

@@ -16,14 +16,7 @@
 
 #include "log.h"
 #include "sandbox.h"
-
-static unsigned n_pass, n_fail, n_test;
-
-static void report(bool ok, const char *what) {
-        n_test++;
-        ok ? n_pass++ : n_fail++;
-        printf("%s %u - %s\n", ok ? "ok" : "not ok", n_test, what);
-}
+#include "test-helpers.h"
 
 /* Runs fn in a confined child; returns its wait status. */
 static int confined(int (*fn)(void)) {
@@ -104,21 +97,20 @@ __attribute__((unused)) static int do_tcp_sockopt(void) {
 
 int main(void) {
         int st = confined(do_normal);
-        report(WIFEXITED(st) && WEXITSTATUS(st) == 0, "after confinement: a filter is in force; files, fsync, unlink and an AF_UNIX socket work");
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "after confinement: a filter is in force; files, fsync, unlink and an AF_UNIX socket work");
         st = confined(do_fork);
-        report(WIFEXITED(st) && WEXITSTATUS(st) == 0, "after confinement: a plain fork and wait work (the build guard's bounded child)");
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "after confinement: a plain fork and wait work (the build guard's bounded child)");
 #if defined(__SANITIZE_ADDRESS__)
-        printf("ok %u - # SKIP exec and AF_INET: the ASan build widens the allowlist for the sanitizer runtime\n", ++n_test);
+        test_skip("exec and AF_INET: the ASan build widens the allowlist for the sanitizer runtime");
 #else
         st = confined(do_exec);
-        report(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "after confinement: execve kills the process (SIGSYS)");
+        CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "after confinement: execve kills the process (SIGSYS)");
         st = confined(do_inet);
-        report(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "after confinement: an AF_INET socket kills the process (SIGSYS)");
+        CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "after confinement: an AF_INET socket kills the process (SIGSYS)");
         st = confined(do_tcp_sockopt);
-        report(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "after confinement: SOL_SOCKET options work, any other level kills (SIGSYS)");
+        CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "after confinement: SOL_SOCKET options work, any other level kills (SIGSYS)");
         st = confined(do_unshare_clone);
-        report(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "after confinement: clone into a new namespace kills the process (SIGSYS)");
+        CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "after confinement: clone into a new namespace kills the process (SIGSYS)");
 #endif
-        printf("1..%u\n%u passed, %u failed\n", n_test, n_pass, n_fail);
-        return n_fail ? 1 : 0;
+        return test_report();
 }

@@ -11,21 +11,7 @@
 #include "build.h"
 #include "image.h"
 #include "policy.h"
-
-static unsigned n_pass, n_fail, n_test;
-
-#define CHECK(cond, ...)                                           \
-        do {                                                       \
-                bool ok_ = (cond); /* evaluated once */           \
-                n_test++;                                          \
-                if (ok_)                                           \
-                        n_pass++;                                  \
-                else                                               \
-                        n_fail++;                                  \
-                printf("%s %u - ", ok_ ? "ok" : "not ok", n_test); \
-                printf(__VA_ARGS__);                               \
-                printf("\n");                                      \
-        } while (0)
+#include "test-helpers.h"
 
 static void test_image_choose(void) {
         static const struct {
@@ -239,6 +225,5 @@ int main(void) {
         test_claim_names();
         test_trust_parse();
         test_trust_match();
-        printf("1..%u\n%u passed, %u failed\n", n_test, n_pass, n_fail);
-        return n_fail ? 1 : 0;
+        return test_report();
 }

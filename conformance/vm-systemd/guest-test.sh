@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# The systemd VM flavour's cases (issue 9), run by memguard-test.service in
+# The systemd VM flavour's cases, run by memguard-test.service in
 # a Debian bookworm guest with systemd as PID 1, runc --systemd-cgroup and
 # the hook at /usr/local/bin/oci-memguard. Output on the serial console:
 # "MG:ok - ..." / "MG:not ok - ..." per check, other "MG:" lines are notes,

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# The systemd VM flavour (`make check-vm-systemd`, issue 9): a Debian
+# The systemd VM flavour (`make check-vm-systemd`): a Debian
 # bookworm rootfs with systemd as PID 1 on a virtio disk under qemu (TCG),
 # the Debian kernel of conformance/vm, runc --systemd-cgroup, the hook in
 # config.json. Proves that system.slice is protected through systemd and
@@ -12,8 +12,8 @@
 #                       its built-in D-Bus client talks to systemd)
 #   MEMGUARD_VM_CACHE   cache (default ${XDG_CACHE_HOME:-/var/cache}/oci-memguard-vm);
 #                       the rootfs is kept in its systemd/ directory
-#   MEMGUARD_VM_MIRROR  Debian mirror for debootstrap (default: the first
-#                       Debian URI of /etc/apt/sources.list*)
+#   MEMGUARD_VM_MIRROR  Debian archive for debootstrap (default: from the
+#                       host's apt sources; none there is an error)
 #   MEMGUARD_VM_CASES   comma-separated case names (default: every case)
 #   MEMGUARD_VM_TIMEOUT seconds before the boot counts as hung (default 600)
 #   MEMGUARD_VM_KEEP    a directory to keep the console log in
@@ -65,22 +65,54 @@ if ((${#missing[@]})); then
 fi
 [[ $(id -u) -eq 0 ]] || { echo "check-vm-systemd: debootstrap and mkfs need root" >&2; exit 1; }
 [[ -x "$hook" ]] || { echo "check-vm-systemd: the hook '$hook' is not built (make)" >&2; exit 1; }
-# a hook from before the built-in D-Bus client (issue 9) cannot pass
+# a hook from before the built-in D-Bus client (hook/dbus.c) cannot pass
 grep -q SetUnitProperties "$hook" ||
 	{ echo "check-vm-systemd: '$hook' cannot talk to systemd (older than hook/dbus.c?)" >&2; exit 1; }
 hook="$(cd "$(dirname "$hook")" && pwd)/$(basename "$hook")"
 
+# The Debian archive debootstrap fetches from: MEMGUARD_VM_MIRROR, else the
+# host's own apt sources (one-line "deb [opts] URI SUITE..." in
+# /etc/apt/sources.list and sources.list.d/*.list, deb822 "URIs:"/"Suites:"
+# stanzas in sources.list.d/*.sources): the first URI that serves $suite,
+# else the first that serves a main suite (no "-security"/"-updates"), as any
+# Debian archive carries every release. None: say so and stop.
+apt_sources() {
+	local f
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[[ -f "$f" ]] || continue
+		sed -n 's/^[[:space:]]*deb[[:space:]]\{1,\}\(\[[^]]*\][[:space:]]\{1,\}\)\{0,1\}\([^[:space:]]*\)[[:space:]]\{1,\}\([^[:space:]]*\).*/\2 \3/p' "$f"
+	done
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[[ -f "$f" ]] || continue
+		# one "URI SUITE" line per pair of a deb stanza that is not disabled
+		awk 'function flush() { if (deb && enabled) for (i = 1; i <= nu; i++) for (j = 1; j <= ns; j++) print u[i], s[j]
+			deb = 0; enabled = 1; nu = ns = 0 }
+		BEGIN { enabled = 1 }
+		/^[[:space:]]*$/ { flush(); next }
+		/^#/ { next }
+		tolower($1) == "types:" { for (i = 2; i <= NF; i++) if ($i == "deb") deb = 1 }
+		tolower($1) == "uris:" { for (i = 2; i <= NF; i++) u[++nu] = $i }
+		tolower($1) == "suites:" { for (i = 2; i <= NF; i++) s[++ns] = $i }
+		tolower($1) == "enabled:" { enabled = (tolower($2) != "no") }
+		END { flush() }' "$f"
+	done
+}
 mirror() {
 	if [[ -n "${MEMGUARD_VM_MIRROR:-}" ]]; then
 		echo "$MEMGUARD_VM_MIRROR"
 		return
 	fi
-	# deb822 "URIs:" or one-line "deb URI suite ...": the main archive, not -security
-	local uris
-	uris=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
-		sed -n 's/^URIs: *//p; s/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) .*/\2/p' | tr ' ' '\n' | grep -E '/debian/?$' || true)
-	uris="${uris%%$'\n'*}"
-	echo "${uris:-http://deb.debian.org/debian}"
+	local sources uri
+	sources=$(apt_sources)
+	uri=$(awk -v want="$suite" '$2 == want { print $1; exit }' <<<"$sources")
+	[[ -n "$uri" ]] || uri=$(awk '$2 !~ /-/ { print $1; exit }' <<<"$sources")
+	if [[ -z "$uri" ]]; then
+		echo "check-vm-systemd: no Debian archive for debootstrap in this host's apt sources" \
+			"(/etc/apt/sources.list, /etc/apt/sources.list.d/*.list and *.sources);" \
+			"set MEMGUARD_VM_MIRROR to the URL of one" >&2
+		return 1
+	fi
+	echo "$uri"
 }
 
 # ---- the rootfs, cached: debootstrap once, then made bootable -----------
@@ -94,7 +126,7 @@ if [[ "$(cat "$rootfs/.memguard-rootfs" 2>/dev/null)" != "$stamp" ]]; then
 	tmp="$rootfs.tmp.$$"
 	rm -rf "$tmp"
 	t=$(date +%s)
-	m=$(mirror)
+	m=$(mirror) || exit 1
 	echo "# debootstrap $suite from $m (cached in $rootfs afterwards)"
 	debootstrap --variant=minbase --include="$packages" "$suite" "$tmp" "$m" >"$sysc/debootstrap.log" 2>&1 ||
 		{ tail -n 20 "$sysc/debootstrap.log" >&2; rm -rf "$tmp"; exit 1; }

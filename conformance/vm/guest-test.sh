@@ -5,7 +5,7 @@
 # "MG:ok - ..." or "MG:not ok - ..."; tables and explanations are "MG:" lines
 # too; "MG:result VARIANT MIN FINAL" feeds the host's summary table.
 #
-# ---- Adding a case (the build guard issue adds its cases here) ----------
+# ---- Adding a case (the build guard's cases are an example) ---------------
 # A case is a shell function case_NAME; add NAME to CASES_DEFAULT below (or
 # run it alone: MEMGUARD_VM_CASES=NAME conformance/vm/run.sh). Helpers:
 #   bundle ID CGROUP HOOKS ARGS-JSON [EXTRA]   a runc bundle in /bundles/ID;
@@ -21,7 +21,7 @@
 # swappiness, <cgroup>/memory.reclaim (6.1: no swappiness= argument),
 # /proc/sys/vm/compact_memory, /proc/sys/vm/drop_caches, /proc/buddyinfo,
 # and /dev/zram1 for a page-cache filesystem (see case_buildguard_reclaim).
-CASES_DEFAULT="doctor protect_hook protect_nohook protect_leafonly protect_ancestorsonly buildguard_reclaim cgroupns_hazard"
+CASES_DEFAULT="doctor protect_hook protect_nohook protect_leafonly protect_ancestorsonly buildguard_reclaim cgroupns_hazard evidence"
 # Not run by default: protect_standin (the shell stand-in used to validate
 # the rig before the hook existed; a control, never proof).
 
@@ -127,7 +127,7 @@ wait_current() { # wait_current CGROUP BYTES SECONDS
 	done
 	return 1
 }
-policy() { # policy NAME JSON: root-owned, 0644, as SPEC §4 requires
+policy() { # policy NAME JSON: root-owned, 0644, or the hook refuses it
 	mkdir -p "$POLICY_DIR"
 	printf '%s\n' "$2" >"$POLICY_DIR/$1"
 	chown 0:0 "$POLICY_DIR/$1"
@@ -290,6 +290,55 @@ experiment() {
 	check $? "[$name] cgroup2 mount options unchanged by the containers ($(mount_opts))"
 }
 
+# status_of ID: the container's object from `oci-memguard status --json`
+# (one line; no jq in the guest), and the fields of it a check reads
+status_of() { oci-memguard status --json 2>/dev/null | tr '{' '\n' | grep "\"id\":\"$1\"" | head -n 1; }
+field_of() { echo "$1" | sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\).*/\1/p"; }
+low_of() { sed -n 's/^low //p' "$CG$1/memory.events" 2>/dev/null; }
+
+# evidence_run NAME: the protected container evidence-NAME (256M, idle)
+# under the neighbour ev-neighbour-NAME (380M, active) in /memguard's 400M;
+# after EV_PRESSURE_SECS of pressure, what `status` says and what the
+# kernel counted. Sets EV_STATUS, EV_LOW (the kernel's low delta on A).
+EV_PRESSURE_SECS=40
+evidence_run() {
+	A=/memguard/ci/evidence-$1
+	start "evidence-$1" || return 1
+	wait_current "$A" $((250 * MiB)) 60 || echo "MG:  [evidence-$1] A never reached 250M"
+	ev_low0=$(low_of "$A")
+	start "ev-neighbour-$1" || return 1
+	sleep "$EV_PRESSURE_SECS"
+	EV_STATUS=$(status_of "evidence-$1")
+	EV_LOW=$(($(low_of "$A") - ev_low0))
+	echo "MG:  [evidence-$1] status: $EV_STATUS"
+	echo "MG:  [evidence-$1] kernel: A memory.events low +$EV_LOW, A.current $(mib "$(val "$CG$A"/memory.current)")M after ${EV_PRESSURE_SECS} s of pressure"
+	stop "ev-neighbour-$1"
+	stop "evidence-$1"
+	echo "MG:  [evidence-$1] poststop record: $(hook_record "evidence-$1" poststop | sed 's/.*"evidence"/"evidence"/')"
+}
+
+case_evidence() {
+	# held: memory.low 320M covers A's 256M; the neighbour is unprotected,
+	# so reclaim always finds memory outside A's protection
+	policy 60-ev-held.json '{"match": {"cgroups": ["/memguard/ci/evidence-held"]}, "memory": {"low": "320M"}}'
+	# breached: A's low (128M) is below its 256M working set and the
+	# neighbour is protected too (low 380M): with 508M promised in 400M,
+	# the kernel must reclaim below protection, and counts it in "low"
+	policy 61-ev-breach.json '{"match": {"cgroups": ["/memguard/ci/evidence-breach"]}, "memory": {"low": "128M"}}'
+	policy 62-ev-neighbour.json '{"match": {"cgroups": ["/memguard/batch/ev-neighbour-breach"]}, "memory": {"low": "380M"}}'
+	for v in held breach; do
+		bundle "evidence-$v" "/memguard/ci/evidence-$v" hook '["/bin/memhog", "256"]'
+		bundle "ev-neighbour-$v" "/memguard/batch/ev-neighbour-$v" hook '["/bin/memhog", "380", "active"]'
+	done
+	evidence_run held || { notok "[evidence] the held run ran"; return; }
+	[ "$(field_of "$EV_STATUS" verdict)" = held ] && [ "$(field_of "$EV_STATUS" breaches)" = 0 ] && [ "$EV_LOW" = 0 ]
+	check $? "[evidence] low=320M over a 256M working set under a hog: status says held, 0 breaches (kernel: low +$EV_LOW)"
+	evidence_run breach || { notok "[evidence] the breach run ran"; return; }
+	[ "$(field_of "$EV_STATUS" verdict)" = breached ] && [ "$EV_LOW" -gt 0 ] &&
+		[ "$(field_of "$EV_STATUS" breaches)" -gt 0 ]
+	check $? "[evidence] low=128M below the working set, protected neighbour: status says breached with $(field_of "$EV_STATUS" breaches) low events (kernel: low +$EV_LOW at the end)"
+}
+
 case_doctor() {
 	oci-memguard doctor >/tmp/doctor.txt 2>&1
 	rc=$?
@@ -373,8 +422,8 @@ case_protect_standin() {
 # for the container in the initial cgroup namespace, and the kernel applies a
 # new cgroup2 mount's options to the one superblock: nsdelegate and
 # memory_recursiveprot vanish host-wide (moby/moby#50466 is the same effect
-# from dockerd). The hook cannot prevent it; it must notice (SPEC §4: detected
-# and logged on every run).
+# from dockerd). The hook cannot prevent it; it must notice (it detects
+# memory_recursiveprot and logs it on every run).
 case_cgroupns_hazard() {
 	if ! has_recursiveprot; then
 		echo "MG:  [cgroupns] skipped: this boot has no memory_recursiveprot to lose"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Build-time generator of the hook's seccomp filter (SPEC §9, issue 8).
+/* Build-time generator of the hook's seccomp filter (hook/sandbox.c loads it).
  *
  * The hook used to build its filter with libseccomp on every container
  * start: a dozen probing seccomp() calls and rule compilation, about a
