@@ -188,7 +188,7 @@ lint:
 	mk/check-layers.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 -D_GNU_SOURCE --inline-suppr \
 	  --suppress=memleak -Ilib -Ipolicy -Ihook lib hook policy wrapper
-	shellcheck -x install.sh install.d/register.sh .ci/run mk/*.sh conformance/*.sh conformance/vm/*.sh conformance/vm-systemd/*.sh fuzz/*.sh demo/*.sh
+	shellcheck -x install.sh install.d/register.sh .ci/run mk/*.sh conformance/*.sh conformance/vm/*.sh conformance/vm-systemd/*.sh conformance/vm-docker/*.sh fuzz/*.sh demo/*.sh
 
 clean:
 	rm -rf build

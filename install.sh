@@ -52,7 +52,9 @@ run() {
 # shellcheck source=install.d/register.sh disable=SC1091 # `make lint` should check it with -x
 . install.d/register.sh
 
-BUILD_DEPS=(gcc make pkg-config libyajl-dev libseccomp-dev libyajl2 libseccomp2 jq scdoc)
+# libc6-dev: only a Recommends of gcc, which --no-install-recommends skips
+# (a minimal Debian 12 then has gcc without <errno.h>).
+BUILD_DEPS=(gcc libc6-dev make pkg-config libyajl-dev libseccomp-dev libyajl2 libseccomp2 jq scdoc)
 
 install_deps() {
 	[[ -n "$DESTDIR" ]] && return 0

@@ -152,6 +152,48 @@ assert_check_lines() {
 	assert_output WARN
 }
 
+@test "kernel veth queues: Debian 12's 6.1.0-18 (upstream 6.1.76 in /proc/version) lacks the fix: WARN naming 6.1.81 and what the build guard can do; exit 0" {
+	healthy_v2
+	echo "6.1.0-18-amd64" >"$SYSROOT/proc/sys/kernel/osrelease"
+	echo "Linux version 6.1.0-18-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01)" >"$SYSROOT/proc/version"
+	mkdir -p "$SYSROOT/sys/devices/system/cpu"
+	echo "0-63" >"$SYSROOT/sys/devices/system/cpu/possible"
+	run doctor
+	assert_success
+	assert_line --regexp '^WARN  kernel veth queues: kernel 6\.1\.76 \(/proc/version\) allocates the veth queues as one physically contiguous block, one entry per possible CPU \(0-63\): .*"page allocation failure: order:4" in veth_alloc_queues\. The build guard compacts memory before build steps, which helps the next container; nothing a hook does runs before the engine creates this container.s veth — fix: a kernel with commit 1ce7d306ea63 \(6\.1\.81 or later of this series\)$'
+	assert_line "doctor: usable, with warnings"
+}
+
+@test "kernel veth queues: Debian's 6.1.0-57 (upstream 6.1.192) has the fix: OK" {
+	healthy_v2
+	echo "6.1.0-57-amd64" >"$SYSROOT/proc/sys/kernel/osrelease"
+	echo "Linux version 6.1.0-57-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0) #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-3 (2025-05-01)" >"$SYSROOT/proc/version"
+	run doctor
+	assert_success
+	assert_line 'OK    kernel veth queues: kernel 6.1.192 (/proc/version) has the veth queue fix (vmalloc fallback, since 6.1.81): container starts need no order-4 block for it'
+}
+
+@test "kernel veth queues: Ubuntu 22.04's 5.15.0-97 (upstream 5.15.136 in /proc/version_signature) lacks the fix: WARN naming 5.15.151" {
+	healthy_v2
+	echo "5.15.0-97-generic" >"$SYSROOT/proc/sys/kernel/osrelease"
+	echo "Linux version 5.15.0-97-generic (buildd@lcy02-amd64-033) (gcc (Ubuntu 11.4.0-1ubuntu1~22.04) 11.4.0) #107-Ubuntu SMP" >"$SYSROOT/proc/version"
+	echo "Ubuntu 5.15.0-97.107-generic 5.15.136" >"$SYSROOT/proc/version_signature"
+	run doctor
+	assert_success
+	assert_line --regexp '^WARN  kernel veth queues: kernel 5\.15\.136 \(/proc/version_signature\) allocates .* — fix: a kernel with commit 1ce7d306ea63 \(5\.15\.151 or later of this series\)$'
+}
+
+@test "kernel veth queues: a series that ended without the fix (6.5, uname -r) and one that never had per-CPU queues (5.10)" {
+	healthy_v2
+	echo "6.5.13-custom" >"$SYSROOT/proc/sys/kernel/osrelease"
+	run doctor
+	assert_success
+	assert_line --regexp '^WARN  kernel veth queues: kernel 6\.5\.13 \(uname -r\) allocates .* \(unknown\): .* — fix: a kernel with commit 1ce7d306ea63 \(6\.6\.21 or later; this series ended without it\)$'
+	echo "5.10.0-28-amd64" >"$SYSROOT/proc/sys/kernel/osrelease"
+	run doctor
+	assert_line 'OK    kernel veth queues: kernel 5.10.0 (uname -r) creates one queue per veth: no per-CPU allocation at container start'
+}
+
 @test "no memory.peak in any child cgroup: warning" {
 	healthy_v2
 	rm "$CGROOT/system.slice/memory.peak"
@@ -316,6 +358,27 @@ assert_check_lines() {
 	run doctor
 	assert_failure 1
 	assert_line --regexp '^FAIL  buildkit shim: /usr/local/lib/oci-memguard/shim/runc points to a file that does not exist'
+}
+
+@test "dockerd's PATH: the shim first is OK; a dockerd started before install.sh's drop-in (plain runc first) is a warning with the restart" {
+	healthy_v2
+	mkdir -p "$SYSROOT/usr/local/lib/oci-memguard/shim" "$SYSROOT/usr/sbin" "$SYSROOT/proc/4242" "$SYSROOT/proc/77"
+	: >"$SYSROOT/usr/local/bin/oci-memguard-runtime"
+	ln -s ../../../bin/oci-memguard-runtime "$SYSROOT/usr/local/lib/oci-memguard/shim/runc"
+	: >"$SYSROOT/usr/sbin/runc"
+	echo containerd >"$SYSROOT/proc/77/comm"
+	echo dockerd >"$SYSROOT/proc/4242/comm"
+	printf 'LANG=C\0PATH=/usr/local/lib/oci-memguard/shim:/usr/local/sbin:/usr/sbin:/usr/bin\0NOTIFY_SOCKET=/run/systemd/notify\0' >"$SYSROOT/proc/4242/environ"
+	run doctor
+	assert_success
+	assert_line 'OK    dockerd PATH: dockerd (pid 4242) runs /usr/local/lib/oci-memguard/shim/runc, the shim: BuildKit RUN steps get the hook'
+	printf 'PATH=/nonexistent:/usr/local/sbin:/usr/sbin:/usr/bin\0' >"$SYSROOT/proc/4242/environ"
+	run doctor
+	assert_success
+	assert_line --regexp '^WARN  dockerd PATH: dockerd \(pid 4242\) runs /usr/sbin/runc for BuildKit RUN steps, not the shim: they run without the hook — fix: systemctl restart docker '
+	rm -r "$SYSROOT/proc/4242"
+	run doctor
+	refute_output --partial "dockerd PATH"
 }
 
 @test "containerd: a BinaryName naming the wrapper is checked to exist; commented lines ignored" {

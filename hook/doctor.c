@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "cgroup.h"
 #include "cli.h"
 #include "json.h"
+#include "kernelfix.h"
 #include "memhealth.h"
 #include "sysctl.h"
 #include "systemd.h"
@@ -167,6 +169,57 @@ static void check_kernel(struct report *r, const struct hook_opts *o, const stru
                 add(r, "memory.peak", ST_WARN, "kernel >= 5.19", "not found in any child cgroup");
 }
 
+/* "page allocation failure: order:4" in veth_alloc_queues at container
+ * start: a kernel without the vmalloc fallback for the veth queue array
+ * needs a physically contiguous block per veth when it has many possible
+ * CPUs. The version is the upstream one: Debian and Ubuntu keep it out of
+ * uname -r. */
+static void check_veth_queues(struct report *r, const struct hook_opts *o) {
+        char version[512] = "", signature[256] = "", release[128] = "", path[PATH_MAX], cpus[64] = "";
+        if (host_path(o, "/proc/version", path, sizeof path))
+                (void) read_small_at(AT_FDCWD, path, version, sizeof version);
+        if (host_path(o, "/proc/version_signature", path, sizeof path))
+                (void) read_small_at(AT_FDCWD, path, signature, sizeof signature);
+        if (host_path(o, "/proc/sys/kernel/osrelease", path, sizeof path))
+                (void) read_small_at(AT_FDCWD, path, release, sizeof release);
+        if (host_path(o, "/sys/devices/system/cpu/possible", path, sizeof path))
+                (void) read_small_at(AT_FDCWD, path, cpus, sizeof cpus);
+        cpus[strcspn(cpus, "\n")] = '\0';
+        struct kernel_version v;
+        enum kver_source src;
+        if (kernel_upstream_version(version, signature, release, &v, &src) < 0) {
+                add(r, "kernel veth queues", ST_WARN, "check the kernel for commit 1ce7d306ea63 (veth: try harder when allocating queue memory)",
+                    "cannot tell the kernel's upstream version (/proc/version, /proc/version_signature, osrelease)");
+                return;
+        }
+        const char *fixed_in;
+        enum veth_queues q = veth_queue_fix(&v, &fixed_in);
+        char ver[48];
+        snprintf(ver, sizeof ver, "%u.%u.%u", v.major, v.minor, v.patch);
+        switch (q) {
+        case VETH_ONE_QUEUE:
+                add(r, "kernel veth queues", ST_OK, NULL, "kernel %s (%s) creates one queue per veth: no per-CPU allocation at container start", ver,
+                    kver_source_name(src));
+                break;
+        case VETH_FIXED:
+                add(r, "kernel veth queues", ST_OK, NULL, "kernel %s (%s) has the veth queue fix (vmalloc fallback, since %s): container starts need no order-4 block for it",
+                    ver, kver_source_name(src), fixed_in);
+                break;
+        case VETH_UNFIXED:
+        case VETH_NO_BACKPORT: {
+                char fix[160];
+                snprintf(fix, sizeof fix, "a kernel with commit 1ce7d306ea63 (%s or later%s)", fixed_in,
+                         q == VETH_NO_BACKPORT ? "; this series ended without it" : " of this series");
+                add(r, "kernel veth queues", ST_WARN, fix,
+                    "kernel %s (%s) allocates the veth queues as one physically contiguous block, one entry per possible CPU (%s): on a fragmented host a container start "
+                    "fails with \"page allocation failure: order:4\" in veth_alloc_queues. The build guard compacts memory before build steps, which helps the next "
+                    "container; nothing a hook does runs before the engine creates this container's veth",
+                    ver, kver_source_name(src), cpus[0] ? cpus : "unknown");
+                break;
+        }
+        }
+}
+
 static void check_memory(struct report *r, const struct hook_opts *o) {
         uint64_t swp;
         if (sysctl_swappiness_get(o->sysroot, &swp) == 0)
@@ -268,6 +321,75 @@ static enum presence presence(const struct hook_opts *o, const char *p) {
         if (!host_path(o, p, path, sizeof path) || lstat(path, &st) < 0)
                 return ABSENT;
         return stat(path, &st) == 0 ? PRESENT : DANGLING;
+}
+
+/* BuildKit runs the first `runc` on dockerd's own PATH; the shim only
+ * counts when dockerd was started with its directory first (install.sh's
+ * docker.service drop-in takes effect at the next restart). Read from the
+ * running dockerd's environment; no line when no dockerd runs or its
+ * environment is not readable (not root). */
+static void check_dockerd_path(struct report *r, const struct hook_opts *o) {
+        char proc[PATH_MAX];
+        if (!host_path(o, "/proc", proc, sizeof proc))
+                return;
+        DIR *d = opendir(proc);
+        if (!d)
+                return;
+        struct dirent *de;
+        long pid = 0;
+        while (!pid && (de = readdir(d))) {
+                char comm[32] = "", p[NAME_MAX + 16];
+                if (de->d_name[0] < '1' || de->d_name[0] > '9' || strspn(de->d_name, "0123456789") != strlen(de->d_name))
+                        continue;
+                snprintf(p, sizeof p, "%s/comm", de->d_name);
+                int dfd = dirfd(d);
+                if (read_small_at(dfd, p, comm, sizeof comm) >= 0 && STREQ(comm, "dockerd"))
+                        pid = strtol(de->d_name, NULL, 10);
+        }
+        closedir(d);
+        if (!pid)
+                return;
+        /* environ is NUL-separated, which the text readers refuse: read it
+         * here, bounded; a longer environment is cut, PATH is usually early. */
+        char envp[64], path[PATH_MAX], env[16384];
+        snprintf(envp, sizeof envp, "/proc/%ld/environ", pid);
+        if (!host_path(o, envp, path, sizeof path))
+                return;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return;
+        size_t len = 0;
+        for (ssize_t k; len < sizeof env - 1 && (k = read(fd, env + len, sizeof env - 1 - len)) != 0;) {
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return;
+                }
+                len += (size_t) k;
+        }
+        env[len] = '\0';
+        const char *pathvar = NULL;
+        for (size_t i = 0; i < len; i += strlen(env + i) + 1)
+                if (strncmp(env + i, "PATH=", 5) == 0)
+                        pathvar = env + i + 5;
+        /* the first directory of PATH holding a runc is the one BuildKit runs */
+        char first[PATH_MAX] = "";
+        for (const char *dir = pathvar; dir && *dir && !first[0];) {
+                size_t n = strcspn(dir, ":");
+                char cand[PATH_MAX];
+                if (n > 0 && n < sizeof cand - 6) {
+                        snprintf(cand, sizeof cand, "%.*s/runc", (int) n, dir);
+                        if (presence(o, cand) == PRESENT)
+                                snprintf(first, sizeof first, "%s", cand);
+                }
+                dir += n + (dir[n] == ':');
+        }
+        if (strstr(first, "/oci-memguard/shim/runc"))
+                add(r, "dockerd PATH", ST_OK, NULL, "dockerd (pid %ld) runs %s, the shim: BuildKit RUN steps get the hook", pid, first);
+        else
+                add(r, "dockerd PATH", ST_WARN,
+                    "systemctl restart docker (install.sh's drop-in puts the shim first), or start dockerd with PATH=/usr/local/lib/oci-memguard/shim:$PATH",
+                    "dockerd (pid %ld) runs %s for BuildKit RUN steps, not the shim: they run without the hook", pid, first[0] ? first : "no runc on its PATH");
 }
 
 /* containerd's config.toml: every `BinaryName = "..."` naming our wrapper.
@@ -525,9 +647,11 @@ int doctor_main(struct cli *c) {
         struct cgroup_host h = { .v2_fd = -1 };
         check_cgroups(&r, o, &h);
         check_kernel(&r, o, &h);
+        check_veth_queues(&r, o);
         check_memory(&r, o);
         check_platform(&r, o);
         check_engines(&r, o);
+        check_dockerd_path(&r, o);
         check_policies(&r, o);
         check_budget(&r, o, &h);
         check_writable(&r, "state dir", o->state_dir);

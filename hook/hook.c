@@ -294,6 +294,40 @@ static void apply_override(struct container_view *v, const struct hook_opts *o, 
         *value = want;
 }
 
+/* "memory": {"adopt_engine": true}: the engine's own ask (docker run
+ * --memory-reservation, unified memory.min/low) raises the container's
+ * claim to it, within the policy's caps (overrides.max_min/max_low; the
+ * host budget applies later like for any claim). runc writes that ask on
+ * the container's own cgroup only, which the kernel caps by the ancestors'
+ * protection (0 under system.slice): as a claim, the ancestors are raised
+ * to cover it and given back at poststop. */
+static void adopt_one(struct container_view *v, const struct hook_opts *o, struct outcome *out, const char *which, uint64_t asked,
+                      const struct policy_size *cap, uint64_t *value) {
+        if (asked <= *value)
+                return;
+        uint64_t limit = cap->set ? size_bytes(v, o, cap) : UINT64_MAX;
+        if (asked > limit) {
+                outcome_skip(out, "memory.adopt_engine: the engine's memory.%s %" PRIu64 " clamped to the policy cap %" PRIu64, which, asked, limit);
+                asked = limit;
+        }
+        if (asked > *value)
+                *value = asked;
+}
+
+static void adopt_engine(struct container_view *v, const struct hook_opts *o, struct outcome *out) {
+        if (v->merged->adopt_engine != POLICY_TRUE || !v->has_oci)
+                return;
+        const struct oci_engine_memory *e = &v->oci.engine;
+        if (e->invalid)
+                outcome_skip(out, "memory.adopt_engine: %s is not a byte count, not adopted", e->invalid);
+        /* runc writes reservation as memory.low on cgroup v2 */
+        uint64_t low = e->has_low ? e->low : 0;
+        if (e->has_reservation && e->reservation > low)
+                low = e->reservation;
+        adopt_one(v, o, out, "min", e->has_min ? e->min : 0, &v->merged->overrides.max_min, &v->min);
+        adopt_one(v, o, out, "low", low, &v->merged->overrides.max_low, &v->low);
+}
+
 int container_decide(struct container_view *v, const struct hook_opts *o, struct outcome *out, struct mg_error *err) {
         assert(v);
         assert(o);
@@ -374,6 +408,7 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
 
         v->min = v->merged->min.set ? size_bytes(v, o, &v->merged->min) : 0;
         v->low = v->merged->low.set ? size_bytes(v, o, &v->merged->low) : 0;
+        adopt_engine(v, o, out);
         apply_override(v, o, out, "min", &v->merged->overrides.max_min, &v->min);
         apply_override(v, o, out, "low", &v->merged->overrides.max_low, &v->low);
         v->swappiness = v->build && v->merged->build.has_swappiness ? (int) v->merged->build.swappiness : LEDGER_NO_SWAPPINESS;

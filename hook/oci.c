@@ -167,7 +167,9 @@ static int string_array(const struct json_node *arr, const char *what, char ***r
  * and Podman write ~20 KiB, most of it the seccomp profile, which is
  * checked (syntax, depth, NUL) but not built into a tree. */
 static const struct json_keep keep_path[] = { { "path", NULL }, { NULL, NULL } };
-static const struct json_keep keep_linux[] = { { "cgroupsPath", NULL }, { NULL, NULL } };
+static const struct json_keep keep_memory[] = { { "reservation", NULL }, { NULL, NULL } };
+static const struct json_keep keep_resources[] = { { "memory", keep_memory }, { "unified", NULL }, { NULL, NULL } };
+static const struct json_keep keep_linux[] = { { "cgroupsPath", NULL }, { "resources", keep_resources }, { NULL, NULL } };
 static const struct json_keep keep_process[] = { { "args", NULL }, { NULL, NULL } };
 static const struct json_keep keep_mount[] = { { "source", NULL }, { NULL, NULL } };
 static const struct json_keep keep_config[] = {
@@ -175,6 +177,48 @@ static const struct json_keep keep_config[] = {
         { "process", keep_process }, { "mounts", keep_mount }, { "annotations", NULL },
         { NULL, NULL },
 };
+
+/* linux.resources: what the engine asked for itself. Never an error: the
+ * runtime judges these fields; a value that is not a byte count ("max",
+ * negative, a string where a number belongs) is only not adopted. */
+static void engine_memory(const struct json_node *resources, struct oci_engine_memory *ret) {
+        if (!resources || resources->type != JSON_OBJECT)
+                return;
+        const struct json_node *mem = json_get(resources, "memory");
+        if (mem && mem->type == JSON_OBJECT) {
+                int r = json_get_u64(mem, "reservation", &ret->reservation, NULL);
+                if (r == 0)
+                        ret->has_reservation = ret->reservation > 0;
+                else if (r != -ENOENT)
+                        ret->invalid = "linux.resources.memory.reservation";
+        }
+        const struct json_node *unified = json_get(resources, "unified");
+        if (!unified || unified->type != JSON_OBJECT)
+                return;
+        static const struct {
+                const char *key, *field;
+        } files[] = { { "memory.min", "linux.resources.unified[\"memory.min\"]" }, { "memory.low", "linux.resources.unified[\"memory.low\"]" } };
+        for (size_t i = 0; i < 2; i++) {
+                const char *v = NULL;
+                uint64_t bytes;
+                int r = json_get_string(unified, files[i].key, &v, NULL);
+                if (r == -ENOENT)
+                        continue;
+                /* "max" would be unbounded protection: not a claim to adopt */
+                if (r < 0 || safe_atou64(v, &bytes) < 0) {
+                        if (!ret->invalid)
+                                ret->invalid = files[i].field;
+                        continue;
+                }
+                if (i == 0) {
+                        ret->min = bytes;
+                        ret->has_min = bytes > 0;
+                } else {
+                        ret->low = bytes;
+                        ret->has_low = bytes > 0;
+                }
+        }
+}
 
 int oci_info_parse(const char *path, const char *buf, size_t len, const char *bundle, struct oci_info *ret, struct mg_error *err) {
         assert(path);
@@ -224,6 +268,7 @@ int oci_info_parse(const char *path, const char *buf, size_t len, const char *bu
                                 r = mg_error_set(err, -EINVAL, "type: 'linux.cgroupsPath' must be a string");
                         goto fail;
                 }
+                engine_memory(json_get(n, "resources"), &o.engine);
         }
         if ((r = dup_string(root, "hostname", false, &o.hostname, err)) < 0)
                 goto fail;

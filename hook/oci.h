@@ -36,6 +36,19 @@ struct oci_info {
         struct annotations annotations;
         /* host sources of bind mounts, for engine metadata lookups */
         char **mount_sources; size_t n_mount_sources;
+        /* What the engine itself asked the runtime to write on the
+         * container's own cgroup: linux.resources.memory.reservation
+         * (docker run --memory-reservation; runc writes it as memory.low on
+         * cgroup v2) and memory.min / memory.low in linux.resources.unified.
+         * Claims set by whoever wrote config.json; a policy with
+         * "memory": {"adopt_engine": true} takes them as the container's.
+         * A field that is not a byte count is left unset and named in
+         * engine_invalid. */
+        struct oci_engine_memory {
+                uint64_t reservation, min, low;
+                bool has_reservation, has_min, has_low;
+                const char *invalid; /* static string: the first bad field */
+        } engine;
 };
 void oci_info_free(struct oci_info *o);
 

@@ -90,6 +90,10 @@ struct policy {
         char *description;
         struct policy_match match;
         struct policy_size min, low;
+        /* "memory": {"adopt_engine": true}: what the engine asked the
+         * runtime for (reservation, unified memory.min/low) becomes part of
+         * the container's claim, as if the policy had said it */
+        enum policy_tristate adopt_engine;
         struct policy_build build;
         bool has_build;      /* a "build" object was given */
         struct policy_overrides overrides;

@@ -81,6 +81,7 @@ static void merge_tri(enum policy_tristate *dst, enum policy_tristate src) {
 static void merge_one(struct policy *d, const struct policy *s) {
         merge_size(&d->min, &s->min);
         merge_size(&d->low, &s->low);
+        merge_tri(&d->adopt_engine, s->adopt_engine);
         if (s->has_build)
                 d->has_build = true;
         const struct policy_build *sb = &s->build;

@@ -355,7 +355,7 @@ static int parse_trust(struct pctx *c, const struct json_node *n, uint32_t *ret)
 
 static int parse_root(struct pctx *c, const struct json_node *root, struct policy *p) {
         static const char *const keys[] = { "description", "match", "memory", "build", "overrides", "on_error", "trust", NULL };
-        static const char *const mkeys[] = { "min", "low", NULL };
+        static const char *const mkeys[] = { "min", "low", "adopt_engine", NULL };
         static const char *const okeys[] = { "annotations", "max_min", "max_low", NULL };
         static const char *const on_error_names[] = { "ignore", "fail", NULL };
         int r;
@@ -379,6 +379,8 @@ static int parse_root(struct pctx *c, const struct json_node *root, struct polic
                 if ((v = json_get(n, "min")) && (r = get_size(c, v, "memory.min", &p->min)) < 0)
                         return r;
                 if ((v = json_get(n, "low")) && (r = get_size(c, v, "memory.low", &p->low)) < 0)
+                        return r;
+                if ((v = json_get(n, "adopt_engine")) && (r = get_bool(c, v, "memory.adopt_engine", &p->adopt_engine)) < 0)
                         return r;
         }
         if ((n = json_get(root, "build"))) {

@@ -234,6 +234,7 @@ static void test_errors(void) {
         expect_err("{\"build\": {\"reclaim\": {\"compact\": \"yes\"}}}", 1, 35, "type: 'build.reclaim.compact'", "type: build.reclaim.compact");
         expect_err("{\"build\": {\"after\": []}}", 1, 21, "type: 'build.after' must be an object", "type: build.after");
         expect_err("{\"overrides\": {\"annotations\": \"yes\"}}", 1, 31, "type: 'overrides.annotations'", "type: overrides.annotations");
+        expect_err("{\"memory\": {\"adopt_engine\": 1}}", 1, 29, "type: 'memory.adopt_engine' must be true or false", "type: memory.adopt_engine");
         expect_err("{\"on_error\": false}", 1, 14, "type: 'on_error' must be a string", "type: on_error");
         expect_err("{\"memory\": {\"min\": [\"1G\"]}}", 1, 20, "type: 'memory.min' must be a size string or integer", "type: size as array");
 
@@ -336,6 +337,17 @@ static void test_full(void) {
                       p->on_error == POLICY_ON_ERROR_FAIL,
               "full: overrides, on_error");
         policy_free(p);
+
+        p = must_parse("{\"memory\": {\"adopt_engine\": true}}", "memory.adopt_engine parses");
+        if (p) {
+                CHECK(p->adopt_engine == POLICY_TRUE && !p->min.set && !p->low.set, "memory.adopt_engine: true, no size of its own");
+                policy_free(p);
+        }
+        p = must_parse("{\"memory\": {\"adopt_engine\": false}}", "memory.adopt_engine false parses");
+        if (p) {
+                CHECK(p->adopt_engine == POLICY_FALSE, "memory.adopt_engine: false (masks an earlier true when merged)");
+                policy_free(p);
+        }
 
         p = must_parse("{}", "empty policy parses");
         if (p) {
@@ -465,6 +477,7 @@ static void test_merge(void) {
               "merge: overrides key by key");
         CHECK(m.on_error == POLICY_ON_ERROR_IGNORE && m.description && STREQ(m.description, "d"), "merge: on_error and description, later wins");
         CHECK(!m.path && !m.name && !m.match.has_images && m.match.n_images == 0, "merge: no path, name or match of its own");
+        CHECK(m.adopt_engine == POLICY_UNSET, "merge: adopt_engine unset when no policy says it");
         free(idx);
         free(m.description);
 

@@ -17,6 +17,8 @@
 #   MEMGUARD_VM_CASES   comma-separated case names (default: every case)
 #   MEMGUARD_VM_TIMEOUT seconds before the boot counts as hung (default 600)
 #   MEMGUARD_VM_KEEP    a directory to keep the console log in
+#   MEMGUARD_VM_FLAVOUR systemd (default), or docker: conformance/vm-docker/run.sh
+#                       sets it; flavour.sh there adds packages, files and cases
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 vm="$here/../vm"
@@ -29,6 +31,24 @@ suite="bookworm"
 # (insmod), strace (the seccomp case lists the hook's syscalls).
 packages="systemd,systemd-sysv,dbus,udev,runc,kmod,strace,procps"
 t_suite=$(date +%s)
+# What a flavour may change (conformance/vm-docker/flavour.sh): its name in
+# the TAP lines, extra packages (a rootfs of its own), the cases, memory,
+# the unit's ordering, extra files on the disk (flavour_payload ROOT KDIR).
+flavour="${MEMGUARD_VM_FLAVOUR:-systemd}"
+guest_test="$here/guest-test.sh"
+guest_mem=1024
+disk_extra_mb=700
+unit_after="basic.target dbus.socket"
+boot_timeout=600
+flavour_payload() { :; }
+case "$flavour" in
+systemd) ;;
+docker)
+	# shellcheck source=conformance/vm-docker/flavour.sh
+	. "$here/../vm-docker/flavour.sh"
+	;;
+*) echo "check-vm-systemd: unknown MEMGUARD_VM_FLAVOUR '$flavour' (systemd, docker)" >&2; exit 2 ;;
+esac
 
 missing=()
 for tool in qemu-system-x86_64:qemu-system-x86 debootstrap:debootstrap mkfs.ext4:e2fsprogs cpio:cpio gcc:gcc \
@@ -97,6 +117,7 @@ mirror() {
 
 # ---- the rootfs, cached: debootstrap once, then made bootable -----------
 rootfs="$sysc/rootfs-$suite"
+[[ "$flavour" == systemd ]] || rootfs="$sysc/rootfs-$suite-$flavour"
 stamp="$suite $packages v1"
 mkdir -p "$sysc"
 exec 9>"$sysc/.lock"
@@ -182,17 +203,18 @@ done <"$kdir/modules/order"
 root="$work/root"
 cp -al "$rootfs" "$root"
 install -D -m 0755 "$hook" "$root/usr/local/bin/oci-memguard"
-install -D -m 0755 "$here/guest-test.sh" "$root/opt/memguard/guest-test.sh"
+install -D -m 0755 "$guest_test" "$root/opt/memguard/guest-test.sh"
 mkdir -p "$root/opt/memguard/modules" "$root/opt/memguard/rootfs"/{bin,proc,sys,dev,tmp,etc}
 cp "$kdir/modules/zram.ko" "$kdir/modules/zsmalloc.ko" "$root/opt/memguard/modules/"
 install -m 0755 /bin/busybox "$root/opt/memguard/rootfs/bin/busybox"
 for applet in sh true sleep cat; do ln -s busybox "$root/opt/memguard/rootfs/bin/$applet"; done
 gcc -static -O2 -Wall -Wextra -Werror -o "$root/opt/memguard/rootfs/bin/memhog" "$vm/memhog.c"
-cat >"$root/etc/systemd/system/memguard-test.service" <<'EOF'
+flavour_payload "$root" "$kdir"
+cat >"$root/etc/systemd/system/memguard-test.service" <<EOF
 [Unit]
 Description=oci-memguard systemd VM suite
 Wants=dbus.socket
-After=basic.target dbus.socket
+After=$unit_after
 
 [Service]
 Type=oneshot
@@ -206,7 +228,7 @@ FailureAction=poweroff-force
 EOF
 mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
 ln -s ../memguard-test.service "$root/etc/systemd/system/multi-user.target.wants/memguard-test.service"
-size_mb=$(($(du -sm "$root" | cut -f1) + 700))
+size_mb=$(($(du -sm "$root" | cut -f1) + disk_extra_mb))
 mkfs.ext4 -q -F -L memguard -E root_owner=0:0 -d "$root" "$work/disk.img" "${size_mb}M"
 rm -rf "$root"
 echo "# initramfs and ${size_mb}M ext4 disk built in $(($(date +%s) - t))s"
@@ -218,14 +240,14 @@ console="$work/console.log"
 t0=$(date +%s)
 # One qemu at a time on this machine, whichever VM suite runs it (the lock
 # conformance/vm/run.sh takes too): two TCG guests on 2 cores skew timings.
-flock "$kdir/.qemu.lock" timeout "${MEMGUARD_VM_TIMEOUT:-600}" qemu-system-x86_64 \
-	-M pc -accel tcg,thread=multi -cpu max -m 1024 -smp 2 \
+flock "$kdir/.qemu.lock" timeout "${MEMGUARD_VM_TIMEOUT:-$boot_timeout}" qemu-system-x86_64 \
+	-M pc -accel tcg,thread=multi -cpu max -m "$guest_mem" -smp 2 \
 	-nographic -no-reboot -nic none -kernel "$kdir/vmlinux" -initrd "$work/initrd.gz" \
 	-drive "file=$work/disk.img,format=raw,if=virtio" \
 	-append "console=ttyS0 panic=-1 quiet loglevel=3 transparent_hugepage=never systemd.show_status=false $extra" \
 	</dev/null >"$console" 2>&1 || true
 boot_secs=$(($(date +%s) - t0))
-[[ -n "${MEMGUARD_VM_KEEP:-}" ]] && { mkdir -p "$MEMGUARD_VM_KEEP"; cp "$console" "$MEMGUARD_VM_KEEP/console-systemd.log"; }
+[[ -n "${MEMGUARD_VM_KEEP:-}" ]] && { mkdir -p "$MEMGUARD_VM_KEEP"; cp "$console" "$MEMGUARD_VM_KEEP/console-$flavour.log"; }
 echo "# qemu: boot, cases and power-off in ${boot_secs}s"
 
 n=0 failed=0
@@ -239,8 +261,8 @@ if ! grep -qx 'MG:begin' "$work/mg.txt" || ! grep -qx 'MG:done' "$work/mg.txt"; 
 fi
 while IFS= read -r line; do
 	case "$line" in
-	MG:ok\ -*) n=$((n + 1)); echo "ok $n - [systemd] ${line#MG:ok - }" ;;
-	MG:not\ ok\ -*) n=$((n + 1)) failed=$((failed + 1)); echo "not ok $n - [systemd] ${line#MG:not ok - }" ;;
+	MG:ok\ -*) n=$((n + 1)); echo "ok $n - [$flavour] ${line#MG:ok - }" ;;
+	MG:not\ ok\ -*) n=$((n + 1)) failed=$((failed + 1)); echo "not ok $n - [$flavour] ${line#MG:not ok - }" ;;
 	MG:result\ *)
 		read -r _ v lo fin <<<"$line"
 		result[$v]="$lo / $fin"
@@ -257,5 +279,5 @@ if ((${#variants[@]})); then
 	for v in "${variants[@]}"; do printf '#   %-10s %s\n' "$v" "${result[$v]}"; done
 fi
 echo "1..$n"
-echo "# $((n - failed)) passed, $failed failed; systemd VM suite in $(($(date +%s) - t_suite))s"
+echo "# $((n - failed)) passed, $failed failed; $flavour VM suite in $(($(date +%s) - t_suite))s"
 ((failed == 0 && n > 0))
