@@ -193,12 +193,9 @@ static void explain_budget_compute(const struct container_view *v, const struct 
                 snprintf(eb->why_not, sizeof eb->why_not, "cannot read the root's children: %s", strerror(-r));
                 return;
         }
-        /* LEDGER INTEGRATION: "used" is what the root's children hold now
-         * (their originals plus the hook's raises), the one figure explain
-         * can read without the ledger. The ledger's plan passes instead the
-         * originals of the root's children plus its own per-ancestor sums,
-         * taken under the lock, and leaves this container's own record out
-         * when it is already running (here it is counted in). */
+        /* "used" is what the root's children hold now, the same figure a
+         * start fits its claim beside (budget_admit in hook.c); for a
+         * container already running its own grant is counted in. */
         struct budget_claim req = { .min = v->min, .low = v->low };
         bool refuse = v->merged && v->merged->on_error == POLICY_ON_ERROR_FAIL;
         long ps = sysconf(_SC_PAGESIZE);
