@@ -24,29 +24,6 @@ void record_free(struct record *r) {
         r->extra_json = r->policies_json = NULL;
 }
 
-static int mkdir_p_at_root(const char *path, mode_t last_mode) {
-        /* The common case: it exists (one syscall, not one per component). */
-        if (mkdir(path, last_mode) == 0 || errno == EEXIST)
-                return 0;
-        if (errno != ENOENT)
-                return -errno;
-        char buf[PATH_MAX];
-        int n = snprintf(buf, sizeof buf, "%s", path);
-        if (n < 0 || (size_t) n >= sizeof buf)
-                return -ENAMETOOLONG;
-        for (char *p = buf + 1; *p; p++) {
-                if (*p != '/')
-                        continue;
-                *p = '\0';
-                if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-                        return -errno;
-                *p = '/';
-        }
-        if (mkdir(buf, last_mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 static void lock_alarm(int sig) { (void) sig; }
 
 int ledger_open(struct ledger *l, const char *state_dir, const char *sysroot, const struct cgroup_host *host, struct outcome *out, bool dry_run,
@@ -56,7 +33,7 @@ int ledger_open(struct ledger *l, const char *state_dir, const char *sysroot, co
         long ps = sysconf(_SC_PAGESIZE);
         l->page_size = ps > 0 ? (uint64_t) ps : 4096;
         if (!dry_run) {
-                int r = mkdir_p_at_root(state_dir, 0700);
+                int r = mkdir_p(state_dir, 0700);
                 if (r < 0)
                         return mg_error_set(err, r, "state dir %s: %s", state_dir, strerror(-r));
         }
