@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "json.h"
+#include "policy.h"
 
 /* The defaults, and why (README "Protection budget"): memory.min is hard —
  * reclaim never touches it, so what it holds is gone for everyone else — and
@@ -44,18 +45,6 @@ struct hctx {
         char *base;
 };
 
-static int herr(struct hctx *c, unsigned line, unsigned col, int code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static int herr(struct hctx *c, unsigned line, unsigned col, int code, const char *fmt, ...) {
-        char msg[400];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-        return mg_error_set(c->err, code, "%s:%u:%u: %s", c->path, line, col, msg);
-}
-
-/* As in policies: "//..." and "$schema" keys are comments. */
-static bool is_comment_key(const char *k) { return strncmp(k, "//", 2) == 0 || STREQ(k, "$schema"); }
 
 static const struct host_key *key_find(const struct hctx *c, const char *dotted) {
         for (size_t i = 0; i < c->n_keys; i++)
@@ -165,30 +154,30 @@ static int parse_value(struct hctx *c, const struct host_key *k, const struct js
                 [HOST_KEY_PATH] = "a path string",
         };
         if (!ok_type)
-                return herr(c, n->line, n->col, -EINVAL, "type: '%s' must be %s, not %s", dotted, wanted[k->type], json_type_name(n->type));
+                return policy_error_at(c->err, c->path, n->line, n->col, -EINVAL, "type: '%s' must be %s, not %s", dotted, wanted[k->type], json_type_name(n->type));
         if (is_string && strlen(n->str) != n->len)
-                return herr(c, n->line, n->col, -EBADMSG, "NUL: '%s' contains a NUL byte", dotted);
+                return policy_error_at(c->err, c->path, n->line, n->col, -EBADMSG, "NUL: '%s' contains a NUL byte", dotted);
         const char *text = n->type == JSON_TRUE ? "true" : n->type == JSON_FALSE ? "false" : n->str;
         const char *why = "type";
         int r = store_text(k, text, is_string, c->base, &why);
         if (r >= 0)
                 return 0;
         if (STREQ(why, "size"))
-                return herr(c, n->line, n->col, r,
+                return policy_error_at(c->err, c->path, n->line, n->col, r,
                             "size: '%s' = '%.64s' is not a size (bytes with K, M, G or T, N%% of MemTotal up to %" PRIu64 "%%, or max)", dotted,
                             text, k->hi);
         if (STREQ(why, "range"))
-                return herr(c, n->line, n->col, r, "'%s' must be from %" PRIu64 " to %" PRIu64 ", not %.64s", dotted, k->lo, k->hi, text);
+                return policy_error_at(c->err, c->path, n->line, n->col, r, "'%s' must be from %" PRIu64 " to %" PRIu64 ", not %.64s", dotted, k->lo, k->hi, text);
         if (STREQ(why, "path"))
-                return herr(c, n->line, n->col, r, "path: '%s' = '%.64s' must be an absolute path of less than %zu bytes without . or ..",
+                return policy_error_at(c->err, c->path, n->line, n->col, r, "path: '%s' = '%.64s' must be an absolute path of less than %zu bytes without . or ..",
                             dotted, text, k->size);
-        return herr(c, n->line, n->col, r, "type: '%s' must be %s, not '%.64s'", dotted, wanted[k->type], text);
+        return policy_error_at(c->err, c->path, n->line, n->col, r, "type: '%s' must be %s, not '%.64s'", dotted, wanted[k->type], text);
 }
 
 static int walk(struct hctx *c, const struct json_node *obj, const char *prefix) {
         for (size_t i = 0; i < obj->n; i++) {
                 const char *k = obj->keys[i];
-                if (is_comment_key(k))
+                if (policy_is_comment_key(k))
                         continue;
                 unsigned line = obj->key_line ? obj->key_line[i] : 0, col = obj->key_col ? obj->key_col[i] : 0;
                 char dotted[HOST_MAX_DOTTED];
@@ -200,10 +189,10 @@ static int walk(struct hctx *c, const struct json_node *obj, const char *prefix)
                 else if (w > 0 && (size_t) w < sizeof dotted && key_is_object(c, dotted)) {
                         const struct json_node *n = obj->items[i];
                         if (n->type != JSON_OBJECT)
-                                return herr(c, n->line, n->col, -EINVAL, "type: '%s' must be an object, not %s", dotted, json_type_name(n->type));
+                                return policy_error_at(c->err, c->path, n->line, n->col, -EINVAL, "type: '%s' must be an object, not %s", dotted, json_type_name(n->type));
                         r = walk(c, n, dotted);
                 } else
-                        r = herr(c, line, col, -EINVAL, "unknown key '%s%s%.100s'", prefix, *prefix ? "." : "", k);
+                        r = policy_error_at(c->err, c->path, line, col, -EINVAL, "unknown key '%s%s%.100s'", prefix, *prefix ? "." : "", k);
                 if (r < 0)
                         return r;
         }

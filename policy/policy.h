@@ -129,6 +129,12 @@ uint64_t policy_size_bytes(const struct policy_size *s, uint64_t mem_total, uint
 /* Parses and validates one policy document. On error: negative errno and
  * err->msg = "PATH:LINE:COL: message" (one line, naming the kind of problem:
  * syntax, depth, unknown key, type, size, NUL ...). */
+/* The one error form of every file of the policy language (policies and
+ * host.json): "PATH:LINE:COL: message", returning code. */
+int policy_error_at(struct mg_error *err, const char *path, unsigned line, unsigned col, int code, const char *fmt, ...)
+        __attribute__((format(printf, 6, 7)));
+/* "//..." and "$schema" keys are comments, in policies and host.json. */
+bool policy_is_comment_key(const char *k);
 int policy_parse(const char *path, const char *buf, size_t len, struct policy **ret, struct mg_error *err);
 
 /* Opens name relative to dirfd (a symlinked policy is followed and judged by

@@ -52,26 +52,25 @@ struct pctx {
 #define KEY_LINE(obj, i) ((obj)->key_line ? (obj)->key_line[i] : 0)
 #define KEY_COL(obj, i) ((obj)->key_col ? (obj)->key_col[i] : 0)
 
-static int perr(struct pctx *c, unsigned line, unsigned col, int code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static int perr(struct pctx *c, unsigned line, unsigned col, int code, const char *fmt, ...) {
+int policy_error_at(struct mg_error *err, const char *path, unsigned line, unsigned col, int code, const char *fmt, ...) {
         char msg[400];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        return mg_error_set(c->err, code, "%s:%u:%u: %s", c->path, line, col, msg);
+        return mg_error_set(err, code, "%s:%u:%u: %s", path, line, col, msg);
 }
 
-static bool is_comment_key(const char *k) { return strncmp(k, "//", 2) == 0 || STREQ(k, "$schema"); }
+bool policy_is_comment_key(const char *k) { return strncmp(k, "//", 2) == 0 || STREQ(k, "$schema"); }
 
 /* The JSON reader refuses "\u0000" already; this keeps a string whose C
  * length differs from its JSON length from ever being compared as a
  * shorter one ("1G\u0000junk" read as "1G") should that change. */
 static int want_string(struct pctx *c, const struct json_node *n, const char *dotted, const char *what) {
         if (n->type != JSON_STRING)
-                return perr(c, n->line, n->col, -EINVAL, "type: '%s' %s, not %s", dotted, what, json_type_name(n->type));
+                return policy_error_at(c->err, c->path, n->line, n->col, -EINVAL, "type: '%s' %s, not %s", dotted, what, json_type_name(n->type));
         if (strlen(n->str) != n->len)
-                return perr(c, n->line, n->col, -EBADMSG, "NUL: '%s' contains a NUL byte", dotted);
+                return policy_error_at(c->err, c->path, n->line, n->col, -EBADMSG, "NUL: '%s' contains a NUL byte", dotted);
         return 0;
 }
 
@@ -80,27 +79,27 @@ static int want_string(struct pctx *c, const struct json_node *n, const char *do
 static int check_keys(struct pctx *c, const struct json_node *obj, const char *dotted, const char *const *allowed) {
         for (size_t i = 0; i < obj->n; i++) {
                 const char *k = obj->keys[i];
-                if (is_comment_key(k))
+                if (policy_is_comment_key(k))
                         continue;
                 bool ok = false;
                 for (const char *const *a = allowed; *a; a++)
                         if (STREQ(*a, k))
                                 ok = true;
                 if (!ok)
-                        return perr(c, KEY_LINE(obj, i), KEY_COL(obj, i), -EINVAL, "unknown key '%s%s%.100s'", dotted, *dotted ? "." : "", k);
+                        return policy_error_at(c->err, c->path, KEY_LINE(obj, i), KEY_COL(obj, i), -EINVAL, "unknown key '%s%s%.100s'", dotted, *dotted ? "." : "", k);
         }
         return 0;
 }
 
 static int want_object(struct pctx *c, const struct json_node *n, const char *dotted) {
         if (n->type != JSON_OBJECT)
-                return perr(c, n->line, n->col, -EINVAL, "type: '%s' must be an object, not %s", dotted, json_type_name(n->type));
+                return policy_error_at(c->err, c->path, n->line, n->col, -EINVAL, "type: '%s' must be an object, not %s", dotted, json_type_name(n->type));
         return 0;
 }
 
 static int get_bool(struct pctx *c, const struct json_node *n, const char *dotted, enum policy_tristate *ret) {
         if (n->type != JSON_TRUE && n->type != JSON_FALSE)
-                return perr(c, n->line, n->col, -EINVAL, "type: '%s' must be true or false, not %s", dotted, json_type_name(n->type));
+                return policy_error_at(c->err, c->path, n->line, n->col, -EINVAL, "type: '%s' must be true or false, not %s", dotted, json_type_name(n->type));
         *ret = n->type == JSON_TRUE ? POLICY_TRUE : POLICY_FALSE;
         return 0;
 }
@@ -108,10 +107,10 @@ static int get_bool(struct pctx *c, const struct json_node *n, const char *dotte
 static int get_uint(struct pctx *c, const struct json_node *n, const char *dotted, uint64_t lo, uint64_t hi, uint64_t *ret) {
         uint64_t v;
         if (n->type != JSON_NUMBER || json_number_u64(n, &v) < 0)
-                return perr(c, n->line, n->col, -EINVAL, "type: '%s' must be an integer from %llu to %llu", dotted, (unsigned long long) lo,
+                return policy_error_at(c->err, c->path, n->line, n->col, -EINVAL, "type: '%s' must be an integer from %llu to %llu", dotted, (unsigned long long) lo,
                             (unsigned long long) hi);
         if (v < lo || v > hi)
-                return perr(c, n->line, n->col, -ERANGE, "'%s' must be from %llu to %llu, not %llu", dotted, (unsigned long long) lo,
+                return policy_error_at(c->err, c->path, n->line, n->col, -ERANGE, "'%s' must be from %llu to %llu, not %llu", dotted, (unsigned long long) lo,
                             (unsigned long long) hi, (unsigned long long) v);
         *ret = v;
         return 0;
@@ -121,7 +120,7 @@ static int get_size(struct pctx *c, const struct json_node *n, const char *dotte
         if (n->type == JSON_NUMBER) {
                 uint64_t v;
                 if (json_number_u64(n, &v) < 0)
-                        return perr(c, n->line, n->col, -EINVAL, "size: '%s' must be a non-negative integer number of bytes", dotted);
+                        return policy_error_at(c->err, c->path, n->line, n->col, -EINVAL, "size: '%s' must be a non-negative integer number of bytes", dotted);
                 *ret = (struct policy_size) { .set = true, .value = v };
                 return 0;
         }
@@ -130,7 +129,7 @@ static int get_size(struct pctx *c, const struct json_node *n, const char *dotte
                 return r;
         r = policy_size_parse(n->str, ret);
         if (r < 0)
-                return perr(c, n->line, n->col, -EINVAL, "size: '%s' = '%.64s' is not a size (bytes with K, M, G or T, or N%% of MemTotal)",
+                return policy_error_at(c->err, c->path, n->line, n->col, -EINVAL, "size: '%s' = '%.64s' is not a size (bytes with K, M, G or T, or N%% of MemTotal)",
                             dotted, n->str);
         return 0;
 }
@@ -149,7 +148,7 @@ static int get_enum(struct pctx *c, const struct json_node *n, const char *dotte
                 strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
                 strncat(list, names[i], sizeof list - strlen(list) - 1);
         }
-        return perr(c, n->line, n->col, -EINVAL, "'%s' must be one of %s, not '%.64s'", dotted, list, n->str);
+        return policy_error_at(c->err, c->path, n->line, n->col, -EINVAL, "'%s' must be one of %s, not '%.64s'", dotted, list, n->str);
 }
 
 static int check_glob(struct pctx *c, const struct json_node *n, const char *dotted) {
@@ -158,17 +157,17 @@ static int check_glob(struct pctx *c, const struct json_node *n, const char *dot
                 return r;
         /* An empty pattern matches only the empty string: surely a mistake. */
         if (n->len == 0 || n->len > POLICY_MAX_GLOB)
-                return perr(c, n->line, n->col, -EINVAL, "'%s': a pattern must be 1 to %u bytes", dotted, POLICY_MAX_GLOB);
+                return policy_error_at(c->err, c->path, n->line, n->col, -EINVAL, "'%s': a pattern must be 1 to %u bytes", dotted, POLICY_MAX_GLOB);
         return 0;
 }
 
 static int get_globs(struct pctx *c, const struct json_node *n, const char *dotted, char ***ret, size_t *ret_n) {
         if (n->type != JSON_ARRAY)
-                return perr(c, n->line, n->col, -EINVAL, "type: '%s' must be an array of patterns, not %s", dotted, json_type_name(n->type));
+                return policy_error_at(c->err, c->path, n->line, n->col, -EINVAL, "type: '%s' must be an array of patterns, not %s", dotted, json_type_name(n->type));
         /* "[]" would match no container at all: a policy silently disabled
          * by an edit, which must be an error, not a quiet no-op. */
         if (n->n == 0)
-                return perr(c, n->line, n->col, -EINVAL, "'%s' is empty: list at least one pattern, or leave the key out", dotted);
+                return policy_error_at(c->err, c->path, n->line, n->col, -EINVAL, "'%s' is empty: list at least one pattern, or leave the key out", dotted);
         char **v = calloc(n->n ? n->n : 1, sizeof(char *));
         if (!v)
                 return -ENOMEM;
@@ -223,10 +222,10 @@ static int parse_match(struct pctx *c, const struct json_node *m, struct policy_
                         return -ENOMEM;
                 ret->has_annotations = true;
                 for (size_t i = 0; i < n->n; i++) {
-                        if (is_comment_key(n->keys[i]))
+                        if (policy_is_comment_key(n->keys[i]))
                                 continue;
                         if (n->keys[i][0] == '\0' || strlen(n->keys[i]) > POLICY_MAX_GLOB)
-                                return perr(c, KEY_LINE(n, i), KEY_COL(n, i), -EINVAL, "'match.annotations': a key must be 1 to %u bytes",
+                                return policy_error_at(c->err, c->path, KEY_LINE(n, i), KEY_COL(n, i), -EINVAL, "'match.annotations': a key must be 1 to %u bytes",
                                             POLICY_MAX_GLOB);
                         if ((r = check_glob(c, n->items[i], "match.annotations")) < 0)
                                 return r;
@@ -329,9 +328,9 @@ enum policy_claim policy_claim_from_name(const char *name) {
  * leave the policy quietly matching nothing it was meant to. */
 static int parse_trust(struct pctx *c, const struct json_node *n, uint32_t *ret) {
         if (n->type != JSON_ARRAY)
-                return perr(c, n->line, n->col, -EINVAL, "type: 'trust' must be an array of claim names, not %s", json_type_name(n->type));
+                return policy_error_at(c->err, c->path, n->line, n->col, -EINVAL, "type: 'trust' must be an array of claim names, not %s", json_type_name(n->type));
         if (n->n == 0)
-                return perr(c, n->line, n->col, -EINVAL, "'trust' is empty: name at least one claim, or leave the key out");
+                return policy_error_at(c->err, c->path, n->line, n->col, -EINVAL, "'trust' is empty: name at least one claim, or leave the key out");
         uint32_t bits = 0;
         for (size_t i = 0; i < n->n; i++) {
                 const struct json_node *e = n->items[i];
@@ -345,7 +344,7 @@ static int parse_trust(struct pctx *c, const struct json_node *n, uint32_t *ret)
                                 strncat(list, j > 1 ? ", " : "", sizeof list - strlen(list) - 1);
                                 strncat(list, claim_names[j], sizeof list - strlen(list) - 1);
                         }
-                        return perr(c, e->line, e->col, -EINVAL, "unknown claim in 'trust': '%.100s' (known: %s)", e->str, list);
+                        return policy_error_at(c->err, c->path, e->line, e->col, -EINVAL, "unknown claim in 'trust': '%.100s' (known: %s)", e->str, list);
                 }
                 bits |= 1u << k;
         }
@@ -360,7 +359,7 @@ static int parse_root(struct pctx *c, const struct json_node *root, struct polic
         static const char *const on_error_names[] = { "ignore", "fail", NULL };
         int r;
         if (root->type != JSON_OBJECT)
-                return perr(c, root->line, root->col, -EINVAL, "type: a policy must be a JSON object, not %s", json_type_name(root->type));
+                return policy_error_at(c->err, c->path, root->line, root->col, -EINVAL, "type: a policy must be a JSON object, not %s", json_type_name(root->type));
         if ((r = check_keys(c, root, "", keys)) < 0)
                 return r;
         const struct json_node *n;
@@ -468,7 +467,7 @@ int policy_parse(const char *path, const char *buf, size_t len, struct policy **
         if (nul) {
                 unsigned line, col;
                 position_of(buf, (size_t) (nul - buf), &line, &col);
-                return perr(&c, line, col, -EBADMSG, "NUL: the file contains a NUL byte");
+                return policy_error_at(c.err, c.path, line, col, -EBADMSG, "NUL: the file contains a NUL byte");
         }
 
         /* Every start reads every policy file: parse without positions
