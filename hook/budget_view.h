@@ -13,7 +13,7 @@
 #include "budget.h"
 #include "cgroup.h"
 #include "json.h"
-#include "log.h"
+#include "outcome.h"
 
 /* One child of the root that holds protection. */
 struct budget_holder {

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "hook.h"
-#include "log.h"
+#include "outcome.h"
 
 /* A JSON object (malloc'd string) kept in the container's record for
  * poststop: /proc/vmstat counters at start, and the bytes build.after asks

@@ -13,7 +13,7 @@
 #include "build.h"
 #include "cgroup.h"
 #include "image.h"
-#include "log.h"
+#include "outcome.h"
 #include "oci.h"
 
 struct hook_opts {

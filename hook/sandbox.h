@@ -3,7 +3,7 @@
 
 #include <stdbool.h>
 
-#include "log.h"
+#include "outcome.h"
 
 /* The allowlist admits fork-style clone, wait4 and set_robust_list: the
  * build guard may run a step that ignores signals in a bounded child. */

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "cgroup.h"
-#include "log.h"
+#include "outcome.h"
 #include "plan.h"
 
 #define LEDGER_NO_SWAPPINESS PLAN_NO_SWAPPINESS

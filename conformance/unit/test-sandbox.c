@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "outcome.h"
 #include "sandbox.h"
 #include "test-helpers.h"
 
