@@ -79,3 +79,53 @@ void build_signals_detect(const char *id, const char *bundle, const char *cgroup
         if (img && img->docker && img->docker_image_is_id && build_args_are_shell_step(oci))
                 ret->claims |= 1u << POLICY_CLAIM_DOCKER_CLASSIC;
 }
+
+void build_decide(const struct build_decide_input *in, struct build_decision *ret) {
+        assert(in);
+        assert(in->signals);
+        assert(ret);
+        const struct build_signals *bs = in->signals;
+        *ret = (struct build_decision) {.note_claim = POLICY_CLAIM_NONE};
+        if (in->asserted) {
+                ret->build = ret->trusted = true;
+                snprintf(ret->source, sizeof ret->source, "explain --build");
+                snprintf(ret->signal, sizeof ret->signal, "explain --build");
+                return;
+        }
+        if (bs->attested_source) {
+                ret->build = ret->trusted = true;
+                snprintf(ret->source, sizeof ret->source, "%s", bs->attested_source);
+                snprintf(ret->signal, sizeof ret->signal, "%s", bs->attested_text);
+                if (bs->forced_off)
+                        ret->note = BUILD_NOTE_FORCED_OFF_IGNORED;
+                return;
+        }
+        if (bs->forced_off)
+                return;
+        enum policy_claim first = POLICY_CLAIM_NONE;
+        for (size_t i = 0; i < ELEMENTSOF(build_claims); i++) {
+                enum policy_claim c = build_claims[i];
+                if (!(bs->claims >> c & 1u))
+                        continue;
+                if (first == POLICY_CLAIM_NONE)
+                        first = c;
+                if (in->trusted_claims >> c & 1u) {
+                        ret->build = ret->trusted = true;
+                        snprintf(ret->source, sizeof ret->source, "%s", policy_claim_name(c));
+                        snprintf(ret->signal, sizeof ret->signal, "%s", build_claim_text(c));
+                        return;
+                }
+        }
+        if (first != POLICY_CLAIM_NONE) {
+                snprintf(ret->source, sizeof ret->source, "%s", policy_claim_name(first));
+                ret->note = BUILD_NOTE_CLAIM_UNTRUSTED;
+                ret->note_claim = first;
+                return;
+        }
+        if (in->shell_step_in_builder) {
+                /* The policy names the image a builder: its own decision. */
+                ret->build = ret->trusted = true;
+                snprintf(ret->source, sizeof ret->source, "builder-policy");
+                snprintf(ret->signal, sizeof ret->signal, "/bin/sh -c in a builder image");
+        }
+}

@@ -42,3 +42,29 @@ extern const enum policy_claim build_claims[4];
 
 /* process.args starts with "/bin/sh -c" (shell-form RUN in every builder). */
 bool build_args_are_shell_step(const struct oci_info *oci);
+
+/* What decides whether a container is a build step, given the signals and
+ * what the matching policies say of them. */
+struct build_decide_input {
+        const struct build_signals *signals;
+        bool asserted;               /* explain --build: the operator says so */
+        uint32_t trusted_claims;     /* bit (1 << claim): a matching policy trusts it */
+        bool shell_step_in_builder;  /* "/bin/sh -c" in an image a policy marks a builder */
+};
+enum build_note {
+        BUILD_NOTE_NONE,
+        BUILD_NOTE_FORCED_OFF_IGNORED, /* build=false annotation against an attested signal */
+        BUILD_NOTE_CLAIM_UNTRUSTED,    /* a build claim no matching policy trusts */
+};
+struct build_decision {
+        bool build, trusted;
+        char source[64];  /* which signal decided ("" none) */
+        char signal[128]; /* the record's build_signal */
+        enum build_note note;
+        enum policy_claim note_claim; /* BUILD_NOTE_CLAIM_UNTRUSTED: the first claim seen */
+};
+/* Pure. Attested signals first; the build=false annotation turns off
+ * claims only; a claim counts where a matching policy trusts it, in the
+ * order of build_claims; an untrusted claim makes nothing a build (no
+ * swappiness, no reclaim, no build policy) but is named in the record. */
+void build_decide(const struct build_decide_input *in, struct build_decision *ret);

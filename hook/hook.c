@@ -204,54 +204,25 @@ static bool image_claim_used(const struct container_view *v) {
         return false;
 }
 
-/* Decides build status from the signals, attested first; a claimed signal
- * only where a policy trusts it. */
+/* Decides build status (build.c: build_decide) from the signals and what
+ * the matching policies trust; notes go to the outcome record. */
 static void decide_build(struct container_view *v, const struct build_signals *bs, struct outcome *out) {
-        v->build = false;
-        v->build_trusted = false;
-        v->build_signal[0] = v->build_source[0] = '\0';
-        if (v->asserted_build) {
-                v->build = v->build_trusted = true;
-                snprintf(v->build_source, sizeof v->build_source, "explain --build");
-                snprintf(v->build_signal, sizeof v->build_signal, "explain --build");
-                return;
-        }
-        if (bs->attested_source) {
-                v->build = v->build_trusted = true;
-                snprintf(v->build_source, sizeof v->build_source, "%s", bs->attested_source);
-                snprintf(v->build_signal, sizeof v->build_signal, "%s", bs->attested_text);
-                if (bs->forced_off)
-                        outcome_skip(out, "annotation oci-memguard.build=false ignored: the engine's %s says this is a build", bs->attested_source);
-                return;
-        }
-        if (bs->forced_off)
-                return;
-        enum policy_claim first = POLICY_CLAIM_NONE;
-        for (size_t i = 0; i < ELEMENTSOF(build_claims); i++) {
-                enum policy_claim c = build_claims[i];
-                if (!(bs->claims >> c & 1u))
-                        continue;
-                if (first == POLICY_CLAIM_NONE)
-                        first = c;
-                if (build_claim_trusted(v, c)) {
-                        v->build = v->build_trusted = true;
-                        snprintf(v->build_source, sizeof v->build_source, "%s", policy_claim_name(c));
-                        snprintf(v->build_signal, sizeof v->build_signal, "%s", build_claim_text(c));
-                        return;
-                }
-        }
-        if (first != POLICY_CLAIM_NONE) {
-                /* Not a build: no swappiness, no reclaim, no build policy. */
-                snprintf(v->build_source, sizeof v->build_source, "%s", policy_claim_name(first));
-                outcome_skip(out, "build claim '%s' (%s) ignored: no matching policy trusts it", build_claim_text(first), policy_claim_name(first));
-                return;
-        }
-        if (build_args_are_shell_step(v->has_oci ? &v->oci : NULL) && builder_policy_matches(v)) {
-                /* The policy names the image a builder: its own decision. */
-                v->build = v->build_trusted = true;
-                snprintf(v->build_source, sizeof v->build_source, "builder-policy");
-                snprintf(v->build_signal, sizeof v->build_signal, "/bin/sh -c in a builder image");
-        }
+        struct build_decide_input in = {.signals = bs, .asserted = v->asserted_build};
+        for (size_t i = 0; i < ELEMENTSOF(build_claims); i++)
+                if ((bs->claims >> build_claims[i] & 1u) && build_claim_trusted(v, build_claims[i]))
+                        in.trusted_claims |= 1u << build_claims[i];
+        in.shell_step_in_builder = build_args_are_shell_step(v->has_oci ? &v->oci : NULL) && builder_policy_matches(v);
+        struct build_decision d;
+        build_decide(&in, &d);
+        v->build = d.build;
+        v->build_trusted = d.trusted;
+        snprintf(v->build_source, sizeof v->build_source, "%s", d.source);
+        snprintf(v->build_signal, sizeof v->build_signal, "%s", d.signal);
+        if (d.note == BUILD_NOTE_FORCED_OFF_IGNORED)
+                outcome_skip(out, "annotation oci-memguard.build=false ignored: the engine's %s says this is a build", d.source);
+        else if (d.note == BUILD_NOTE_CLAIM_UNTRUSTED)
+                outcome_skip(out, "build claim '%s' (%s) ignored: no matching policy trusts it", build_claim_text(d.note_claim),
+                             policy_claim_name(d.note_claim));
 }
 
 static uint64_t size_bytes(struct container_view *v, const struct hook_opts *o, const struct policy_size *s) {

@@ -104,6 +104,47 @@ static void test_build_signals(void) {
                       policy_claim_name(build_claims[i]));
 }
 
+static void test_build_decide(void) {
+        static const uint32_t B = 1u << POLICY_CLAIM_BUILD_ANNOTATION, C = 1u << POLICY_CLAIM_BUILDKIT_CGROUP,
+                              H = 1u << POLICY_CLAIM_BUILDKIT_HOSTNAME;
+        const struct build_signals none = {0}, bundle = {.attested_source = "buildkit-bundle", .attested_text = "buildkit bundle"},
+                                   bundle_off = {.attested_source = "buildkit-bundle", .attested_text = "buildkit bundle", .forced_off = true},
+                                   hostname = {.claims = H}, host_and_cgroup = {.claims = H | C}, ann_off = {.claims = H, .forced_off = true};
+        const struct {
+                const char *name;
+                const struct build_signals *bs;
+                bool asserted;
+                uint32_t trusted;
+                bool builder;
+                bool want_build;
+                const char *want_source;
+                enum build_note want_note;
+        } cases[] = {
+                { "no signal", &none, false, 0, false, false, "", BUILD_NOTE_NONE },
+                { "explain --build asserts it", &none, true, 0, false, true, "explain --build", BUILD_NOTE_NONE },
+                { "attested bundle", &bundle, false, 0, false, true, "buildkit-bundle", BUILD_NOTE_NONE },
+                { "build=false cannot turn off an attested signal", &bundle_off, false, 0, false, true, "buildkit-bundle",
+                  BUILD_NOTE_FORCED_OFF_IGNORED },
+                { "untrusted claim: not a build, named", &hostname, false, 0, false, false, "buildkit-hostname", BUILD_NOTE_CLAIM_UNTRUSTED },
+                { "claim trusted by a matching policy", &hostname, false, H, false, true, "buildkit-hostname", BUILD_NOTE_NONE },
+                { "trust of another claim does not count", &hostname, false, B, false, false, "buildkit-hostname", BUILD_NOTE_CLAIM_UNTRUSTED },
+                { "the first trusted claim in order decides", &host_and_cgroup, false, H, false, true, "buildkit-hostname", BUILD_NOTE_NONE },
+                { "cgroup claim comes before hostname", &host_and_cgroup, false, H | C, false, true, "buildkit-cgroup", BUILD_NOTE_NONE },
+                { "build=false turns off claims", &ann_off, false, H, false, false, "", BUILD_NOTE_NONE },
+                { "sh -c in a builder image", &none, false, 0, true, true, "builder-policy", BUILD_NOTE_NONE },
+                { "an untrusted claim outranks the builder rule", &hostname, false, 0, true, false, "buildkit-hostname", BUILD_NOTE_CLAIM_UNTRUSTED },
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+                struct build_decide_input in = {.signals = cases[i].bs, .asserted = cases[i].asserted, .trusted_claims = cases[i].trusted,
+                                                .shell_step_in_builder = cases[i].builder};
+                struct build_decision d;
+                build_decide(&in, &d);
+                bool ok = d.build == cases[i].want_build && d.trusted == cases[i].want_build && strcmp(d.source, cases[i].want_source) == 0 &&
+                          d.note == cases[i].want_note && (!d.build || d.signal[0]);
+                CHECK(ok, "build decide: %s (build %d, source '%s', note %d)", cases[i].name, d.build, d.source, (int) d.note);
+        }
+}
+
 static void test_claim_names(void) {
         for (int c = POLICY_CLAIM_NONE + 1; c < _POLICY_CLAIM_MAX; c++) {
                 const char *n = policy_claim_name((enum policy_claim) c);
@@ -222,6 +263,7 @@ int main(void) {
         test_image_choose();
         test_containerd_cri();
         test_build_signals();
+        test_build_decide();
         test_claim_names();
         test_trust_parse();
         test_trust_match();
