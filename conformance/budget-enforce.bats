@@ -57,6 +57,49 @@ assert_within_budget() {
 	assert_equal "$(cg_value /system.slice memory.low)" 0
 }
 
+@test "a stop tops up the containers the budget clamped, oldest first, and never above what they asked" {
+	# caps: 3.8 GiB of memory.min, 6.1 GiB of max(min, low); each asks 1G/2G (2G of protection)
+	local i
+	for i in 1 2 3 4 5; do
+		start_container "c$i" $((6000 + i)) "/system.slice/docker/c$i"
+	done
+	local c4_low c5_low
+	c4_low=$(cg_value /system.slice/docker/c4 memory.low)
+	c5_low=$(cg_value /system.slice/docker/c5 memory.low)
+	((c4_low < 2147483648)) || fail "c4 was not clamped ($c4_low)"
+	assert_equal "$c5_low" 0
+	stop_container c1 /system.slice/docker/c1 6001
+	# c4 (the older) gets all it asked; c5 what is left, less than it asked
+	assert_equal "$(cg_value /system.slice/docker/c4 memory.min)" 1073741824
+	assert_equal "$(cg_value /system.slice/docker/c4 memory.low)" 2147483648
+	c5_low=$(cg_value /system.slice/docker/c5 memory.low)
+	((c5_low > 0 && c5_low < 2147483648)) || fail "c5 holds $c5_low after the stop"
+	assert_within_budget
+	run jq -r 'select(.stage == "poststop") | .skipped[]' "$LOG_FILE"
+	assert_output --partial "c4 topped up"
+	# the records say what is held now, so a later stop gives back exactly that
+	assert_equal "$(jq -r .min "$SYSROOT/run/oci-memguard/containers/c4.json")" 1073741824
+	assert_equal "$(jq -r .requested_low "$SYSROOT/run/oci-memguard/containers/c5.json")" 2147483648
+	for i in 2 3 4 5; do
+		stop_container "c$i" "/system.slice/docker/c$i" $((6000 + i))
+	done
+	assert_equal "$(top_min)" 0
+	assert_equal "$(cg_value /system.slice memory.low)" 0
+}
+
+@test "a start after room freed without a stop (MemTotal grew) tops up the clamped container before its own grant" {
+	local i
+	for i in 1 2 3 4; do
+		start_container "c$i" $((6000 + i)) "/system.slice/docker/c$i"
+	done
+	(($(cg_value /system.slice/docker/c4 memory.low) < 2147483648)) || fail "c4 was not clamped"
+	# the VM was given more memory between two starts
+	sed -i "s/^MemTotal: .*/MemTotal:        $((MEMTOTAL_KB * 2)) kB/" "$SYSROOT/proc/meminfo"
+	start_container c5 6005 /system.slice/docker/c5
+	assert_equal "$(cg_value /system.slice/docker/c4 memory.low)" 2147483648
+	assert_equal "$(cg_value /system.slice/docker/c5 memory.low)" 2147483648
+}
+
 @test "others' protection at the top counts: an admin's 3G memory.min on system.slice leaves a new container only what remains" {
 	mk_cgroup /machine.slice 3221225472 0
 	start_container c1 6001 /system.slice/docker/c1

@@ -637,6 +637,74 @@ static void metrics_after_guard(const struct hook_opts *o, struct outcome *out) 
         outcome_free(&scratch);
 }
 
+/* Tops up, oldest first, the running containers the budget clamped at
+ * their start, as far as the room free at the top of the tree allows now
+ * (a stop, a pruned record or a larger MemTotal freed it): they were
+ * promised the next room, before any new start. Under the lock, before the
+ * apply that writes their chains. ret_added: what the top-ups add at the
+ * top, which a start in the same run must fit beside. Returns how many
+ * grew. */
+static size_t budget_topup_clamped(const struct hook_opts *o, const struct cgroup_host *host, struct ledger *l, struct outcome *out,
+                                   struct budget_usage *ret_added) {
+        assert(o && host && l && out && ret_added);
+        *ret_added = (struct budget_usage) {0};
+        size_t n = 0;
+        for (size_t i = 0; i < l->n_recs; i++) {
+                const struct record *r = &l->recs[i];
+                if (l->rec_state[i] != REC_REMOVED && r->protect && (r->requested_min > r->min || r->requested_low > r->low))
+                        n++;
+        }
+        if (n == 0)
+                return 0;
+        _cleanup_free_ struct budget_topup *items = calloc(n, sizeof *items);
+        if (!items) {
+                outcome_skip(out, "budget: no memory to top up clamped containers: the next run will");
+                return 0;
+        }
+        n = 0;
+        for (size_t i = 0; i < l->n_recs; i++) {
+                const struct record *r = &l->recs[i];
+                if (l->rec_state[i] != REC_REMOVED && r->protect && (r->requested_min > r->min || r->requested_low > r->low))
+                        items[n++] = (struct budget_topup) { .id = r->id, .started_usec = r->started_realtime_usec,
+                                                             .requested = { r->requested_min, r->requested_low }, .granted = { r->min, r->low } };
+        }
+        struct budget_limits limits;
+        uint64_t mem_total = 0;
+        (void) budget_limits_for_host(o->sysroot, &o->host_config, &limits, &mem_total);
+        _cleanup_(budget_top_free) struct budget_top top = {0};
+        int r = budget_top_read(host, &top);
+        if (r < 0 && r != -E2BIG)
+                return 0; /* nothing is promised that cannot be checked */
+        long ps = sysconf(_SC_PAGESIZE);
+        size_t grown = budget_topup(&limits, &top.used, ps > 0 ? (uint64_t) ps : 4096, items, n);
+        for (size_t k = 0; grown > 0 && k < n; k++) {
+                struct record *rec = ledger_find(l, items[k].id);
+                if (!rec || (items[k].granted.min == rec->min && items[k].granted.low == rec->low))
+                        continue;
+                char a[32], b[32], c[32], d[32];
+                outcome_skip(out, "budget: %s topped up from memory.min %s, memory.low %s to %s, %s (clamped at its start; room has freed)", rec->id,
+                             budget_format_bytes(rec->min, a, sizeof a), budget_format_bytes(rec->low, b, sizeof b),
+                             budget_format_bytes(items[k].granted.min, c, sizeof c), budget_format_bytes(items[k].granted.low, d, sizeof d));
+                ret_added->min = budget_add(ret_added->min, items[k].granted.min - rec->min);
+                ret_added->protection = budget_add(ret_added->protection, budget_protection_of(items[k].granted.min, items[k].granted.low) -
+                                                                                  budget_protection_of(rec->min, rec->low));
+                rec->min = items[k].granted.min;
+                rec->low = items[k].granted.low;
+                size_t idx = (size_t) (rec - l->recs);
+                if (l->rec_state[idx] == REC_KEEP)
+                        l->rec_state[idx] = REC_DIRTY;
+        }
+        return grown;
+}
+
+/* After a run's apply gave back what stops and pruned records held: the
+ * room is on the host now, so clamped containers are topped up at once. */
+static void budget_topup_after_apply(const struct hook_opts *o, const struct cgroup_host *host, struct ledger *l, struct outcome *out) {
+        struct budget_usage added;
+        if (!o->dry_run && l->write_errors == 0 && budget_topup_clamped(o, host, l, out, &added) > 0)
+                (void) ledger_apply(l);
+}
+
 /* Prunes stale records and gives back what they held: every run heals
  * what killed or never-stopped runs left behind. */
 static void ledger_maintain(const struct hook_opts *o, const struct cgroup_host *host, struct outcome *out) {
@@ -649,6 +717,7 @@ static void ledger_maintain(const struct hook_opts *o, const struct cgroup_host 
         (void) ledger_load(&l);
         ledger_prune_stale(&l);
         (void) ledger_apply(&l);
+        budget_topup_after_apply(o, host, &l, out);
         metrics_under_lock(o, &l, out, NULL, NULL, false);
         ledger_close(&l);
 }
@@ -701,7 +770,7 @@ static int stage_start(struct hook_opts *o, struct outcome *out) {
  * of the tree cannot be read, nothing is granted: a promise that cannot
  * be checked is not made. Returns true when the start is refused. */
 static bool budget_admit(const struct container_view *v, const struct hook_opts *o, struct record *rec, bool refuse_clamped,
-                         struct outcome *out) {
+                         const struct budget_usage *topped_up, struct outcome *out) {
         assert(v && o && rec && out);
         struct budget_limits limits;
         uint64_t mem_total = 0;
@@ -713,6 +782,9 @@ static bool budget_admit(const struct container_view *v, const struct hook_opts 
                 rec->min = rec->low = 0;
                 return false;
         }
+        /* the top-ups of this run are granted first, written by the same apply */
+        top.used.min = budget_add(top.used.min, topped_up->min);
+        top.used.protection = budget_add(top.used.protection, topped_up->protection);
         long ps = sysconf(_SC_PAGESIZE);
         struct budget_claim req = { .min = rec->min, .low = rec->low };
         struct budget_decision d;
@@ -791,7 +863,12 @@ int container_protect(struct container_view *v, const struct hook_opts *o, struc
         }
         (void) ledger_load(&l);
         ledger_prune_stale(&l);
-        if (rec.protect && budget_admit(v, o, &rec, fail_on_error, out)) {
+        rec.requested_min = rec.min;
+        rec.requested_low = rec.low;
+        struct budget_usage topped_up = {0};
+        if (!o->dry_run)
+                (void) budget_topup_clamped(o, &v->host, &l, out, &topped_up);
+        if (rec.protect && budget_admit(v, o, &rec, fail_on_error, &topped_up, out)) {
                 record_free(&rec);
                 if (!o->dry_run)
                         fprintf(stderr, "oci-memguard: the protection asked does not fit the host's budget (policy on_error=fail): start refused\n");
@@ -885,6 +962,7 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
         }
         ledger_prune_stale(&l);
         (void) ledger_apply(&l);
+        budget_topup_after_apply(o, &host, &l, out);
         bool last_build_left = rec && rec->build;
         for (size_t i = 0; last_build_left && i < l.n_recs; i++)
                 if (l.rec_state[i] != REC_REMOVED && l.recs[i].build)
@@ -910,10 +988,9 @@ int hook_stage_main(const char *stage, struct hook_opts *o) {
                 /* Where the metrics go (host.json's metrics_dir), read with
                  * the other inputs; an invalid file is reported by the start
                  * that reads it for the budget. */
-                struct host_config hc;
                 struct mg_error herr = {0};
-                (void) host_config_load(o->sysroot, true, &hc, NULL, 0, &herr);
-                snprintf(o->metrics_dir, sizeof o->metrics_dir, "%s", hc.metrics_dir);
+                (void) host_config_load(o->sysroot, true, &o->host_config, NULL, 0, &herr);
+                snprintf(o->metrics_dir, sizeof o->metrics_dir, "%s", o->host_config.metrics_dir);
         }
         struct outcome out;
         outcome_init(&out, stage);

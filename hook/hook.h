@@ -27,6 +27,7 @@ struct hook_opts {
         bool use_syslog;
         uint64_t deadline_usec;           /* CLOCK_MONOTONIC: the run ends by then; 0: 5 s from the ledger's use */
         char metrics_dir[256];            /* host.json metrics_dir: the textfile's directory, "" none */
+        struct host_config host_config;   /* host.json (or the defaults), read once per run */
         /* resolved defaults live here */
         char buf_state_dir[4096], buf_log_file[4096], buf_vendor[4096], buf_admin[4096];
 };

@@ -116,7 +116,8 @@ static void copy_str(char *dst, size_t size, const char *src) { snprintf(dst, si
  * poststop reports: a start reads every record of the host. */
 static const struct json_keep keep_claims[] = {
         { "id", NULL }, { "cgroup", NULL }, { "cgroup_dir", NULL }, { "pid", NULL }, { "starttime", NULL },
-        { "protect", NULL }, { "min", NULL }, { "low", NULL }, { "swappiness", NULL }, { "build", NULL },
+        { "protect", NULL }, { "min", NULL }, { "low", NULL }, { "requested_min", NULL }, { "requested_low", NULL },
+        { "swappiness", NULL }, { "build", NULL },
         { "build_signal", NULL }, { "image", NULL }, { "started_realtime_usec", NULL }, { "started_monotonic_usec", NULL },
         { "applied", NULL }, { "swappiness_expires_usec", NULL }, { NULL, NULL },
 };
@@ -144,6 +145,8 @@ static const struct record_field record_fields[] = {
         FIELD("protect", FIELD_BOOL, protect),
         FIELD("min", FIELD_U64, min),
         FIELD("low", FIELD_U64, low),
+        FIELD("requested_min", FIELD_U64, requested_min),
+        FIELD("requested_low", FIELD_U64, requested_low),
         OTHER("swappiness"),
         FIELD("build", FIELD_BOOL, build),
         FIELD("build_signal", FIELD_STR, build_signal),
@@ -256,6 +259,11 @@ static int record_parse(const char *buf, size_t len, bool whole, struct record *
         }
         if (!have_id)
                 return mg_error_set(err, -EINVAL, "invalid 'id'");
+        /* A record without them (an older version) asked what it holds. */
+        if (rec.requested_min < rec.min)
+                rec.requested_min = rec.min;
+        if (rec.requested_low < rec.low)
+                rec.requested_low = rec.low;
         *ret = rec;
         rec = (struct record) {0};
         return 0;
@@ -270,6 +278,7 @@ static int record_format(const struct record *rec, struct strbuf *sb) {
         strbuf_json_string(sb, rec->cgroup_dir);
         strbuf_printf(sb, ",\"pid\":%" PRId64 ",\"starttime\":%" PRIu64, rec->pid, rec->starttime);
         strbuf_printf(sb, ",\"protect\":%s,\"min\":%" PRIu64 ",\"low\":%" PRIu64, rec->protect ? "true" : "false", rec->min, rec->low);
+        strbuf_printf(sb, ",\"requested_min\":%" PRIu64 ",\"requested_low\":%" PRIu64, rec->requested_min, rec->requested_low);
         strbuf_printf(sb, ",\"swappiness\":%d,\"build\":%s,\"build_signal\":", rec->swappiness, rec->build ? "true" : "false");
         strbuf_json_string(sb, rec->build_signal);
         strbuf_puts(sb, ",\"build_source\":");

@@ -50,6 +50,10 @@ struct record {
         uint64_t starttime;       /* /proc/<pid>/stat field 22 at start */
         bool protect;             /* claims apply to the v2 chain of cgroup */
         uint64_t min, low;        /* the leaf values this container holds */
+        /* What its policies asked before the protection budget clamped it
+         * (== min/low when it fitted): a clamped container is topped up
+         * when room frees. */
+        uint64_t requested_min, requested_low;
         int swappiness;           /* claim on vm.swappiness, or LEDGER_NO_SWAPPINESS */
         bool build;
         char build_signal[128];
