@@ -10,14 +10,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-const char *cgroup_mode_name(enum cgroup_mode m) {
-        switch (m) {
-        case CGROUP_MODE_V2: return "v2";
-        case CGROUP_MODE_HYBRID: return "hybrid";
-        case CGROUP_MODE_V1: return "v1";
-        }
-        return "?";
-}
+static const char *const cgroup_mode_names[] = {
+        [CGROUP_MODE_V2] = "v2",
+        [CGROUP_MODE_HYBRID] = "hybrid",
+        [CGROUP_MODE_V1] = "v1",
+};
+
+const char *cgroup_mode_name(enum cgroup_mode m) { return NAME_FROM_TABLE(cgroup_mode_names, m, "?"); }
 
 /* mountinfo escapes space, tab, newline and backslash as \ooo. */
 static void unescape_octal(char *s) {

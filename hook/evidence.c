@@ -164,15 +164,14 @@ int evidence_sample_from_json(const struct json_node *n, struct ev_sample *ret) 
         return 0;
 }
 
-const char *evidence_verdict_name(enum ev_verdict v) {
-        switch (v) {
-        case EV_NOT_APPLICABLE: return "not applicable";
-        case EV_NOT_AVAILABLE: return "not available";
-        case EV_HELD: return "held";
-        case EV_BREACHED: return "breached";
-        }
-        return "not available";
-}
+static const char *const evidence_verdict_names[] = {
+        [EV_NOT_APPLICABLE] = "not applicable",
+        [EV_NOT_AVAILABLE] = "not available",
+        [EV_HELD] = "held",
+        [EV_BREACHED] = "breached",
+};
+
+const char *evidence_verdict_name(enum ev_verdict v) { return NAME_FROM_TABLE(evidence_verdict_names, v, "not available"); }
 
 static uint64_t event_delta(const struct ev_judge_input *in, unsigned k) {
         if (!in->before->have_event[k] || !in->after->have_event[k])

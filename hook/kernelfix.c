@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kernelfix.h"
+#include "util.h"
 
 /* "X.Y" or "X.Y.Z" at s (leading digits); the rest of s is ignored. */
 static bool parse_xyz(const char *s, struct kernel_version *ret) {
@@ -64,14 +65,13 @@ int kernel_upstream_version(const char *proc_version, const char *version_signat
         return 0;
 }
 
-const char *kver_source_name(enum kver_source s) {
-        switch (s) {
-        case KVER_UBUNTU: return "/proc/version_signature";
-        case KVER_DEBIAN: return "/proc/version";
-        case KVER_UNAME: return "uname -r";
-        }
-        return "?";
-}
+static const char *const kver_source_names[] = {
+        [KVER_UBUNTU] = "/proc/version_signature",
+        [KVER_DEBIAN] = "/proc/version",
+        [KVER_UNAME] = "uname -r",
+};
+
+const char *kver_source_name(enum kver_source s) { return NAME_FROM_TABLE(kver_source_names, s, "?"); }
 
 /* 9d3684c24a52 "veth: create by default nr_possible_cpus queues" (v5.15)
  * made veth kcalloc() one struct veth_rq per possible CPU; 1ce7d306ea63

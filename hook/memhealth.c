@@ -96,15 +96,14 @@ int memhealth_read(const char *sysroot, unsigned order, struct memhealth *ret) {
         return 0;
 }
 
-const char *memhealth_verdict_name(enum memhealth_verdict v) {
-        switch (v) {
-        case MEMHEALTH_HEALTHY: return "healthy";
-        case MEMHEALTH_SHORT: return "short";
-        case MEMHEALTH_FRAGMENTED: return "fragmented";
-        case MEMHEALTH_SHORT_AND_FRAGMENTED: return "short+fragmented";
-        }
-        return "?";
-}
+static const char *const memhealth_verdict_names[] = {
+        [MEMHEALTH_HEALTHY] = "healthy",
+        [MEMHEALTH_SHORT] = "short",
+        [MEMHEALTH_FRAGMENTED] = "fragmented",
+        [MEMHEALTH_SHORT_AND_FRAGMENTED] = "short+fragmented",
+};
+
+const char *memhealth_verdict_name(enum memhealth_verdict v) { return NAME_FROM_TABLE(memhealth_verdict_names, v, "?"); }
 
 enum memhealth_verdict memhealth_judge(const struct memhealth *h, uint64_t available_below) {
         bool short_ = h->mem_available < available_below;

@@ -36,6 +36,11 @@ static inline void closep(int *fd) {
         })
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+/* The name of enum value v in a table indexed by the enum (designated
+ * initialisers), or fallback for a value the table does not name: one
+ * shape for every *_name() function. */
+#define NAME_FROM_TABLE(table, v, fallback) \
+        ((size_t) (v) < ELEMENTSOF(table) && (table)[(size_t) (v)] ? (table)[(size_t) (v)] : (fallback))
 #define STREQ(a, b) (strcmp((a), (b)) == 0)
 
 /* Input limits (README, Input limits): every read is bounded, so that no

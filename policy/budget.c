@@ -9,14 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *budget_verdict_name(enum budget_verdict v) {
-        switch (v) {
-        case BUDGET_FITS: return "fits";
-        case BUDGET_CLAMPED: return "clamped";
-        case BUDGET_REFUSED: return "refused";
-        }
-        return "unknown";
-}
+#include "util.h"
+
+static const char *const budget_verdict_names[] = {
+        [BUDGET_FITS] = "fits",
+        [BUDGET_CLAMPED] = "clamped",
+        [BUDGET_REFUSED] = "refused",
+};
+
+const char *budget_verdict_name(enum budget_verdict v) { return NAME_FROM_TABLE(budget_verdict_names, v, "unknown"); }
 
 uint64_t budget_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
 
