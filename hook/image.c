@@ -20,8 +20,11 @@ static bool ends_with(const char *s, const char *suffix) {
  * there is opened without blocking — a FIFO would otherwise hold the hook,
  * and the container's start, until the runtime's timeout — and anything but
  * a regular file is refused. */
-static int read_engine_file(const char *path, char **ret, size_t *ret_len) {
-        assert(path);
+static int read_engine_json(const char *sysroot, const char *rel, const struct json_keep *keep, struct json_node **ret) {
+        assert(sysroot && rel && keep && ret);
+        char path[PATH_MAX];
+        if (path_join(path, sizeof path, sysroot, rel) < 0)
+                return -ENAMETOOLONG;
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return -errno;
@@ -30,7 +33,13 @@ static int read_engine_file(const char *path, char **ret, size_t *ret_len) {
                 return -errno;
         if (!S_ISREG(st.st_mode))
                 return -EBADFD;
-        return read_fd_bounded(fd, MEMGUARD_MAX_CONFIG_BYTES, ret, ret_len);
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+        int r = read_fd_bounded(fd, MEMGUARD_MAX_CONFIG_BYTES, &buf, &len);
+        if (r < 0)
+                return r;
+        const struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = keep, .arena = true };
+        return json_parse(buf, len, &opts, ret, NULL);
 }
 
 /* <docker-root>/containers/<id>/hostname → <docker-root>/containers/<id> */
@@ -55,21 +64,15 @@ static bool docker_dir_from_mounts(const struct oci_info *oci, const char *id, c
 }
 
 static int docker_lookup(const char *sysroot, const char *dir, struct image_info *ret) {
-        char rel[PATH_MAX], path[PATH_MAX];
+        char rel[PATH_MAX];
         int n = snprintf(rel, sizeof rel, "%s/config.v2.json", dir);
-        if (n < 0 || (size_t) n >= sizeof rel || path_join(path, sizeof path, sysroot, rel) < 0)
+        if (n < 0 || (size_t) n >= sizeof rel)
                 return -ENAMETOOLONG;
-        _cleanup_free_ char *buf = NULL;
-        size_t len;
-        int r = read_engine_file(path, &buf, &len);
-        if (r < 0)
-                return r;
         _cleanup_json_ struct json_node *root = NULL;
         /* Only Config.Image and Config.Cmd are read. */
         static const struct json_keep keep_cfg[] = { { "Image", NULL }, { "Cmd", NULL }, { NULL, NULL } };
         static const struct json_keep keep_v2[] = { { "Config", keep_cfg }, { NULL, NULL } };
-        const struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = keep_v2, .arena = true };
-        r = json_parse(buf, len, &opts, &root, NULL);
+        int r = read_engine_json(sysroot, rel, keep_v2, &root);
         if (r < 0)
                 return r;
         ret->docker = true;
@@ -112,21 +115,15 @@ static int storage_lookup(const char *sysroot, const char *id, const char *root_
                 return -ENOENT;
         snprintf(driver, sizeof driver, "%s", s + 1);
         *s = '\0'; /* p = graphroot */
-        char rel[PATH_MAX], path[PATH_MAX];
+        char rel[PATH_MAX];
         int n = snprintf(rel, sizeof rel, "%s/%s-containers/containers.json", p, driver);
-        if (n < 0 || (size_t) n >= sizeof rel || path_join(path, sizeof path, sysroot, rel) < 0)
+        if (n < 0 || (size_t) n >= sizeof rel)
                 return -ENAMETOOLONG;
-        _cleanup_free_ char *buf = NULL;
-        size_t len;
-        int r = read_engine_file(path, &buf, &len);
-        if (r < 0)
-                return r;
         _cleanup_json_ struct json_node *root = NULL;
         /* Only each container's id and metadata are read (the file lists
          * every container of the store: layers, names, flags are skipped). */
         static const struct json_keep keep_ctr[] = { { "id", NULL }, { "metadata", NULL }, { NULL, NULL } };
-        const struct json_parse_opts opts = { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .keep = keep_ctr, .arena = true };
-        r = json_parse(buf, len, &opts, &root, NULL);
+        int r = read_engine_json(sysroot, rel, keep_ctr, &root);
         if (r < 0)
                 return r;
         if (root->type != JSON_ARRAY)
