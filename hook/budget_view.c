@@ -19,11 +19,6 @@ void budget_top_free(struct budget_top *t) {
         *t = (struct budget_top) {0};
 }
 
-static void closedirp(DIR **d) {
-        if (*d)
-                closedir(*d);
-}
-
 static int holder_cmp(const void *a, const void *b) {
         const struct budget_holder *x = a, *y = b;
         uint64_t px = budget_protection_of(x->min, x->low), py = budget_protection_of(y->min, y->low);
@@ -39,18 +34,12 @@ int budget_top_read(const struct cgroup_host *h, struct budget_top *ret) {
         if (h->v2_fd < 0)
                 return -ENOENT;
         /* The mount's fd is O_PATH: list through a real directory fd. */
-        int dfd = openat(h->v2_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return -errno;
-        _cleanup_(closedirp) DIR *d = fdopendir(dfd);
-        if (!d) {
-                int r = -errno;
-                close(dfd);
+        _cleanup_(closedirp) DIR *d = NULL;
+        int r = opendir_at(h->v2_fd, ".", &d);
+        if (r < 0)
                 return r;
-        }
         struct budget_top t = {0};
         size_t cap = 0;
-        int r = 0;
         struct dirent *de;
         while ((de = readdir(d))) {
                 if (de->d_name[0] == '.' || (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
@@ -128,23 +117,24 @@ static void json_value(struct strbuf *sb, uint64_t v) {
 void budget_decision_json(const struct budget_decision *d, struct strbuf *sb) {
         assert(d);
         assert(sb);
-        strbuf_printf(sb, "{\"verdict\":\"%s\",\"requested\":{\"min\":", budget_verdict_name(d->verdict));
-        json_value(sb, d->requested.min);
-        strbuf_puts(sb, ",\"low\":");
-        json_value(sb, d->requested.low);
-        strbuf_puts(sb, "},\"granted\":{\"min\":");
-        json_value(sb, d->granted.min);
-        strbuf_puts(sb, ",\"low\":");
-        json_value(sb, d->granted.low);
-        strbuf_puts(sb, "},\"budget\":{\"min\":");
-        json_value(sb, d->budget.min);
-        strbuf_puts(sb, ",\"protection\":");
-        json_value(sb, d->budget.protection);
-        strbuf_puts(sb, "},\"used\":{\"min\":");
-        json_value(sb, d->used.min);
-        strbuf_puts(sb, ",\"protection\":");
-        json_value(sb, d->used.protection);
-        strbuf_puts(sb, "}}");
+        const struct {
+                const char *name, *second;
+                uint64_t a, b;
+        } pairs[] = {
+                { "requested", "low", d->requested.min, d->requested.low },
+                { "granted", "low", d->granted.min, d->granted.low },
+                { "budget", "protection", d->budget.min, d->budget.protection },
+                { "used", "protection", d->used.min, d->used.protection },
+        };
+        strbuf_printf(sb, "{\"verdict\":\"%s\"", budget_verdict_name(d->verdict));
+        for (size_t i = 0; i < ELEMENTSOF(pairs); i++) {
+                strbuf_printf(sb, ",\"%s\":{\"min\":", pairs[i].name);
+                json_value(sb, pairs[i].a);
+                strbuf_printf(sb, ",\"%s\":", pairs[i].second);
+                json_value(sb, pairs[i].b);
+                strbuf_puts(sb, "}");
+        }
+        strbuf_puts(sb, "}");
 }
 
 void budget_decision_describe(const struct budget_decision *d, char *buf, size_t size) {

@@ -148,8 +148,8 @@ static void check_kernel(struct report *r, const struct hook_opts *o, const stru
                 return;
         bool peak = false;
         {
-                int dfd = openat(h->v2_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+                _cleanup_(closedirp) DIR *d = NULL;
+                (void) opendir_at(h->v2_fd, ".", &d);
                 struct dirent *de;
                 while (d && (de = readdir(d)) && !peak) {
                         char p[NAME_MAX + 20];
@@ -158,10 +158,6 @@ static void check_kernel(struct report *r, const struct hook_opts *o, const stru
                         snprintf(p, sizeof p, "%s/memory.peak", de->d_name);
                         peak = faccessat(h->v2_fd, p, F_OK, 0) == 0;
                 }
-                if (d)
-                        closedir(d);
-                else if (dfd >= 0)
-                        close(dfd);
         }
         if (peak)
                 add(r, "memory.peak", ST_OK, NULL, "present");

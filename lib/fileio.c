@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "fileio.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <unistd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -182,4 +185,25 @@ int read_host_file(const char *sysroot, const char *path, size_t max, char **ret
         if (r < 0)
                 return r;
         return read_file_at(AT_FDCWD, full, max, ret, ret_len);
+}
+
+int opendir_at(int dirfd, const char *path, DIR **ret) {
+        assert(path);
+        assert(ret);
+        int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        *ret = d;
+        return 0;
+}
+
+void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
 }

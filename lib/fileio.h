@@ -4,6 +4,7 @@
 /* Files: bounded reads, whole writes, mkdir -p, atomic replace. Every
  * function returns 0 (or a length) or a negative errno. */
 
+#include <dirent.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -29,6 +30,14 @@ int read_small_at(int dirfd, const char *path, char *buf, size_t size);
 int write_existing_at(int dirfd, const char *path, const char *value);
 /* Writes a file atomically: temp file in the same directory, fsync, rename. */
 int write_file_atomic_at(int dirfd, const char *path, const char *data, size_t len, mode_t mode);
+
+/* A directory stream of path below dirfd ("." for dirfd itself), through
+ * a descriptor of its own: dirfd stays the caller's (for openat of each
+ * entry) and the listing starts at the beginning whatever dirfd's offset.
+ * The last component is never followed if it is a symlink. */
+int opendir_at(int dirfd, const char *path, DIR **ret);
+/* For _cleanup_(closedirp). */
+void closedirp(DIR **d);
 
 /* Reads the host file path (absolute) as seen below sysroot ("" or "/" for
  * the real root): path_join + read_file_at, with read_file_at's bounds. */

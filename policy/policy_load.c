@@ -176,11 +176,6 @@ struct name_list {
 
 static void name_list_done(struct name_list *l) { policy_dir_list_free(l->v, l->n); }
 
-static void closedirp(DIR **d) {
-        if (*d)
-                closedir(*d);
-}
-
 int policy_dir_list(int dirfd, size_t max, char ***ret, size_t *ret_n) {
         /* The input limits allow at most max files. Which ones must not depend on
          * readdir order, so the lexically first max + 1 are kept: when the
@@ -190,20 +185,10 @@ int policy_dir_list(int dirfd, size_t max, char ***ret, size_t *ret_n) {
                 return -EINVAL;
         size_t keep = max + 1, cap = 2 * keep;
         _cleanup_(name_list_done) struct name_list l = {0};
-        /* fdopendir takes its descriptor: list through a duplicate so that
-         * dirfd stays the caller's, for openat of each file. */
-        int lfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
-        if (lfd < 0)
-                return -errno;
-        _cleanup_(closedirp) DIR *d = fdopendir(lfd);
-        if (!d) {
-                int r = -errno;
-                close(lfd);
+        _cleanup_(closedirp) DIR *d = NULL;
+        int r = opendir_at(dirfd, ".", &d);
+        if (r < 0)
                 return r;
-        }
-        /* A duplicate shares the file offset: start from the beginning even
-         * if this directory was listed before. */
-        rewinddir(d);
         size_t alloc = 0;
         struct dirent *de;
         errno = 0;
