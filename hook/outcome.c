@@ -35,35 +35,32 @@ void outcome_policy(struct outcome *o, const char *name) { list_add_string(&o->p
 void outcome_action(struct outcome *o, const char *target, const char *file, const char *old, const char *new_, const char *result) {
         if (o->n_actions++)
                 strbuf_puts(&o->actions, ",");
-        strbuf_puts(&o->actions, "{\"target\":");
-        strbuf_json_string(&o->actions, target);
-        strbuf_puts(&o->actions, ",\"file\":");
-        strbuf_json_string(&o->actions, file);
-        strbuf_puts(&o->actions, ",\"old\":");
-        strbuf_json_string(&o->actions, old ? old : "");
-        strbuf_puts(&o->actions, ",\"new\":");
-        strbuf_json_string(&o->actions, new_ ? new_ : "");
-        strbuf_puts(&o->actions, ",\"result\":");
-        strbuf_json_string(&o->actions, result);
+        strbuf_json_member_str(&o->actions, "{", "target", target);
+        strbuf_json_member_str(&o->actions, ",", "file", file);
+        strbuf_json_member_str(&o->actions, ",", "old", old);
+        strbuf_json_member_str(&o->actions, ",", "new", new_);
+        strbuf_json_member_str(&o->actions, ",", "result", result);
         strbuf_puts(&o->actions, "}");
 }
 
-void outcome_error(struct outcome *o, const char *fmt, ...) {
+static void list_add_vprintf(struct strbuf *sb, unsigned *n, const char *fmt, va_list ap) {
         char buf[1024];
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        list_add_string(sb, n, buf);
+}
+
+void outcome_error(struct outcome *o, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(buf, sizeof buf, fmt, ap);
+        list_add_vprintf(&o->errors, &o->n_errors, fmt, ap);
         va_end(ap);
-        list_add_string(&o->errors, &o->n_errors, buf);
 }
 
 void outcome_skip(struct outcome *o, const char *fmt, ...) {
-        char buf[1024];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(buf, sizeof buf, fmt, ap);
+        list_add_vprintf(&o->skipped, &o->n_skipped, fmt, ap);
         va_end(ap);
-        list_add_string(&o->skipped, &o->n_skipped, buf);
 }
 
 void outcome_extra_raw(struct outcome *o, const char *key, const char *json) {
@@ -79,41 +76,28 @@ void outcome_extra_u64(struct outcome *o, const char *key, uint64_t v) {
         outcome_extra_raw(o, key, buf);
 }
 
-void outcome_extra_str(struct outcome *o, const char *key, const char *v) {
-        strbuf_puts(&o->extra, ",");
-        strbuf_json_string(&o->extra, key);
-        strbuf_puts(&o->extra, ":");
-        strbuf_json_string(&o->extra, v);
-}
+void outcome_extra_str(struct outcome *o, const char *key, const char *v) { strbuf_json_member_str(&o->extra, ",", key, v); }
 
 static const char *body(const struct strbuf *sb) { return sb->buf ? sb->buf : ""; }
 
 int outcome_format(const struct outcome *o, struct strbuf *out) {
         char ts[64];
         format_rfc3339(now_usec_realtime(), ts, sizeof ts);
-        strbuf_puts(out, "{\"time\":");
-        strbuf_json_string(out, ts);
-        strbuf_puts(out, ",\"stage\":");
-        strbuf_json_string(out, o->stage);
-        strbuf_puts(out, ",\"id\":");
-        strbuf_json_string(out, o->id);
-        strbuf_puts(out, ",\"image\":");
-        strbuf_json_string(out, o->image);
-        strbuf_puts(out, ",\"image_source\":");
-        strbuf_json_string(out, o->image_source);
-        strbuf_printf(out, ",\"image_trusted\":%s", o->image_trusted ? "true" : "false");
-        strbuf_puts(out, ",\"cgroup\":");
-        strbuf_json_string(out, o->cgroup);
-        strbuf_puts(out, ",\"cgroup_mode\":");
-        strbuf_json_string(out, o->cgroup_mode);
-        strbuf_printf(out, ",\"recursiveprot\":%s", o->recursiveprot ? "true" : "false");
+        strbuf_json_member_str(out, "{", "time", ts);
+        strbuf_json_member_str(out, ",", "stage", o->stage);
+        strbuf_json_member_str(out, ",", "id", o->id);
+        strbuf_json_member_str(out, ",", "image", o->image);
+        strbuf_json_member_str(out, ",", "image_source", o->image_source);
+        strbuf_json_member_bool(out, ",", "image_trusted", o->image_trusted);
+        strbuf_json_member_str(out, ",", "cgroup", o->cgroup);
+        strbuf_json_member_str(out, ",", "cgroup_mode", o->cgroup_mode);
+        strbuf_json_member_bool(out, ",", "recursiveprot", o->recursiveprot);
         strbuf_printf(out, ",\"policies\":[%s]", body(&o->policies));
-        strbuf_printf(out, ",\"build\":%s,\"build_signal\":", o->build ? "true" : "false");
-        strbuf_json_string(out, o->build_signal);
-        strbuf_puts(out, ",\"build_source\":");
-        strbuf_json_string(out, o->build_source);
-        strbuf_printf(out, ",\"build_trusted\":%s", o->build_trusted ? "true" : "false");
-        strbuf_printf(out, ",\"dry_run\":%s", o->dry_run ? "true" : "false");
+        strbuf_json_member_bool(out, ",", "build", o->build);
+        strbuf_json_member_str(out, ",", "build_signal", o->build_signal);
+        strbuf_json_member_str(out, ",", "build_source", o->build_source);
+        strbuf_json_member_bool(out, ",", "build_trusted", o->build_trusted);
+        strbuf_json_member_bool(out, ",", "dry_run", o->dry_run);
         strbuf_printf(out, ",\"actions\":[%s]", body(&o->actions));
         strbuf_printf(out, ",\"skipped\":[%s]", body(&o->skipped));
         strbuf_printf(out, ",\"errors\":[%s]", body(&o->errors));

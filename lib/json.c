@@ -150,18 +150,17 @@ struct json_node *json_get_path(const struct json_node *obj, const char *const *
         return (struct json_node *) n;
 }
 
-const char *json_type_name(enum json_type t) {
-        switch (t) {
-        case JSON_NULL: return "null";
-        case JSON_FALSE:
-        case JSON_TRUE: return "boolean";
-        case JSON_NUMBER: return "number";
-        case JSON_STRING: return "string";
-        case JSON_OBJECT: return "object";
-        case JSON_ARRAY: return "array";
-        }
-        return "?";
-}
+static const char *const json_type_names[] = {
+        [JSON_NULL] = "null",
+        [JSON_FALSE] = "boolean",
+        [JSON_TRUE] = "boolean",
+        [JSON_NUMBER] = "number",
+        [JSON_STRING] = "string",
+        [JSON_OBJECT] = "object",
+        [JSON_ARRAY] = "array",
+};
+
+const char *json_type_name(enum json_type t) { return NAME_FROM_TABLE(json_type_names, t, "?"); }
 
 int json_get_string(const struct json_node *obj, const char *key, const char **ret, struct mg_error *err) {
         assert(key);
@@ -1022,4 +1021,20 @@ static void serialize(const struct json_node *n, bool indent, unsigned level, st
 int json_serialize(const struct json_node *n, bool indent, struct strbuf *out) {
         serialize(n, indent, 0, out);
         return out->oom ? -ENOMEM : 0;
+}
+
+static void json_member_key(struct strbuf *sb, const char *sep, const char *key) {
+        strbuf_puts(sb, sep);
+        strbuf_json_string(sb, key);
+        strbuf_append(sb, ":", 1);
+}
+
+void strbuf_json_member_str(struct strbuf *sb, const char *sep, const char *key, const char *value) {
+        json_member_key(sb, sep, key);
+        strbuf_json_string(sb, value);
+}
+
+void strbuf_json_member_bool(struct strbuf *sb, const char *sep, const char *key, bool value) {
+        json_member_key(sb, sep, key);
+        strbuf_puts(sb, value ? "true" : "false");
 }

@@ -138,6 +138,10 @@ void strbuf_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((forma
  * invalid UTF-8 bytes are escaped, so container-supplied text can never
  * break a record. */
 void strbuf_json_string(struct strbuf *sb, const char *s);
+/* One member of an object being written, after sep ("," or "{"):
+ * <sep>"key":"value" (value escaped as above), <sep>"key":true|false. */
+void strbuf_json_member_str(struct strbuf *sb, const char *sep, const char *key, const char *value);
+void strbuf_json_member_bool(struct strbuf *sb, const char *sep, const char *key, bool value);
 static inline void strbuf_freep(struct strbuf *sb) { strbuf_free(sb); }
 #define _cleanup_strbuf_ _cleanup_(strbuf_freep)
 
