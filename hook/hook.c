@@ -387,6 +387,12 @@ int container_decide(struct container_view *v, const struct hook_opts *o, struct
         /* The host configuration (the protection budget), read here with
          * every other input, before the sandbox. An invalid file is one
          * error line and the defaults apply: it never fails a start. */
+        if (o->host_config_read) {
+                v->host_config = o->host_config;
+                if (o->host_config_error[0])
+                        outcome_error(out, "%s (the defaults apply)", o->host_config_error);
+                return 0;
+        }
         herr = (struct mg_error) {0};
         if (host_config_load(o->sysroot, true, &v->host_config, NULL, 0, &herr) < 0)
                 outcome_error(out, "%s (the defaults apply)", herr.msg);
@@ -593,7 +599,7 @@ static void ledger_gauges(const struct hook_opts *o, const struct ledger *l, str
  * run) and the state's gauges; the textfile is rewritten. */
 static void metrics_under_lock(const struct hook_opts *o, struct ledger *l, struct outcome *out, const char *verdict, const char *policies_body,
                                bool run_counted_later) {
-        if (o->dry_run || l->lockfd < 0)
+        if (o->dry_run || l->lockfd < 0 || !o->metrics_dir[0])
                 return;
         struct metrics_run run = { .verdict = verdict, .policies_body = policies_body };
         if (!run_counted_later) {
@@ -613,7 +619,7 @@ static void metrics_under_lock(const struct hook_opts *o, struct ledger *l, stru
 /* After a build guard ran outside the lock: the run itself and the
  * guard's decision, under the lock taken again briefly. */
 static void metrics_after_guard(const struct hook_opts *o, struct outcome *out) {
-        if (o->dry_run)
+        if (o->dry_run || !o->metrics_dir[0])
                 return;
         struct outcome scratch; /* ledger_open notes its lock wait: not this run's */
         outcome_init(&scratch, out->stage);
@@ -637,6 +643,28 @@ static void metrics_after_guard(const struct hook_opts *o, struct outcome *out) 
         outcome_free(&scratch);
 }
 
+/* What the budget needs of the host, read at most once per pass: the
+ * caps for this MemTotal and what the root's children hold now. */
+struct budget_host {
+        bool read;
+        int top_r;                 /* budget_top_read's result */
+        struct budget_limits limits;
+        struct budget_top top;
+};
+
+static void budget_host_done(struct budget_host *bh) { budget_top_free(&bh->top); }
+
+static const struct budget_host *budget_host_get(const struct hook_opts *o, const struct host_config *hc, const struct cgroup_host *host,
+                                                 struct budget_host *bh) {
+        if (!bh->read) {
+                uint64_t mem_total = 0;
+                (void) budget_limits_for_host(o->sysroot, hc, &bh->limits, &mem_total);
+                bh->top_r = budget_top_read(host, &bh->top);
+                bh->read = true;
+        }
+        return bh;
+}
+
 /* Tops up, oldest first, the running containers the budget clamped at
  * their start, as far as the room free at the top of the tree allows now
  * (a stop, a pruned record or a larger MemTotal freed it): they were
@@ -645,7 +673,7 @@ static void metrics_after_guard(const struct hook_opts *o, struct outcome *out) 
  * top, which a start in the same run must fit beside. Returns how many
  * grew. */
 static size_t budget_topup_clamped(const struct hook_opts *o, const struct cgroup_host *host, struct ledger *l, struct outcome *out,
-                                   struct budget_usage *ret_added) {
+                                   struct budget_host *bh, struct budget_usage *ret_added) {
         assert(o && host && l && out && ret_added);
         *ret_added = (struct budget_usage) {0};
         size_t n = 0;
@@ -668,15 +696,11 @@ static size_t budget_topup_clamped(const struct hook_opts *o, const struct cgrou
                         items[n++] = (struct budget_topup) { .id = r->id, .started_usec = r->started_realtime_usec,
                                                              .requested = { r->requested_min, r->requested_low }, .granted = { r->min, r->low } };
         }
-        struct budget_limits limits;
-        uint64_t mem_total = 0;
-        (void) budget_limits_for_host(o->sysroot, &o->host_config, &limits, &mem_total);
-        _cleanup_(budget_top_free) struct budget_top top = {0};
-        int r = budget_top_read(host, &top);
-        if (r < 0 && r != -E2BIG)
+        budget_host_get(o, &o->host_config, host, bh);
+        if (bh->top_r < 0 && bh->top_r != -E2BIG)
                 return 0; /* nothing is promised that cannot be checked */
         long ps = sysconf(_SC_PAGESIZE);
-        size_t grown = budget_topup(&limits, &top.used, ps > 0 ? (uint64_t) ps : 4096, items, n);
+        size_t grown = budget_topup(&bh->limits, &bh->top.used, ps > 0 ? (uint64_t) ps : 4096, items, n);
         for (size_t k = 0; grown > 0 && k < n; k++) {
                 struct record *rec = ledger_find(l, items[k].id);
                 if (!rec || (items[k].granted.min == rec->min && items[k].granted.low == rec->low))
@@ -701,7 +725,8 @@ static size_t budget_topup_clamped(const struct hook_opts *o, const struct cgrou
  * room is on the host now, so clamped containers are topped up at once. */
 static void budget_topup_after_apply(const struct hook_opts *o, const struct cgroup_host *host, struct ledger *l, struct outcome *out) {
         struct budget_usage added;
-        if (!o->dry_run && l->write_errors == 0 && budget_topup_clamped(o, host, l, out, &added) > 0)
+        _cleanup_(budget_host_done) struct budget_host bh = {0};
+        if (!o->dry_run && l->write_errors == 0 && budget_topup_clamped(o, host, l, out, &bh, &added) > 0)
                 (void) ledger_apply(l);
 }
 
@@ -770,25 +795,22 @@ static int stage_start(struct hook_opts *o, struct outcome *out) {
  * of the tree cannot be read, nothing is granted: a promise that cannot
  * be checked is not made. Returns true when the start is refused. */
 static bool budget_admit(const struct container_view *v, const struct hook_opts *o, struct record *rec, bool refuse_clamped,
-                         const struct budget_usage *topped_up, struct outcome *out) {
-        assert(v && o && rec && out);
-        struct budget_limits limits;
-        uint64_t mem_total = 0;
-        (void) budget_limits_for_host(o->sysroot, &v->host_config, &limits, &mem_total);
-        _cleanup_(budget_top_free) struct budget_top top = {0};
-        int r = budget_top_read(&v->host, &top);
-        if (r < 0 && r != -E2BIG) {
-                outcome_skip(out, "budget: the protection held below the cgroup2 root cannot be read (%s): nothing granted", strerror(-r));
+                         struct budget_host *bh, const struct budget_usage *topped_up, struct outcome *out) {
+        assert(v && o && rec && bh && out);
+        budget_host_get(o, &v->host_config, &v->host, bh);
+        if (bh->top_r < 0 && bh->top_r != -E2BIG) {
+                outcome_skip(out, "budget: the protection held below the cgroup2 root cannot be read (%s): nothing granted", strerror(-bh->top_r));
                 rec->min = rec->low = 0;
                 return false;
         }
         /* the top-ups of this run are granted first, written by the same apply */
-        top.used.min = budget_add(top.used.min, topped_up->min);
-        top.used.protection = budget_add(top.used.protection, topped_up->protection);
+        struct budget_usage used = bh->top.used;
+        used.min = budget_add(used.min, topped_up->min);
+        used.protection = budget_add(used.protection, topped_up->protection);
         long ps = sysconf(_SC_PAGESIZE);
         struct budget_claim req = { .min = rec->min, .low = rec->low };
         struct budget_decision d;
-        budget_grant(&limits, &top.used, &req, ps > 0 ? (uint64_t) ps : 4096, refuse_clamped, &d);
+        budget_grant(&bh->limits, &used, &req, ps > 0 ? (uint64_t) ps : 4096, refuse_clamped, &d);
         budget_outcome(out, &d);
         if (d.verdict == BUDGET_REFUSED)
                 return true;
@@ -866,9 +888,10 @@ int container_protect(struct container_view *v, const struct hook_opts *o, struc
         rec.requested_min = rec.min;
         rec.requested_low = rec.low;
         struct budget_usage topped_up = {0};
+        _cleanup_(budget_host_done) struct budget_host bh = {0};
         if (!o->dry_run)
-                (void) budget_topup_clamped(o, &v->host, &l, out, &topped_up);
-        if (rec.protect && budget_admit(v, o, &rec, fail_on_error, &topped_up, out)) {
+                (void) budget_topup_clamped(o, &v->host, &l, out, &bh, &topped_up);
+        if (rec.protect && budget_admit(v, o, &rec, fail_on_error, &bh, &topped_up, out)) {
                 record_free(&rec);
                 if (!o->dry_run)
                         fprintf(stderr, "oci-memguard: the protection asked does not fit the host's budget (policy on_error=fail): start refused\n");
@@ -985,11 +1008,13 @@ int hook_stage_main(const char *stage, struct hook_opts *o) {
         if (!o->deadline_usec)
                 o->deadline_usec = now_usec_monotonic() + MEMGUARD_RUN_DEADLINE_USEC;
         {
-                /* Where the metrics go (host.json's metrics_dir), read with
-                 * the other inputs; an invalid file is reported by the start
-                 * that reads it for the budget. */
+                /* Read once for the run: where the metrics go, the budget of
+                 * a start, a stop's top-ups. An invalid file is reported by
+                 * a start (container_decide), once. */
                 struct mg_error herr = {0};
-                (void) host_config_load(o->sysroot, true, &o->host_config, NULL, 0, &herr);
+                if (host_config_load(o->sysroot, true, &o->host_config, NULL, 0, &herr) < 0)
+                        snprintf(o->host_config_error, sizeof o->host_config_error, "%s", herr.msg);
+                o->host_config_read = true;
                 snprintf(o->metrics_dir, sizeof o->metrics_dir, "%s", o->host_config.metrics_dir);
         }
         struct outcome out;

@@ -28,6 +28,8 @@ struct hook_opts {
         uint64_t deadline_usec;           /* CLOCK_MONOTONIC: the run ends by then; 0: 5 s from the ledger's use */
         char metrics_dir[256];            /* host.json metrics_dir: the textfile's directory, "" none */
         struct host_config host_config;   /* host.json (or the defaults), read once per run */
+        bool host_config_read;            /* host_config (and its error) are filled */
+        char host_config_error[512];      /* why host.json was not used, "" when it was or is absent */
         /* resolved defaults live here */
         char buf_state_dir[4096], buf_log_file[4096], buf_vendor[4096], buf_admin[4096];
 };
