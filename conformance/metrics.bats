@@ -35,11 +35,12 @@ check_parseable() {
 	assert_output 0
 }
 
-@test "no metrics_dir in host.json: no textfile anywhere (off by default), counters still kept in the state dir" {
+@test "no metrics_dir in host.json: no textfile anywhere and no counters kept (off by default, and off costs nothing)" {
 	start_container db1 4001 /memguard/db1
+	stop_container db1 /memguard/db1 4001
 	run find "$SYSROOT" -name '*.prom'
 	assert_output ""
-	assert_file_exists "$STATE_DIR/metrics.json"
+	assert_file_not_exists "$STATE_DIR/metrics.json"
 }
 
 @test "start and stop: runs, protection held while running, verdict and breach by policy; values match the records" {

@@ -168,7 +168,7 @@ $(diff <(echo "$BEFORE") <(echo "$after"))"
 	cmp "$STATE_DIR/ledger.json" "$BATS_TEST_TMPDIR/ledger.before"
 	cmp "$STATE_DIR/containers/victim.json" "$BATS_TEST_TMPDIR/victim.before"
 	assert_equal "$(find "$STATE_DIR" -type f ! -name 'policy-cache*' | sort | tr '\n' ' ')" \
-		"$STATE_DIR/containers/victim.json $STATE_DIR/ledger.json $STATE_DIR/lock $STATE_DIR/metrics.json "
+		"$STATE_DIR/containers/victim.json $STATE_DIR/ledger.json $STATE_DIR/lock "
 }
 
 @test "cgroupsPath or /proc/<pid>/cgroup with .., control characters or systemd tricks writes nothing outside the cgroupfs" {
