@@ -28,7 +28,7 @@ requires() {
 		dockerd) command -v dockerd >/dev/null || skip "dockerd not installed" ;;
 		containerd) command -v containerd >/dev/null || skip "containerd not installed" ;;
 		qemu) command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86 not installed" ;;
-		no_asan) [[ -z "${MEMGUARD_ASAN:-}" ]] || skip "not meaningful under ASan (timing/allocation-sensitive)" ;;
+		no_asan) fail "requires no_asan: tag the test '# bats test_tags=no_asan' instead (the ASan pass leaves it out rather than skipping it)" ;;
 		*) fail "requires: unknown feature '$f'" ;;
 		esac
 	done

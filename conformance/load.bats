@@ -10,8 +10,8 @@ load helpers
 KILL_BIN="$(cd "$BATS_TEST_DIRNAME/.." && pwd)/build/killpoints/oci-memguard"
 POINTS=(apply-records-saved apply-intent-saved apply-after-write apply-cgroups-written apply-before-final-save apply-before-unlink start-before-buildguard)
 
+# bats test_tags=no_asan
 @test "64 hooks at once x N rounds, random order and random kills: the host ends exactly as it began" {
-	requires no_asan
 	[[ -x "$KILL_BIN" ]] || fail "kill-point build missing"
 	make_sysroot v2
 	policy 10.json '{"memory": {"min": "4M", "low": "8M"}}'

@@ -15,9 +15,9 @@ setup() {
 	state_for c1 4001
 }
 
+# bats test_tags=no_asan
 @test "prestart and poststop confine themselves (no_new_privs, then a seccomp filter) and still do their work" {
 	command -v strace >/dev/null || skip "strace not installed"
-	requires no_asan
 	run strace -f -e trace=prctl,seccomp -o "$BATS_TEST_TMPDIR/trace" "$MEMGUARD_BIN" prestart --sysroot "$SYSROOT" --no-syslog <"$STATE_FILE"
 	assert_success
 	# no_new_privs, then the filter compiled at build time, loaded once;
