@@ -11,6 +11,7 @@
 #include "memhealth.h"
 #include "reclaim.h"
 #include "sandbox.h"
+#include "state.h"
 #include "sysctl.h"
 
 /* Counters that tell whether a build fought for memory. */
@@ -85,6 +86,7 @@ struct guard {
         const struct hook_opts *o;
         struct outcome *out;
         uint64_t timeout_ms;
+        uint64_t deadline_usec; /* the last step ends by then (MEMGUARD_GUARD_END_USEC) */
         bool detach;
         bool out_of_time;
         unsigned steps;
@@ -92,7 +94,17 @@ struct guard {
 
 /* A step may start only while no earlier one ran out of time: a child left
  * running in the background must not be joined by another. */
-static bool guard_may_act(struct guard *g) { return !g->out_of_time; }
+static bool guard_may_act(struct guard *g) {
+        /* A step that could get less than a tenth of a second is not begun. */
+        if (!g->out_of_time && g->deadline_usec && deadline_left_usec(g->deadline_usec) < 100u * 1000u)
+                g->out_of_time = true;
+        return !g->out_of_time;
+}
+
+/* The step's time budget, shortened to what is left of the guard's time. */
+static uint64_t guard_step_ms(const struct guard *g) {
+        return g->deadline_usec ? deadline_bound_ms(g->timeout_ms, g->deadline_usec) : g->timeout_ms;
+}
 
 /* One bounded sysctl write, recorded as an action. */
 static int act_sysctl(struct guard *g, const char *name, const char *value, unsigned flags, const char *planned) {
@@ -115,15 +127,16 @@ static int act_sysctl(struct guard *g, const char *name, const char *value, unsi
         if (g->detach)
                 flags |= WRITE_BOUNDED_DETACH;
         uint64_t t0 = now_usec_monotonic();
-        r = write_bounded(path, value, g->timeout_ms, flags);
+        uint64_t step_ms = guard_step_ms(g);
+        r = write_bounded(path, value, step_ms, flags);
         uint64_t ms = (now_usec_monotonic() - t0) / 1000;
         g->steps++;
         char res[160];
         if (r == -ETIMEDOUT)
                 snprintf(res, sizeof res, "timeout: still running after %" PRIu64 " ms (time budget), left to finish in the background",
-                         g->timeout_ms);
+                         step_ms);
         else if (r == -EINTR)
-                snprintf(res, sizeof res, "timeout: interrupted after %" PRIu64 " ms (time budget)", g->timeout_ms);
+                snprintf(res, sizeof res, "timeout: interrupted after %" PRIu64 " ms (time budget)", step_ms);
         else if (r < 0)
                 snprintf(res, sizeof res, "error: %s", strerror(-r));
         else
@@ -164,7 +177,7 @@ static void act_reclaim(struct guard *g, const struct cgroup_host *h, uint64_t b
                 return;
         struct reclaim_result rr;
         uint64_t t0 = now_usec_monotonic();
-        int r = reclaim_memcg(h->v2_fd, bytes, g->timeout_ms, &rr);
+        int r = reclaim_memcg(h->v2_fd, bytes, guard_step_ms(g), &rr);
         g->steps++;
         char res[256];
         snprintf(res, sizeof res, "%s%s: %" PRIu64 " bytes in %u chunk%s%s, %" PRIu64 " ms", r < 0 ? "error: " : "ok",
@@ -194,7 +207,8 @@ void buildguard_before_build(const struct container_view *v, const struct hook_o
         unsigned order = pr->has_order ? pr->order : DEFAULT_ORDER;
         unsigned drop = pr->has_drop_caches ? pr->drop_caches : 1;
         bool compact = pr->compact != POLICY_FALSE;
-        struct guard g = { .o = o, .out = out, .timeout_ms = pr->has_timeout_ms ? pr->timeout_ms : DEFAULT_TIMEOUT_MS,
+        struct guard g = { .o = o, .out = out, .deadline_usec = out->start_usec + MEMGUARD_GUARD_END_USEC,
+                           .timeout_ms = pr->has_timeout_ms ? pr->timeout_ms : DEFAULT_TIMEOUT_MS,
                            .detach = guard_can_detach(o) };
         uint64_t t0 = now_usec_monotonic();
 
@@ -286,8 +300,8 @@ void buildguard_before_build(const struct container_view *v, const struct hook_o
                 outcome_skip(out, "build guard: fragmented, but build.reclaim.compact=false");
 
         if (g.out_of_time)
-                outcome_skip(out, "build guard: a step used its whole time budget of %" PRIu64 " ms; the remaining steps were skipped",
-                             g.timeout_ms);
+                outcome_skip(out, "build guard: a step used its whole time budget (%" PRIu64 " ms a step, %u ms in all after the start began); the remaining steps were skipped",
+                             g.timeout_ms, MEMGUARD_GUARD_END_USEC / 1000u);
         struct memhealth after;
         if (!o->dry_run && memhealth_read(o->sysroot, order, &after) == 0)
                 put_health(&sb, "after", &after);
@@ -358,7 +372,7 @@ void buildguard_after_last_build(const char *snapshot_json, const struct hook_op
                 cgroup_host_close(&host);
                 return;
         }
-        struct guard g = { .o = o, .out = out, .timeout_ms = DEFAULT_TIMEOUT_MS };
+        struct guard g = { .o = o, .out = out, .timeout_ms = DEFAULT_TIMEOUT_MS, .deadline_usec = out->start_usec + MEMGUARD_GUARD_END_USEC };
         act_reclaim(&g, &host, bytes);
         cgroup_host_close(&host);
 }

@@ -176,3 +176,13 @@ bool container_id_is_valid(const char *id) {
         }
         return n >= 1 && n <= 1024;
 }
+
+uint64_t deadline_left_usec(uint64_t deadline_usec) {
+        uint64_t now = now_usec_monotonic();
+        return deadline_usec > now ? deadline_usec - now : 0;
+}
+
+uint64_t deadline_bound_ms(uint64_t want_ms, uint64_t deadline_usec) {
+        uint64_t left_ms = deadline_left_usec(deadline_usec) / 1000u;
+        return want_ms < left_ms ? want_ms : left_ms;
+}

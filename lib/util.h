@@ -96,6 +96,12 @@ const char *format_cgroup_value(uint64_t v, char *buf, size_t size);
 int path_join(char *buf, size_t size, const char *a, const char *b);
 
 uint64_t now_usec_monotonic(void);
+/* A deadline is a CLOCK_MONOTONIC time in µs, the one form every bounded
+ * wait of a run takes (the ledger's lock, systemd's answers, the build
+ * guard's steps). The time left until it, 0 when past. */
+uint64_t deadline_left_usec(uint64_t deadline_usec);
+/* want_ms, shortened to what is left until the deadline. */
+uint64_t deadline_bound_ms(uint64_t want_ms, uint64_t deadline_usec);
 uint64_t now_usec_realtime(void);
 /* RFC 3339 UTC with microseconds. */
 void format_rfc3339(uint64_t usec, char *buf, size_t size);
