@@ -7,21 +7,8 @@
 #include <string.h>
 
 #include "kernelfix.h"
+#include "test-helpers.h"
 
-static unsigned n_pass, n_fail, n_test;
-
-#define CHECK(cond, ...)                                         \
-        do {                                                     \
-                bool ok_ = (cond); /* evaluated once */         \
-                n_test++;                                        \
-                if (ok_)                                         \
-                        n_pass++;                                \
-                else                                             \
-                        n_fail++;                                \
-                printf("%s %u - ", ok_ ? "ok" : "not ok", n_test); \
-                printf(__VA_ARGS__);                             \
-                printf("\n");                                    \
-        } while (0)
 
 static const char debian_6_1_76[] =
         "Linux version 6.1.0-18-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14) 12.2.0, GNU ld (GNU Binutils for Debian) "
@@ -119,8 +106,5 @@ static void test_veth_table(void) {
 int main(void) {
         test_versions();
         test_veth_table();
-        printf("1..%u\n", n_test);
-        if (n_fail)
-                printf("# %u of %u failed\n", n_fail, n_test);
-        return n_fail ? 1 : 0;
+        return test_report();
 }
