@@ -12,6 +12,7 @@
 #include "budget_view.h"
 #include "buildguard.h"
 #include "evidence.h"
+#include "sample.h"
 #include "metrics.h"
 #include "killpoint.h"
 #include "apply.h"
@@ -507,6 +508,27 @@ static char *record_extra(const struct hook_opts *o, const struct container_view
         return sb.buf;
 }
 
+/* The leaf is gone: the last sample the sampler stored stands in for the
+ * stop's reading. Returns its age in seconds, -1 when there is none (a
+ * corrupt or foreign one is said once in the outcome). */
+static int64_t evidence_from_sample(const struct hook_opts *o, const struct record *rec, struct ev_sample *after, bool *have_after,
+                                    struct outcome *out) {
+        _cleanup_close_ int dfd = open(o->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct sample_file f;
+        int r = dfd < 0 ? -errno : sample_load_at(dfd, rec->id, &f);
+        if (r == -ENOENT)
+                return -1;
+        if (r < 0) {
+                outcome_skip(out, "evidence: the sample of %s is unusable (%s): treated as absent, ignoring", rec->id,
+                             r == -EBADMSG ? "not a sample" : strerror(-r));
+                return -1;
+        }
+        *after = f.s;
+        *have_after = true;
+        uint64_t now = now_usec_realtime();
+        return now > f.sampled_realtime_usec ? (int64_t) ((now - f.sampled_realtime_usec) / 1000000u) : 0;
+}
+
 /* The stop's "evidence": deltas since the start's snapshot and the
  * verdict. Returns the verdict's name for the metrics. */
 static const char *evidence_at_stop(const struct hook_opts *o, const struct record *rec, struct outcome *out) {
@@ -518,6 +540,7 @@ static const char *evidence_at_stop(const struct hook_opts *o, const struct reco
         struct ev_sample before = {0}, after = {0};
         struct ev_judge_input in = { .v2 = true, .protected_ = rec->min > 0 || rec->low > 0, .min = rec->min, .before = &before, .after = &after };
         const char *why = NULL;
+        int64_t sample_age_s = -1;
         const struct json_node *unavailable = snap ? json_get(snap, "unavailable") : NULL;
         if (unavailable && unavailable->type == JSON_STRING) {
                 /* claims the host could not hold (v1/hybrid): not
@@ -529,16 +552,24 @@ static const char *evidence_at_stop(const struct hook_opts *o, const struct reco
                 in.have_before = snap && evidence_sample_from_json(snap, &before) == 0;
                 _cleanup_close_ int fd = open_cgroup_dir(o->sysroot, rec->cgroup_dir);
                 in.have_after = fd >= 0 && evidence_read_at(fd, &after) == 0;
+                if (!in.have_after && in.have_before)
+                        /* runc and crun remove the cgroup before poststop:
+                         * the last periodic sample is the latest reading */
+                        sample_age_s = evidence_from_sample(o, rec, &after, &in.have_after, out);
                 if (!in.have_before)
                         why = "no snapshot of the kernel's counters at start";
                 else if (!in.have_after)
-                        /* runc and crun remove the cgroup before poststop:
-                         * `oci-memguard status` shows the live counters */
-                        why = "the container's cgroup was gone at poststop";
+                        why = "the container's cgroup was gone at poststop and no sample of it was taken (oci-memguard sample)";
         }
         enum ev_verdict v = evidence_judge(&in);
         _cleanup_strbuf_ struct strbuf sb = {0};
         evidence_format(&in, v, v == EV_NOT_AVAILABLE ? why : NULL, &sb);
+        if (sample_age_s >= 0 && sb.len > 0 && sb.buf[sb.len - 1] == '}') {
+                /* the verdict is as of the sample, not of the stop: say so */
+                sb.buf[--sb.len] = '\0';
+                strbuf_printf(&sb, ",\"source\":\"sample\",\"sample_age_s\":%" PRId64 ",\"note\":\"sampled %" PRId64
+                              " s before the stop\"}", sample_age_s, sample_age_s);
+        }
         if (!sb.oom)
                 outcome_extra_raw(out, "evidence", sb.buf);
         /* the deltas are top-level fields: `report` sums memory_events_delta.low */
