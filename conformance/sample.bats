@@ -6,6 +6,8 @@
 
 load helpers
 
+REPO="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
+
 setup() {
 	make_sysroot v2
 	policy 50-db.json '{"match": {"cgroups": ["/memguard/*"]}, "memory": {"min": "512M", "low": "1G"}}'
@@ -101,4 +103,27 @@ sample() {
 	assert_output --partial "sampled 0 of 1 containers (1 gone"
 	assert_file_not_exists "$STATE_DIR/samples/orphan.json"
 	assert_file_not_exists "$STATE_DIR/samples/db1.json"
+}
+
+@test "make install DESTDIR= ships the sample timer and service (0644, the installed path); make uninstall removes them" {
+	# the prefix the tree was built for: another one would rebuild the programs
+	local dest="$BATS_TEST_TMPDIR/dest" units
+	run make -s -C "$REPO" install DESTDIR="$dest"
+	assert_success
+	units="$dest/usr/local/lib/systemd/system"
+	assert_file_exists "$units/oci-memguard-sample.timer"
+	assert_file_exists "$units/oci-memguard-sample.service"
+	assert_equal "$(stat -c %a "$units/oci-memguard-sample.timer")" 644
+	grep -qx 'ExecStart=/usr/local/bin/oci-memguard sample' "$units/oci-memguard-sample.service"
+	grep -qx 'OnUnitActiveSec=30s' "$units/oci-memguard-sample.timer"
+	if command -v systemd-analyze >/dev/null; then
+		run systemd-analyze verify --man=no "$units/oci-memguard-sample.timer" "$units/oci-memguard-sample.service"
+		# the binary is under DESTDIR, not installed: only that may be said
+		run grep -v 'Command /usr/local/bin/oci-memguard is not executable' <<<"$output"
+		refute_output --partial "oci-memguard-sample"
+	fi
+	run make -s -C "$REPO" uninstall DESTDIR="$dest"
+	assert_success
+	assert_file_not_exists "$units/oci-memguard-sample.timer"
+	assert_file_not_exists "$units/oci-memguard-sample.service"
 }
