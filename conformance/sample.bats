@@ -127,3 +127,27 @@ sample() {
 	assert_file_not_exists "$units/oci-memguard-sample.timer"
 	assert_file_not_exists "$units/oci-memguard-sample.service"
 }
+
+@test "a stale record (no poststop ever ran) is pruned with the verdict of its last sample" {
+	start_db1
+	events 5
+	sample
+	# the container vanished without a poststop; another container's stop prunes it
+	rm -rf "$CGROOT/memguard/db1" "$SYSROOT/proc/4001"
+	state_for other none
+	hook_run poststop
+	assert_success
+	run log_field '.stale_evidence[] | "\(.id)|\(.evidence.verdict)|\(.memory_events_delta.low)|\(.sample_age_s)"'
+	assert_output "db1|breached|3|0"
+	assert_file_not_exists "$STATE_DIR/samples/db1.json"
+}
+
+@test "a stale record without a sample: not available, no numbers" {
+	start_db1
+	rm -rf "$CGROOT/memguard/db1" "$SYSROOT/proc/4001"
+	state_for other none
+	hook_run poststop
+	assert_success
+	run log_field '.stale_evidence[] | "\(.id)|\(.evidence.verdict)|\(.evidence.why)|\(.memory_events_delta)"'
+	assert_output "db1|not available|no sample of it|null"
+}

@@ -697,6 +697,52 @@ static void metrics_after_guard(const struct hook_opts *o, struct outcome *out) 
         outcome_free(&scratch);
 }
 
+/* Stale records are pruned with what their last sample says (their own
+ * start snapshot travels in it): "stale_evidence":[{...}], at most 16. */
+static void prune_stale_with_evidence(const struct hook_opts *o, struct ledger *l, struct outcome *out) {
+        size_t n = l->n_recs;
+        _cleanup_free_ bool *kept = calloc(n ? n : 1, sizeof *kept);
+        for (size_t i = 0; kept && i < n; i++)
+                kept[i] = l->rec_state[i] == REC_KEEP;
+        ledger_prune_stale(l);
+        if (!kept || o->dry_run)
+                return;
+        _cleanup_close_ int dfd = open(o->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_strbuf_ struct strbuf sb = {0};
+        unsigned listed = 0;
+        for (size_t i = 0; dfd >= 0 && i < n && listed < 16; i++) {
+                if (!kept[i] || l->rec_state[i] != REC_REMOVED)
+                        continue;
+                const struct record *rec = &l->recs[i];
+                struct sample_file f;
+                int r = sample_load_at(dfd, rec->id, &f);
+                struct ev_judge_input in = { .v2 = true, .protected_ = rec->min > 0 || rec->low > 0, .min = rec->min,
+                                             .before = &f.start, .after = &f.s };
+                in.have_before = in.have_after = r == 0 && f.have_start;
+                enum ev_verdict v = evidence_judge(&in);
+                strbuf_puts(&sb, listed ? ",{\"id\":" : "[{\"id\":");
+                strbuf_json_string(&sb, rec->id);
+                strbuf_puts(&sb, ",\"evidence\":");
+                evidence_format(&in, v, v == EV_NOT_AVAILABLE ? (r == 0 ? "no start snapshot in its sample" : "no sample of it") : NULL, &sb);
+                _cleanup_strbuf_ struct strbuf d = {0};
+                if (evidence_deltas_format(&in, false, &d) && !d.oom) {
+                        strbuf_puts(&sb, ",\"memory_events_delta\":");
+                        strbuf_puts(&sb, d.buf);
+                }
+                if (r == 0) {
+                        uint64_t now = now_usec_realtime();
+                        strbuf_printf(&sb, ",\"sample_age_s\":%" PRIu64, now > f.sampled_realtime_usec ? (now - f.sampled_realtime_usec) / 1000000u : 0);
+                }
+                strbuf_puts(&sb, "}");
+                listed++;
+        }
+        if (listed) {
+                strbuf_puts(&sb, "]");
+                if (!sb.oom)
+                        outcome_extra_raw(out, "stale_evidence", sb.buf);
+        }
+}
+
 /* Prunes stale records and gives back what they held: every run heals
  * what killed or never-stopped runs left behind. */
 static void ledger_maintain(const struct hook_opts *o, const struct cgroup_host *host, struct outcome *out) {
@@ -707,7 +753,7 @@ static void ledger_maintain(const struct hook_opts *o, const struct cgroup_host 
                 return;
         }
         (void) ledger_load(&l);
-        ledger_prune_stale(&l);
+        prune_stale_with_evidence(o, &l, out);
         (void) ledger_apply(&l);
         metrics_under_lock(o, &l, out, NULL, NULL, false);
         ledger_close(&l);
@@ -850,7 +896,7 @@ int container_protect(struct container_view *v, const struct hook_opts *o, struc
                 return 0;
         }
         (void) ledger_load(&l);
-        ledger_prune_stale(&l);
+        prune_stale_with_evidence(o, &l, out);
         if (rec.protect && budget_admit(v, o, &rec, fail_on_error, out)) {
                 record_free(&rec);
                 if (!o->dry_run)
@@ -943,7 +989,7 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
                  * for containers no policy matched. */
                 outcome_skip(out, "no record for this container (nothing held, or already given back)");
         }
-        ledger_prune_stale(&l);
+        prune_stale_with_evidence(o, &l, out);
         (void) ledger_apply(&l);
         bool last_build_left = rec && rec->build;
         for (size_t i = 0; last_build_left && i < l.n_recs; i++)

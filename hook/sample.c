@@ -36,6 +36,11 @@ int sample_parse(const char *buf, size_t len, const char *id, struct sample_file
                 r = -ESTALE;
                 goto out;
         }
+        const struct json_node *st = json_get(root, "start");
+        f.have_start = st && evidence_sample_from_json(st, &f.start) == 0;
+        const struct json_node *mn = json_get(root, "min"), *lw = json_get(root, "low");
+        if ((mn && json_number_u64(mn, &f.min) < 0) || (lw && json_number_u64(lw, &f.low) < 0))
+                goto out;
         snprintf(f.id, sizeof f.id, "%s", id);
         *ret = f;
         r = 0;
@@ -50,7 +55,11 @@ void sample_format(const struct sample_file *f, struct strbuf *sb) {
         strbuf_json_string(sb, f->id);
         strbuf_printf(sb, ",\"sampled_realtime_usec\":%" PRIu64 ",\"sample\":", f->sampled_realtime_usec);
         evidence_sample_json(&f->s, sb);
-        strbuf_puts(sb, "}\n");
+        if (f->have_start) {
+                strbuf_puts(sb, ",\"start\":");
+                evidence_sample_json(&f->start, sb);
+        }
+        strbuf_printf(sb, ",\"min\":%" PRIu64 ",\"low\":%" PRIu64 "}\n", f->min, f->low);
 }
 
 static int sample_path(const char *id, char *buf, size_t size) {
@@ -122,6 +131,13 @@ static int sample_one(int state_fd, const char *sysroot, const char *file) {
                         goto out; /* gone, or not v2: nothing to keep */
         }
         f.sampled_realtime_usec = now_usec_realtime();
+        const struct json_node *extra = json_get(rec, "extra"), *mn = json_get(rec, "min"), *lw = json_get(rec, "low");
+        const struct json_node *start = extra ? json_get(extra, "evidence") : NULL;
+        f.have_start = start && evidence_sample_from_json(start, &f.start) == 0;
+        if (mn)
+                (void) json_number_u64(mn, &f.min);
+        if (lw)
+                (void) json_number_u64(lw, &f.low);
         char spath[NAME_MAX + 16];
         r = sample_path(id, spath, sizeof spath);
         if (r < 0)

@@ -25,6 +25,11 @@ struct sample_file {
         char id[1025];
         uint64_t sampled_realtime_usec;
         struct ev_sample s;
+        /* the record's start snapshot, copied: a stale record is pruned
+         * without its own extra being read */
+        bool have_start;
+        struct ev_sample start;
+        uint64_t min, low;
 };
 
 /* Pure: the sample file's text -> struct; -EBADMSG on junk, -EFBIG over
