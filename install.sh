@@ -76,6 +76,7 @@ install_deps() {
 # children; those missing now are recorded so that --uninstall removes them.
 created_dirs() {
 	echo "$BINDIR" "$PREFIX/share/man/man8" "$PREFIX/share/man/man5" "$PREFIX/share/man" "$PREFIX/lib/oci-memguard/shim" "$PREFIX/lib/oci-memguard" \
+		"$PREFIX/lib/systemd/system" "$PREFIX/lib/systemd" \
 		/usr/share/oci-memguard/policy.d /usr/share/oci-memguard \
 		/etc/oci-memguard/policy.d /etc/oci-memguard /etc/logrotate.d \
 		/usr/share/containers/oci/hooks.d /usr/share/containers/oci /usr/share/containers \
@@ -87,6 +88,9 @@ MAKEVARS=(PREFIX="$PREFIX" DESTDIR="$DESTDIR")
 if ((UNINSTALL)); then
 	if [[ -z "$DESTDIR" ]] && ((REGISTER)); then
 		unregister_engines
+	fi
+	if [[ -z "$DESTDIR" && -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
+		run systemctl disable --now oci-memguard-sample.timer 2>/dev/null || true
 	fi
 	run make -s uninstall "${MAKEVARS[@]}"
 	if [[ -z "$DESTDIR" ]]; then
@@ -116,6 +120,11 @@ if [[ -z "$DESTDIR" ]]; then
 	# parsed policies of the previous build: the new one parses afresh
 	run rm -f /run/oci-memguard/policy-cache.*
 	run install -d -m 0750 /var/log/oci-memguard
+	# the periodic sample (README "Monitoring"): systemd hosts only
+	if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
+		run systemctl daemon-reload
+		run systemctl enable --now oci-memguard-sample.timer
+	fi
 	if ((REGISTER)); then
 		register_engines
 	fi

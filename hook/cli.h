@@ -25,3 +25,4 @@ int doctor_main(struct cli *c);
 int explain_main(struct cli *c);
 /* oci-memguard status [--json] (status.c) */
 int status_main(struct cli *c);
+int sample_main(struct cli *c);

@@ -12,6 +12,7 @@
 #include "budget_view.h"
 #include "buildguard.h"
 #include "evidence.h"
+#include "sample.h"
 #include "metrics.h"
 #include "killpoint.h"
 #include "apply.h"
@@ -484,6 +485,27 @@ static char *record_extra(const struct hook_opts *o, const struct container_view
         return sb.buf;
 }
 
+/* The leaf is gone: the last sample the sampler stored stands in for the
+ * stop's reading. Returns its age in seconds, -1 when there is none (a
+ * corrupt or foreign one is said once in the outcome). */
+static int64_t evidence_from_sample(const struct hook_opts *o, const struct record *rec, struct ev_sample *after, bool *have_after,
+                                    struct outcome *out) {
+        _cleanup_close_ int dfd = open(o->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct sample_file f;
+        int r = dfd < 0 ? -errno : sample_load_at(dfd, rec->id, &f);
+        if (r == -ENOENT)
+                return -1;
+        if (r < 0) {
+                outcome_skip(out, "evidence: the sample of %s is unusable (%s): treated as absent, ignoring", rec->id,
+                             r == -EBADMSG ? "not a sample" : strerror(-r));
+                return -1;
+        }
+        *after = f.s;
+        *have_after = true;
+        uint64_t now = now_usec_realtime();
+        return now > f.sampled_realtime_usec ? (int64_t) ((now - f.sampled_realtime_usec) / 1000000u) : 0;
+}
+
 /* The stop's "evidence": deltas since the start's snapshot and the
  * verdict. Returns the verdict's name for the metrics. */
 static const char *evidence_at_stop(const struct hook_opts *o, const struct record *rec, struct outcome *out) {
@@ -495,6 +517,7 @@ static const char *evidence_at_stop(const struct hook_opts *o, const struct reco
         struct ev_sample before = {0}, after = {0};
         struct ev_judge_input in = { .v2 = true, .protected_ = rec->min > 0 || rec->low > 0, .min = rec->min, .before = &before, .after = &after };
         const char *why = NULL;
+        int64_t sample_age_s = -1;
         const struct json_node *unavailable = snap ? json_get(snap, "unavailable") : NULL;
         if (unavailable && unavailable->type == JSON_STRING) {
                 /* claims the host could not hold (v1/hybrid): not
@@ -506,16 +529,24 @@ static const char *evidence_at_stop(const struct hook_opts *o, const struct reco
                 in.have_before = snap && evidence_sample_from_json(snap, &before) == 0;
                 _cleanup_close_ int fd = open_cgroup_dir(o->sysroot, rec->cgroup_dir);
                 in.have_after = fd >= 0 && evidence_read_at(fd, &after) == 0;
+                if (!in.have_after && in.have_before)
+                        /* runc and crun remove the cgroup before poststop:
+                         * the last periodic sample is the latest reading */
+                        sample_age_s = evidence_from_sample(o, rec, &after, &in.have_after, out);
                 if (!in.have_before)
                         why = "no snapshot of the kernel's counters at start";
                 else if (!in.have_after)
-                        /* runc and crun remove the cgroup before poststop:
-                         * `oci-memguard status` shows the live counters */
-                        why = "the container's cgroup was gone at poststop";
+                        why = "the container's cgroup was gone at poststop and no sample of it was taken (oci-memguard sample)";
         }
         enum ev_verdict v = evidence_judge(&in);
         _cleanup_strbuf_ struct strbuf sb = {0};
         evidence_format(&in, v, v == EV_NOT_AVAILABLE ? why : NULL, &sb);
+        if (sample_age_s >= 0 && sb.len > 0 && sb.buf[sb.len - 1] == '}') {
+                /* the verdict is as of the sample, not of the stop: say so */
+                sb.buf[--sb.len] = '\0';
+                strbuf_printf(&sb, ",\"source\":\"sample\",\"sample_age_s\":%" PRId64 ",\"note\":\"sampled %" PRId64
+                              " s before the stop\"}", sample_age_s, sample_age_s);
+        }
         if (!sb.oom)
                 outcome_extra_raw(out, "evidence", sb.buf);
         /* the deltas are top-level fields: `report` sums memory_events_delta.low */
@@ -730,6 +761,52 @@ static void budget_topup_after_apply(const struct hook_opts *o, const struct cgr
                 (void) ledger_apply(l);
 }
 
+/* Stale records are pruned with what their last sample says (their own
+ * start snapshot travels in it): "stale_evidence":[{...}], at most 16. */
+static void prune_stale_with_evidence(const struct hook_opts *o, struct ledger *l, struct outcome *out) {
+        size_t n = l->n_recs;
+        _cleanup_free_ bool *kept = calloc(n ? n : 1, sizeof *kept);
+        for (size_t i = 0; kept && i < n; i++)
+                kept[i] = l->rec_state[i] == REC_KEEP;
+        ledger_prune_stale(l);
+        if (!kept || o->dry_run)
+                return;
+        _cleanup_close_ int dfd = open(o->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_strbuf_ struct strbuf sb = {0};
+        unsigned listed = 0;
+        for (size_t i = 0; dfd >= 0 && i < n && listed < 16; i++) {
+                if (!kept[i] || l->rec_state[i] != REC_REMOVED)
+                        continue;
+                const struct record *rec = &l->recs[i];
+                struct sample_file f;
+                int r = sample_load_at(dfd, rec->id, &f);
+                struct ev_judge_input in = { .v2 = true, .protected_ = rec->min > 0 || rec->low > 0, .min = rec->min,
+                                             .before = &f.start, .after = &f.s };
+                in.have_before = in.have_after = r == 0 && f.have_start;
+                enum ev_verdict v = evidence_judge(&in);
+                strbuf_puts(&sb, listed ? ",{\"id\":" : "[{\"id\":");
+                strbuf_json_string(&sb, rec->id);
+                strbuf_puts(&sb, ",\"evidence\":");
+                evidence_format(&in, v, v == EV_NOT_AVAILABLE ? (r == 0 ? "no start snapshot in its sample" : "no sample of it") : NULL, &sb);
+                _cleanup_strbuf_ struct strbuf d = {0};
+                if (evidence_deltas_format(&in, false, &d) && !d.oom) {
+                        strbuf_puts(&sb, ",\"memory_events_delta\":");
+                        strbuf_puts(&sb, d.buf);
+                }
+                if (r == 0) {
+                        uint64_t now = now_usec_realtime();
+                        strbuf_printf(&sb, ",\"sample_age_s\":%" PRIu64, now > f.sampled_realtime_usec ? (now - f.sampled_realtime_usec) / 1000000u : 0);
+                }
+                strbuf_puts(&sb, "}");
+                listed++;
+        }
+        if (listed) {
+                strbuf_puts(&sb, "]");
+                if (!sb.oom)
+                        outcome_extra_raw(out, "stale_evidence", sb.buf);
+        }
+}
+
 /* Prunes stale records and gives back what they held: every run heals
  * what killed or never-stopped runs left behind. */
 static void ledger_maintain(const struct hook_opts *o, const struct cgroup_host *host, struct outcome *out) {
@@ -740,7 +817,7 @@ static void ledger_maintain(const struct hook_opts *o, const struct cgroup_host 
                 return;
         }
         (void) ledger_load(&l);
-        ledger_prune_stale(&l);
+        prune_stale_with_evidence(o, &l, out);
         (void) ledger_apply(&l);
         budget_topup_after_apply(o, host, &l, out);
         metrics_under_lock(o, &l, out, NULL, NULL, false);
@@ -884,7 +961,7 @@ int container_protect(struct container_view *v, const struct hook_opts *o, struc
                 return 0;
         }
         (void) ledger_load(&l);
-        ledger_prune_stale(&l);
+        prune_stale_with_evidence(o, &l, out);
         rec.requested_min = rec.min;
         rec.requested_low = rec.low;
         struct budget_usage topped_up = {0};
@@ -983,7 +1060,7 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
                  * for containers no policy matched. */
                 outcome_skip(out, "no record for this container (nothing held, or already given back)");
         }
-        ledger_prune_stale(&l);
+        prune_stale_with_evidence(o, &l, out);
         (void) ledger_apply(&l);
         budget_topup_after_apply(o, &host, &l, out);
         bool last_build_left = rec && rec->build;

@@ -26,6 +26,7 @@ static void usage(FILE *f) {
               "       oci-memguard policy check [PATH...]\n"
               "       oci-memguard report [--since DURATION] [--json] [--log FILE]\n"
               "       oci-memguard status [--json]\n"
+              "       oci-memguard sample\n"
               "       oci-memguard --version\n"
               "Options: --sysroot DIR, --policy-dir DIR (repeatable), --state-dir DIR, --log-file FILE,\n"
               "         --dry-run, --no-seccomp, --no-syslog\n",
@@ -157,6 +158,8 @@ int main(int argc, char **argv) {
                 return report_main(&c);
         if (STREQ(cmd, "status"))
                 return status_main(&c);
+        if (STREQ(cmd, "sample"))
+                return sample_main(&c);
         if (STREQ(cmd, "policy")) {
                 if (c.n_args < 1 || !STREQ(c.args[0], "check")) {
                         fprintf(stderr, "oci-memguard: usage: oci-memguard policy check [PATH...]\n");

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "state.h"
+#include "sample.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -687,6 +688,7 @@ void ledger_unlink_record(struct ledger *l, size_t i) {
         snprintf(name, sizeof name, "containers/%s", file);
         if (unlinkat(l->dirfd, name, 0) < 0 && errno != ENOENT)
                 outcome_error(l->out, "remove record %s: %m", name);
+        sample_unlink_at(l->dirfd, l->recs[i].id);
 }
 
 uint64_t ledger_swappiness_expiry(uint64_t now_monotonic_usec) {

@@ -21,7 +21,7 @@
 # swappiness, <cgroup>/memory.reclaim (6.1: no swappiness= argument),
 # /proc/sys/vm/compact_memory, /proc/sys/vm/drop_caches, /proc/buddyinfo,
 # and /dev/zram1 for a page-cache filesystem (see case_buildguard_reclaim).
-CASES_DEFAULT="doctor protect_hook protect_nohook protect_leafonly protect_ancestorsonly buildguard_reclaim cgroupns_hazard evidence"
+CASES_DEFAULT="doctor protect_hook protect_nohook protect_leafonly protect_ancestorsonly buildguard_reclaim cgroupns_hazard evidence sample"
 # Not run by default: protect_standin (the shell stand-in used to validate
 # the rig before the hook existed; a control, never proof).
 
@@ -514,6 +514,9 @@ case_buildguard_reclaim() {
 	rm -f "$POLICY_DIR/60-builds.json"
 }
 
+# the cases kept in their own files (conformance/vm/case-*.sh)
+# shellcheck disable=SC1090
+for f in /case-*.sh; do [ -f "$f" ] && . "$f"; done
 prepare
 echo "MG:memory.events (hierarchical counts): 'max' on /memguard counts the times its 400M limit forced"
 echo "MG:  reclaim — the pressure itself. 'low' counts reclaim of a cgroup below its effective memory.low (none"

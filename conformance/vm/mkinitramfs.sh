@@ -33,6 +33,7 @@ mkdir -p "$stage"/{bin,sbin,proc,sys,dev,run,tmp,etc,mnt,modules,var/log,bundles
 install -m 0755 /bin/busybox "$stage/bin/busybox"
 install -m 0755 "$here/guest-init.sh" "$stage/init"
 install -m 0644 "$here/guest-test.sh" "$stage/test.sh"
+install -m 0644 "$here"/case-*.sh "$stage/"
 cp "$kdir"/modules/*.ko "$kdir/modules/order" "$stage/modules/"
 copy_bin "$runc" /usr/sbin/runc
 copy_bin "$hook" /usr/bin/oci-memguard
