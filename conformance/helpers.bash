@@ -122,6 +122,32 @@ cg_value() { # cg_value PATH FILE
 	cat "$CGROOT$1/$2"
 }
 
+# The shared values the hook holds, by cgroup: {"/path": {"memory.min":
+# {orig,set,prev,foreign}, "memory.low": ...}}, {} when none. Read from the
+# per-node files (nodes/*.json) when the state dir has them, else from
+# ledger.json's "cgroups", so a test states what is held, not where.
+ledger_held() { # [STATE_DIR]
+	local dir="${1:-$STATE_DIR}" files
+	if [[ -d "$dir/nodes" ]]; then
+		files=$(find "$dir/nodes" -maxdepth 1 -name '*.json' -print | sort)
+		if [[ -z "$files" ]]; then
+			echo '{}'
+			return
+		fi
+		# shellcheck disable=SC2086 # one word per node file, names are hex
+		jq -cs 'map({(.path): with_entries(select(.key == "memory.min" or .key == "memory.low"))} | select(.[] != {})) | add // {}' $files
+	elif [[ -e "$dir/ledger.json" ]]; then
+		jq -c '.cgroups // {}' "$dir/ledger.json"
+	else
+		echo '{}'
+	fi
+}
+# One field of one held value: ledger_value PATH FILE FIELD (orig, set,
+# prev, foreign); empty when not held.
+ledger_value() {
+	ledger_held | jq -r --arg p "$1" --arg f "$2" --arg k "$3" '.[$p][$f][$k] | select(. != null)'
+}
+
 # mk_proc PID CGROUP [starttime]: a process of the fake host in a v2 cgroup.
 mk_proc() {
 	local pid="$1" cg="$2" st="${3:-424242}"

@@ -41,7 +41,7 @@ setup() {
 	assert_equal "$(cg_value /memguard memory.min)" 4096
 	assert_equal "$(cg_value /memguard memory.low)" 0
 	assert_file_not_exists "$STATE_DIR/containers/db1.json"
-	run jq -c '.cgroups' "$STATE_DIR/ledger.json"
+	run ledger_held
 	assert_output '{}'
 }
 
@@ -114,7 +114,7 @@ setup() {
 	run log_field '.skipped | join(" ")'
 	assert_output --partial "changed by someone else"
 	# the hook no longer holds it
-	run jq -c '.cgroups' "$STATE_DIR/ledger.json"
+	run ledger_held
 	assert_output '{}'
 }
 

@@ -116,7 +116,7 @@ action() { # action TARGET FILE: "old->new result" of the last record
 	assert_equal "$(cg_value /system.slice memory.low)" 0
 	run action /system.slice memory.min
 	assert_output "134217728->0 ok (direct, not via systemd)"
-	run jq -c '.cgroups' "$STATE_DIR/ledger.json"
+	run ledger_held
 	assert_output '{}'
 	assert_file_not_exists "$STATE_DIR/containers/d1.json"
 }
@@ -267,7 +267,7 @@ ok via systemd"
 	assert_output "134217728->0 ok via systemd"
 	run action /system.slice memory.low
 	assert_output "268435456->0 ok via systemd"
-	run jq -c '.cgroups' "$STATE_DIR/ledger.json"
+	run ledger_held
 	assert_output '{}'
 	run grep -c '^SetUnitProperties system.slice runtime=1 MemoryMin=0$' "$BUS_LOG"
 	assert_output 1

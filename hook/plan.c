@@ -405,3 +405,149 @@ void plan_swappiness(const struct plan_swappiness_input *in, struct plan_swappin
         }
         *ret = p;
 }
+
+/* ---- the incremental plan ---------------------------------------------- */
+
+void plan_synthetic_free(struct plan_synthetic *s) {
+        assert(s);
+        if (s->paths)
+                for (size_t i = 0; i < s->n_claims - s->n_own; i++)
+                        free(s->paths[i]);
+        free(s->paths);
+        free(s->claims);
+        free(s->n_represented);
+        *s = (struct plan_synthetic) {0};
+}
+
+/* Is the node (or claim) at path a at or below b? */
+static bool at_or_below(const char *a, const char *b) { return strcmp(a, b) == 0 || cgroup_path_is_below(a, b); }
+
+int plan_synthetic_claims(const struct plan_synthetic_input *in, struct plan_synthetic *ret) {
+        assert(in);
+        assert(ret);
+        size_t n = in->n_nodes;
+        struct plan_synthetic s = { .n_own = in->n_own };
+        s.claims = calloc(in->n_own + n + 1, sizeof *s.claims);
+        s.n_represented = calloc(in->n_own + n + 1, sizeof *s.n_represented);
+        s.paths = calloc(n + 1, sizeof *s.paths);
+        uint64_t(*synth)[LV_N] = calloc(n + 1, sizeof *synth);
+        uint64_t *synth_count = calloc(n + 1, sizeof *synth_count);
+        size_t *order = calloc(n + 1, sizeof *order);
+        int r = -ENOMEM;
+        if (!s.claims || !s.n_represented || !s.paths || !synth || !synth_count || !order)
+                goto fail;
+        for (size_t k = 0; k < in->n_own; k++) {
+                s.claims[k] = in->own[k].claim;
+                s.n_represented[k] = 1;
+        }
+        s.n_claims = in->n_own;
+
+        /* Bottom-up (deepest first): what the set writes out strictly below
+         * a node is known before the node's own remainder is taken. */
+        for (size_t i = 0; i < n; i++)
+                order[i] = i;
+        for (size_t i = 1; i < n; i++)
+                for (size_t j = i; j > 0 && cgroup_path_depth(in->nodes[order[j]].path) > cgroup_path_depth(in->nodes[order[j - 1]].path); j--) {
+                        size_t t = order[j];
+                        order[j] = order[j - 1];
+                        order[j - 1] = t;
+                }
+        for (size_t oi = 0; oi < n; oi++) {
+                size_t i = order[oi];
+                const struct node_summary *nd = &in->nodes[i];
+                uint64_t shown[LV_N] = {0}, shown_count = 0;
+                /* The own claims at or below the node that its state already
+                 * counts (not the ones starting now): their values strictly
+                 * below it, their number at or below it. */
+                for (size_t k = 0; k < in->n_own; k++) {
+                        const struct own_claim *oc = &in->own[k];
+                        if (oc->claim.state == CLAIM_NEW || !at_or_below(oc->claim.cgroup, nd->path))
+                                continue;
+                        shown_count++;
+                        if (strcmp(oc->claim.cgroup, nd->path) == 0)
+                                continue;
+                        for (int v = 0; v < LV_N; v++)
+                                if (oc->counted[v])
+                                        shown[v] = sat_add(shown[v], oc->claim.value[v]);
+                }
+                for (size_t j = 0; j < n; j++) {
+                        if (!cgroup_path_is_below(in->nodes[j].path, nd->path))
+                                continue;
+                        shown_count += synth_count[j];
+                        for (int v = 0; v < LV_N; v++)
+                                shown[v] = sat_add(shown[v], synth[j][v]);
+                }
+                if (shown_count > nd->n_claims) {
+                        s.bad_node = i;
+                        r = -EUCLEAN;
+                        goto fail;
+                }
+                for (int v = 0; v < LV_N; v++) {
+                        if (shown[v] > nd->below[v]) {
+                                s.bad_node = i;
+                                r = -EUCLEAN;
+                                goto fail;
+                        }
+                        synth[i][v] = nd->below[v] - shown[v];
+                }
+                synth_count[i] = nd->n_claims - shown_count;
+                /* Values without a claim to carry them mean the sums are
+                 * not what the claims add up to. */
+                if (synth_count[i] == 0 && (synth[i][LV_MIN] || synth[i][LV_LOW])) {
+                        s.bad_node = i;
+                        r = -EUCLEAN;
+                        goto fail;
+                }
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (synth_count[i] == 0)
+                        continue;
+                size_t len = strlen(in->nodes[i].path);
+                char *p = malloc(len + 3);
+                if (!p)
+                        goto fail;
+                memcpy(p, in->nodes[i].path, len);
+                memcpy(p + len, "/\x01", 3);
+                s.paths[s.n_claims - s.n_own] = p;
+                s.n_represented[s.n_claims] = synth_count[i];
+                s.claims[s.n_claims++] = (struct plan_claim) { .cgroup = p, .value = { synth[i][LV_MIN], synth[i][LV_LOW] },
+                                                               .applied = { true, true }, .state = CLAIM_KEPT };
+        }
+        free(synth);
+        free(synth_count);
+        free(order);
+        *ret = s;
+        return 0;
+fail:
+        free(synth);
+        free(synth_count);
+        free(order);
+        size_t bad = s.bad_node;
+        plan_synthetic_free(&s);
+        *ret = (struct plan_synthetic) { .bad_node = bad };
+        return r;
+}
+
+void plan_node_summaries(const struct plan_synthetic_input *in, const struct plan_synthetic *s, const struct plan_cgroups *p,
+                         struct node_summary *ret) {
+        assert(in);
+        assert(s);
+        assert(p);
+        assert(ret);
+        for (size_t i = 0; i < in->n_nodes; i++) {
+                const char *path = in->nodes[i].path;
+                struct node_summary ns = { .path = path };
+                for (size_t c = 0; c < s->n_claims; c++) {
+                        const struct plan_claim *cl = &s->claims[c];
+                        if (cl->state == CLAIM_REMOVED || !at_or_below(cl->cgroup, path))
+                                continue;
+                        ns.n_claims += s->n_represented[c];
+                        if (!cgroup_path_is_below(cl->cgroup, path))
+                                continue;
+                        for (int v = 0; v < LV_N; v++)
+                                if (p->claim_counted[c][v])
+                                        ns.below[v] = sat_add(ns.below[v], cl->value[v]);
+                }
+                ret[i] = ns;
+        }
+}

@@ -151,3 +151,54 @@ void plan_swappiness(const struct plan_swappiness_input *in, struct plan_swappin
 /* Is a strictly below b? ("/a/b" below "/a", not "/ab") */
 bool cgroup_path_is_below(const char *a, const char *b);
 unsigned cgroup_path_depth(const char *p);
+
+/* ---- the incremental plan -------------------------------------------------
+ * A run that changes a few containers plans over the chains of those
+ * containers only. The other containers enter plan_cgroups as synthetic
+ * KEPT claims, one per node of the set, built from what each node's state
+ * says about them: the sum of the counted claims strictly below it and how
+ * many live claims are at or below it. A synthetic claim sits at
+ * path + "/\x01", a path that is never a node, so the plan adds it to the
+ * node and its ancestors only, and counts it (its leaf is no node). */
+
+/* What a node's state says about the claims at or below it. */
+struct node_summary {
+        const char *path;
+        uint64_t below[LV_N]; /* the counted claim values strictly below */
+        uint64_t n_claims;    /* live claims at or below (own ones included) */
+};
+
+/* A claim written out in the set: the records whose cgroup is a node of
+ * the set. counted: the last plan counted it (it is in the sums above). */
+struct own_claim {
+        struct plan_claim claim; /* claim.cgroup is the node's path */
+        bool counted[LV_N];
+};
+
+struct plan_synthetic_input {
+        const struct node_summary *nodes; /* the set: closed under ancestors */
+        size_t n_nodes;
+        const struct own_claim *own;
+        size_t n_own;
+};
+
+struct plan_synthetic {
+        struct plan_claim *claims; /* the own claims (in order), then the synthetic ones */
+        size_t n_claims;
+        size_t n_own;
+        uint64_t *n_represented;   /* per claim: how many live claims it stands for */
+        char **paths;              /* the synthetic claims' paths */
+        size_t bad_node;           /* -EUCLEAN: the node whose sums do not add up */
+};
+
+/* 0, -ENOMEM, or -EUCLEAN when a node's sums are less than what is written
+ * out below it (the state is inconsistent: plan over every record instead;
+ * ret->bad_node names the node). Free with plan_synthetic_free. */
+int plan_synthetic_claims(const struct plan_synthetic_input *in, struct plan_synthetic *ret);
+void plan_synthetic_free(struct plan_synthetic *s);
+
+/* After plan_cgroups over s->claims: what each node of the set says from
+ * now on (below from the claims the plan counted, n_claims from the claims
+ * still live). nodes[i].path is kept; ret has in->n_nodes entries. */
+void plan_node_summaries(const struct plan_synthetic_input *in, const struct plan_synthetic *s, const struct plan_cgroups *p,
+                         struct node_summary *ret);
