@@ -189,6 +189,18 @@ explain() { "$MEMGUARD_BIN" explain --sysroot "$SYSROOT" --bundle "$BUNDLE" --pi
 	assert_output OK
 }
 
+@test "doctor separates the hook's grants from what others hold, and warns when others alone hold more than a safe share" {
+	mk_cgroup /system.slice 2147483648 0
+	hook_run prestart
+	assert_success
+	run doctor
+	assert_line "OK    protection by owner: the hook grants 1 container memory.min 1 GiB, protection 2 GiB; others hold memory.min 2 GiB, protection 2 GiB"
+	# an admin's MemoryMin= of 9 GiB on machine.slice: more than half of RAM by itself
+	mk_cgroup /machine.slice 9663676416 0
+	run doctor
+	assert_line --regexp "^WARN  protection by owner: others hold memory.min 11 GiB .*more than a safe share of RAM \(50% min, 80% together\) on their own; the hook grants 1 container memory.min 1 GiB"
+}
+
 @test "doctor [others hold more than a safe share of RAM] warns; [budget used up] says new containers get nothing" {
 	mk_cgroup /system.slice 9663676416 0
 	run doctor

@@ -19,6 +19,8 @@
 #include "cli.h"
 #include "json.h"
 #include "kernelfix.h"
+#include "outcome.h"
+#include "state.h"
 #include "memhealth.h"
 #include "sysctl.h"
 #include "systemd.h"
@@ -515,6 +517,50 @@ static void check_policies(struct report *r, const struct hook_opts *o) {
         policy_set_free(&set);
 }
 
+/* Whose protection it is: what the hook grants the containers it runs
+ * (their records' min and max(min, low)) against what the root's children
+ * hold beyond that (an admin's MemoryMin=, kubelet's reservations, another
+ * tool). Others alone above a safe share of RAM leave the hook little to
+ * grant and the host little to reclaim from, whatever the budget says. */
+static void check_budget_owners(struct report *r, const struct hook_opts *o, const struct cgroup_host *h, const struct budget_top *top,
+                                uint64_t mem_total) {
+        struct outcome scratch;
+        outcome_init(&scratch, "doctor");
+        struct ledger l;
+        struct mg_error err = {0};
+        struct budget_usage mine = {0};
+        size_t n = 0;
+        if (ledger_open(&l, o->state_dir, o->sysroot, h, &scratch, true, now_usec_monotonic() + MEMGUARD_RUN_DEADLINE_USEC, &err) == 0 &&
+            ledger_load(&l) == 0)
+                for (size_t i = 0; i < l.n_recs; i++)
+                        if (l.recs[i].protect && (l.recs[i].min > 0 || l.recs[i].low > 0)) {
+                                budget_usage_add(&mine, l.recs[i].min, l.recs[i].low);
+                                n++;
+                        }
+        ledger_close(&l);
+        outcome_free(&scratch);
+        struct budget_usage others = {
+                .min = top->used.min > mine.min ? top->used.min - mine.min : 0,
+                .protection = top->used.protection > mine.protection ? top->used.protection - mine.protection : 0,
+        };
+        char a[32], b[32], c[32], d[32];
+        budget_format_bytes(mine.min, a, sizeof a);
+        budget_format_bytes(mine.protection, b, sizeof b);
+        budget_format_bytes(others.min, c, sizeof c);
+        budget_format_bytes(others.protection, d, sizeof d);
+        uint64_t safe_min = (uint64_t) ((unsigned __int128) mem_total * BUDGET_SAFE_MIN_PERCENT / 100);
+        uint64_t safe_prot = (uint64_t) ((unsigned __int128) mem_total * BUDGET_SAFE_PROTECTION_PERCENT / 100);
+        if (others.min > safe_min || others.protection > safe_prot)
+                add(r, "protection by owner", ST_WARN,
+                    "find who set it (systemctl show <slice> -p MemoryMin,MemoryLow; kubelet's reservations) and lower it: the hook cannot grant what others hold",
+                    "others hold memory.min %s and min or low together %s, more than a safe share of RAM (50%% min, 80%% together) on their own; "
+                    "the hook grants %zu container%s memory.min %s, protection %s",
+                    c, d, n, n == 1 ? "" : "s", a, b);
+        else
+                add(r, "protection by owner", ST_OK, NULL, "the hook grants %zu container%s memory.min %s, protection %s; others hold memory.min %s, protection %s", n,
+                    n == 1 ? "" : "s", a, b, c, d);
+}
+
 /* The host configuration and the protection budget: the caps, what the
  * top of the cgroup tree holds and who holds it. Protection that cannot be
  * held by the RAM makes reclaim skip the protected cgroups while the OOM
@@ -598,6 +644,7 @@ static void check_budget(struct report *r, const struct hook_opts *o, const stru
                 add(r, "protection held", ST_OK, NULL,
                     "the root's children hold memory.min %s and min or low together %s (%s); left under the budget: min %s, protection %s", um, up, who, fm,
                     fp);
+        check_budget_owners(r, o, h, &top, mem_total);
         budget_top_free(&top);
 }
 
