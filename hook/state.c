@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "json.h"
+#include "nodefile.h"
 #include "sha256.h"
 
 void record_free(struct record *r) {
@@ -390,43 +391,6 @@ static int load_records(struct ledger *l) {
 
 /* ---- ledger.json ------------------------------------------------------ */
 
-static void lvalue_parse(const struct json_node *n, struct held_value *v) {
-        *v = (struct held_value) {0};
-        if (!n || n->type != JSON_OBJECT)
-                return;
-        uint64_t u;
-        const char *s;
-        v->managed = true;
-        if (json_get_string(n, "orig", &s, NULL) == 0 && parse_cgroup_value(s, &u) == 0)
-                v->orig = u;
-        else
-                v->managed = false;
-        if (json_get_string(n, "set", &s, NULL) == 0 && parse_cgroup_value(s, &u) == 0)
-                v->set = u;
-        else
-                v->managed = false;
-        if (json_get_string(n, "prev", &s, NULL) == 0 && parse_cgroup_value(s, &u) == 0)
-                v->prev = u;
-        else
-                v->prev = v->set;
-        (void) json_get_bool(n, "foreign", &v->foreign, NULL);
-}
-
-static void lvalue_format(struct strbuf *sb, const char *key, const struct held_value *v) {
-        /* pieces rather than one printf: formatted for every held value on
-         * every run, to compare with what is on disk */
-        char a[32];
-        strbuf_puts(sb, "\"");
-        strbuf_puts(sb, key);
-        strbuf_puts(sb, "\":{\"orig\":\"");
-        strbuf_puts(sb, format_cgroup_value(v->orig, a, sizeof a));
-        strbuf_puts(sb, "\",\"set\":\"");
-        strbuf_puts(sb, format_cgroup_value(v->set, a, sizeof a));
-        strbuf_puts(sb, "\",\"prev\":\"");
-        strbuf_puts(sb, format_cgroup_value(v->prev, a, sizeof a));
-        strbuf_puts(sb, v->foreign ? "\",\"foreign\":true}" : "\",\"foreign\":false}");
-}
-
 struct lentry *ledger_entry_find(struct ledger *l, const char *path) {
         for (size_t i = 0; i < l->n_entries; i++)
                 if (STREQ(l->entries[i].path, path))
@@ -487,10 +451,10 @@ static int load_ledger(struct ledger *l) {
                         if (!en)
                                 return -ENOMEM;
                         for (int v = 0; v < LV_N; v++)
-                                lvalue_parse(json_get(cg->items[i], plan_value_file[v]), &en->v[v]);
+                                held_value_json_parse(json_get(cg->items[i], plan_value_file[v]), &en->v[v]);
                 }
         }
-        lvalue_parse(json_get(root, "vm.swappiness"), &l->swappiness);
+        held_value_json_parse(json_get(root, "vm.swappiness"), &l->swappiness);
         return 0;
 }
 
@@ -512,14 +476,14 @@ int ledger_save(struct ledger *l) {
                         if (!first)
                                 strbuf_puts(&sb, ",");
                         first = false;
-                        lvalue_format(&sb, plan_value_file[v], &e->v[v]);
+                        held_value_json_format(&sb, plan_value_file[v], &e->v[v]);
                 }
                 strbuf_puts(&sb, "}");
         }
         strbuf_puts(&sb, "}");
         if (l->swappiness.managed) {
                 strbuf_puts(&sb, ",\n");
-                lvalue_format(&sb, "vm.swappiness", &l->swappiness);
+                held_value_json_format(&sb, "vm.swappiness", &l->swappiness);
         }
         strbuf_puts(&sb, "}\n");
         if (sb.oom)
