@@ -100,9 +100,10 @@ int main(void) {
         CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "after confinement: a filter is in force; files, fsync, unlink and an AF_UNIX socket work");
         st = confined(do_fork);
         CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "after confinement: a plain fork and wait work (the build guard's bounded child)");
-#if defined(__SANITIZE_ADDRESS__)
-        test_skip("exec and AF_INET: the ASan build widens the allowlist for the sanitizer runtime");
-#else
+        /* The refusals below are checked in the plain build only: the ASan
+         * build's filter widens the allowlist for the sanitizer runtime
+         * (exec, sockets, clone), so there they do not hold by design. */
+#if !defined(__SANITIZE_ADDRESS__)
         st = confined(do_exec);
         CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS, "after confinement: execve kills the process (SIGSYS)");
         st = confined(do_inet);
