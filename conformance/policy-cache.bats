@@ -35,6 +35,8 @@ cache_ready() {
 	ls "$STATE_DIR"/policy-cache.* >/dev/null
 }
 
+# The ASan runtime opens its own files, which strace would count.
+# bats test_tags=no_asan
 @test "a start reads only files that changed: an unchanged policy comes from the cache, kept 0600" {
 	start_next
 	assert_equal "$(cg_value /ci/c1 memory.min)" 67108864
@@ -43,7 +45,6 @@ cache_ready() {
 	cache="$(echo "$STATE_DIR"/policy-cache.*)"
 	assert_equal "$(stat -c '%a %u' "$cache")" "600 0"
 	command -v strace >/dev/null || skip "strace not installed"
-	[[ -z "${MEMGUARD_ASAN:-}" ]] || skip "the ASan runtime opens its own files under strace"
 	N=$((N + 1))
 	mk_cgroup "/ci/c$N"
 	mk_proc "$((4000 + N))" "/ci/c$N"
