@@ -114,7 +114,7 @@ static int sample_one(int state_fd, const char *sysroot, const char *file) {
         int r = read_file_at(state_fd, rpath, 1024 * 1024, &buf, &len);
         if (r < 0)
                 return r == -ENOENT ? 0 : r;
-        struct json_node *rec = NULL;
+        _cleanup_json_ struct json_node *rec = NULL;
         struct mg_error err = {0};
         if (json_parse(buf, len, NULL, &rec, &err) < 0)
                 return -EBADMSG;
@@ -123,12 +123,12 @@ static int sample_one(int state_fd, const char *sysroot, const char *file) {
         char path[PATH_MAX];
         r = 0;
         if (!id[0] || strlen(id) >= sizeof f.id || !cgdir[0] || path_join(path, sizeof path, sysroot, cgdir) < 0)
-                goto out;
+                return r;
         snprintf(f.id, sizeof f.id, "%s", id);
         {
                 _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (fd < 0 || evidence_read_at(fd, &f.s) < 0)
-                        goto out; /* gone, or not v2: nothing to keep */
+                        return 0; /* gone, or not v2: nothing to keep */
         }
         f.sampled_realtime_usec = now_usec_realtime();
         const struct json_node *extra = json_get(rec, "extra"), *mn = json_get(rec, "min"), *lw = json_get(rec, "low");
@@ -141,7 +141,7 @@ static int sample_one(int state_fd, const char *sysroot, const char *file) {
         char spath[NAME_MAX + 16];
         r = sample_path(id, spath, sizeof spath);
         if (r < 0)
-                goto out;
+                return r;
         _cleanup_strbuf_ struct strbuf sb = {0};
         sample_format(&f, &sb);
         r = sb.oom ? -ENOMEM : write_file_atomic_at(state_fd, spath, sb.buf, sb.len, 0600);
@@ -153,8 +153,6 @@ static int sample_one(int state_fd, const char *sysroot, const char *file) {
                         (void) unlinkat(state_fd, spath, 0);
                 r = 1;
         }
-out:
-        json_free(rec);
         return r;
 }
 
