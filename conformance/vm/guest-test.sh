@@ -472,7 +472,7 @@ case_buildguard_reclaim() {
 	avail_kb=$(awk '/MemAvailable/ {print $2}' /proc/meminfo)
 	deficit=$((64 * MiB))
 	want=$((avail_kb * 1024 + deficit))
-	policy 60-builds.json "$(printf '{"match": {"build": true}, "build": {"swappiness": 10, "reclaim": {"when": "auto", "available_below": %s, "timeout_ms": 20000}}}' "$want")"
+	policy 60-builds.json "$(printf '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"swappiness": 10, "reclaim": {"when": "auto", "available_below": %s, "timeout_ms": 20000}}}' "$want")"
 	swp_before=$(cat /proc/sys/vm/swappiness)
 	start build1 || return
 	swp_during=$(cat /proc/sys/vm/swappiness)
