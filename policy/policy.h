@@ -66,8 +66,19 @@ struct policy_reclaim {
         bool has_timeout_ms; uint64_t timeout_ms;    /* per step; default 2000 */
 };
 
+/* "build": {"limit": {...}}: hard limits on a build step's own cgroup
+ * (the kernel's memory.max, memory.swap.max, memory.oom.group). */
+struct policy_limit {
+        struct policy_size max;                      /* memory.max */
+        struct policy_size swap_max;                 /* memory.swap.max (swap only) */
+        enum policy_tristate oom_group;              /* memory.oom.group=1: kill the step whole */
+};
+/* A hard limit below this is a typo ("6" for "6G"), not a build step. */
+#define POLICY_LIMIT_MIN_BYTES (4u * 1024u * 1024u)
+
 struct policy_build {
         bool has_swappiness; unsigned swappiness;    /* 0..200 */
+        struct policy_limit limit;
         struct policy_reclaim reclaim;
         enum policy_tristate detect;                 /* false: builder heuristics off */
         enum policy_tristate builder;                /* this image is a builder:

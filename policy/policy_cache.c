@@ -50,8 +50,9 @@ struct cache_header {
 
 static void header_init(struct cache_header *h, bool check_owner) {
         memset(h, 0, sizeof *h);
-        /* 2: policies carry "trust"; a cache of version 1 is not read */
-        memcpy(h->magic, "MGPCACH2", 8);
+        /* 2: policies carry "trust"; 3: build steps carry "limit". An
+         * older cache is not read. */
+        memcpy(h->magic, "MGPCACH3", 8);
         h->layout[0] = (uint32_t) sizeof(struct policy);
         h->layout[1] = (uint32_t) sizeof(struct policy_match);
         h->layout[2] = (uint32_t) sizeof(struct policy_build);

@@ -111,6 +111,9 @@ static void merge_one(struct policy *d, const struct policy *s) {
         if (sb->after.when != POLICY_WHEN_UNSET)
                 db->after.when = sb->after.when;
         merge_size(&db->after.reclaim, &sb->after.reclaim);
+        merge_size(&db->limit.max, &sb->limit.max);
+        merge_size(&db->limit.swap_max, &sb->limit.swap_max);
+        merge_tri(&db->limit.oom_group, sb->limit.oom_group);
         merge_tri(&d->overrides.annotations, s->overrides.annotations);
         merge_size(&d->overrides.max_min, &s->overrides.max_min);
         merge_size(&d->overrides.max_low, &s->overrides.max_low);

@@ -240,8 +240,32 @@ static int parse_match(struct pctx *c, const struct json_node *m, struct policy_
         return 0;
 }
 
+/* "limit": {"max": SIZE, "swap_max": SIZE, "oom_group": BOOL}. No
+ * "high": throttling a step that keeps allocating stalls it for as long as
+ * it runs instead of failing it, which a CI job waiting on it cannot tell
+ * from a hang. */
+static int parse_limit(struct pctx *c, const struct json_node *lm, struct policy_limit *ret) {
+        static const char *const keys[] = { "max", "swap_max", "oom_group", NULL };
+        const struct json_node *n;
+        int r;
+        if ((r = want_object(c, lm, "build.limit")) < 0 || (r = check_keys(c, lm, "build.limit", keys)) < 0)
+                return r;
+        if ((n = json_get(lm, "max"))) {
+                if ((r = get_size(c, n, "build.limit.max", &ret->max)) < 0)
+                        return r;
+                if (ret->max.percent ? ret->max.value == 0 : ret->max.value < POLICY_LIMIT_MIN_BYTES)
+                        return policy_error_at(c->err, c->path, n->line, n->col, -ERANGE,
+                                               "'build.limit.max' must be at least 4M or 1%%: a smaller hard limit kills every step");
+        }
+        if ((n = json_get(lm, "swap_max")) && (r = get_size(c, n, "build.limit.swap_max", &ret->swap_max)) < 0)
+                return r;
+        if ((n = json_get(lm, "oom_group")) && (r = get_bool(c, n, "build.limit.oom_group", &ret->oom_group)) < 0)
+                return r;
+        return 0;
+}
+
 static int parse_build(struct pctx *c, const struct json_node *b, struct policy_build *ret) {
-        static const char *const keys[] = { "swappiness", "detect", "builder", "reclaim", "after", NULL };
+        static const char *const keys[] = { "swappiness", "detect", "builder", "reclaim", "after", "limit", NULL };
         static const char *const rkeys[] = { "when", "available_below", "order", "drop_caches", "compact", "timeout_ms", NULL };
         static const char *const akeys[] = { "when", "reclaim", NULL };
         int r;
@@ -297,6 +321,9 @@ static int parse_build(struct pctx *c, const struct json_node *b, struct policy_
                 if ((n = json_get(af, "reclaim")) && (r = get_size(c, n, "build.after.reclaim", &ret->after.reclaim)) < 0)
                         return r;
         }
+        const struct json_node *lm = json_get(b, "limit");
+        if (lm && (r = parse_limit(c, lm, &ret->limit)) < 0)
+                return r;
         return 0;
 }
 
