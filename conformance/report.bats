@@ -84,10 +84,10 @@ fixture_log() {
 	run --separate-stderr "$MEMGUARD_BIN" report --log "$LOG"
 	assert_success
 	assert_line --index 0 --partial "5 records from 2026-12-01T10:00:00.000001Z"
-	assert_line --regexp '^IMAGE +POLICIES +STARTS +STOPS +PROTECTED +BREACHES +BUILDS +FREED +P50 +P99 +ERRORS +GUARD$'
-	assert_line --regexp '^docker.io/library/postgres:16 +50-db.json +2 +2 +15m00s +3 +0 +0B +2.0ms +4.0ms +0 -$'
-	assert_line --regexp '^golang:1.22 +10-ci.json,20-build.json +1 +0 +0 +n/a +1 +1.0M +8.0ms +8.0ms +1 short:1$'
-	assert_line --regexp '^TOTAL +- +3 +2 +15m00s +3 +1 +1.0M '
+	assert_line --regexp '^IMAGE +POLICIES +STARTS +STOPS +PROTECTED +BREACHES +BUILDS +LIMITED +FREED +P50 +P99 +ERRORS +GUARD$'
+	assert_line --regexp '^docker.io/library/postgres:16 +50-db.json +2 +2 +15m00s +3 +0 +0 +0B +2.0ms +4.0ms +0 -$'
+	assert_line --regexp '^golang:1.22 +10-ci.json,20-build.json +1 +0 +0 +n/a +1 +0 +1.0M +8.0ms +8.0ms +1 short:1$'
+	assert_line --regexp '^TOTAL +- +3 +2 +15m00s +3 +1 +0 +1.0M '
 	assert_line "lines: 5 read, 5 records, 0 foreign, 0 truncated, 0 too long, 0 before --since"
 }
 

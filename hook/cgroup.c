@@ -282,9 +282,15 @@ static int cgroup_open_walk(int v2_fd, const char *path, int *ret_fd) {
 }
 
 int cgroup_open(const struct cgroup_host *h, const char *path, int *ret_fd) {
-        static bool no_openat2;
         if (h->v2_fd < 0)
                 return -ENODEV;
+        return cgroup_open_at(h->v2_fd, path, ret_fd);
+}
+
+int cgroup_open_at(int root_fd, const char *path, int *ret_fd) {
+        static bool no_openat2;
+        if (root_fd < 0)
+                return -EBADF;
         /* Checked here for both ways of opening: no "." or "..", no
          * component longer than a name. */
         const char *rel = path;
@@ -302,7 +308,7 @@ int cgroup_open(const struct cgroup_host *h, const char *path, int *ret_fd) {
                         p++;
         }
         if (!*rel || no_openat2)
-                return cgroup_open_walk(h->v2_fd, rel, ret_fd);
+                return cgroup_open_walk(root_fd, rel, ret_fd);
         /* The whole path in one call, and no symlink anywhere in it: a
          * walk costs two syscalls a component, and the ledger opens every
          * cgroup it holds on every run. */
@@ -310,14 +316,14 @@ int cgroup_open(const struct cgroup_host *h, const char *path, int *ret_fd) {
                 .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
                 .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
         };
-        int fd = (int) syscall(SYS_openat2, h->v2_fd, rel, &how, sizeof how);
+        int fd = (int) syscall(SYS_openat2, root_fd, rel, &how, sizeof how);
         if (fd >= 0) {
                 *ret_fd = fd;
                 return 0;
         }
         if (errno == ENOSYS || errno == EPERM) {
                 no_openat2 = true;
-                return cgroup_open_walk(h->v2_fd, rel, ret_fd);
+                return cgroup_open_walk(root_fd, rel, ret_fd);
         }
         return -errno;
 }

@@ -47,6 +47,9 @@ int cgroup_path_normalize(char *path);
 /* Opens the directory of a cgroup below the v2 mount, one component at a
  * time with O_NOFOLLOW (no symlink can lead out of cgroupfs). */
 int cgroup_open(const struct cgroup_host *h, const char *path, int *ret_fd);
+/* The same below any hierarchy's root directory fd (a cgroup v1 memory
+ * mount opened by the caller). */
+int cgroup_open_at(int root_fd, const char *path, int *ret_fd);
 bool cgroup_exists(const struct cgroup_host *h, const char *path);
 
 /* Reads memory.min/memory.low ("max" → MEMGUARD_VALUE_MAX). */

@@ -11,6 +11,7 @@
 
 #include "budget_view.h"
 #include "buildguard.h"
+#include "buildlimit.h"
 #include "evidence.h"
 #include "sample.h"
 #include "metrics.h"
@@ -226,12 +227,19 @@ static void decide_build(struct container_view *v, const struct build_signals *b
                              policy_claim_name(d.note_claim));
 }
 
-static uint64_t size_bytes(struct container_view *v, const struct hook_opts *o, const struct policy_size *s) {
-        if (s->percent && v->mem_total == 0) {
+uint64_t container_mem_total(struct container_view *v, const struct hook_opts *o) {
+        assert(v && o);
+        if (v->mem_total == 0) {
                 struct meminfo mi;
                 if (meminfo_read(o->sysroot, &mi) == 0)
                         v->mem_total = mi.total;
         }
+        return v->mem_total;
+}
+
+static uint64_t size_bytes(struct container_view *v, const struct hook_opts *o, const struct policy_size *s) {
+        if (s->percent)
+                (void) container_mem_total(v, o);
         long ps = sysconf(_SC_PAGESIZE);
         return policy_size_bytes(s, v->mem_total, ps > 0 ? (uint64_t) ps : 4096);
 }
@@ -478,6 +486,27 @@ static char *record_extra(const struct hook_opts *o, const struct container_view
                 strbuf_puts(&sb, guard + 1);
         } else
                 strbuf_puts(&sb, "}");
+        if (sb.oom) {
+                strbuf_free(&sb);
+                return NULL;
+        }
+        return sb.buf;
+}
+
+/* extra ("{...}" or NULL) with members (",\"k\":v...") added; NULL when
+ * out of memory, as record_extra. */
+static char *extra_with_members(char *extra, const char *members) {
+        _cleanup_free_ char *old = extra;
+        struct strbuf sb = {0};
+        size_t n = old ? strlen(old) : 0;
+        if (n >= 2 && old[n - 1] == '}') {
+                strbuf_append(&sb, old, n - 1);
+                strbuf_puts(&sb, n > 2 ? members : members + 1);
+        } else {
+                strbuf_puts(&sb, "{");
+                strbuf_puts(&sb, members + 1);
+        }
+        strbuf_puts(&sb, "}");
         if (sb.oom) {
                 strbuf_free(&sb);
                 return NULL;
@@ -946,6 +975,15 @@ int container_protect(struct container_view *v, const struct hook_opts *o, struc
         }
         if (has_claims(v))
                 rec.extra_json = record_extra(o, v, rec.extra_json);
+        /* A step's own limits: its leaf only, nothing shared, so before
+         * the lock, and before the guard lets the step run. */
+        unsigned limit_failed = 0;
+        if (v->build) {
+                _cleanup_strbuf_ struct strbuf lim = {0};
+                limit_failed = buildlimit_at_start(v, o, out, &lim);
+                if (lim.len > 0 && !lim.oom)
+                        rec.extra_json = extra_with_members(rec.extra_json, lim.buf);
+        }
 
         struct ledger l;
         r = ledger_open(&l, o->state_dir, o->sysroot, &v->host, out, o->dry_run, run_deadline(o), &err);
@@ -998,7 +1036,7 @@ int container_protect(struct container_view *v, const struct hook_opts *o, struc
                 metrics_after_guard(o, out);
         }
 
-        if (fail_on_error && (write_errors > 0 || r < 0)) {
+        if (fail_on_error && (write_errors > 0 || r < 0 || (limit_failed > 0 && !o->dry_run))) {
                 fprintf(stderr, "oci-memguard: %s: protection could not be applied (policy on_error=fail); see %s\n", v->state.id, o->log_file);
                 return 1;
         }
@@ -1052,6 +1090,12 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
                 if (rec->build)
                         buildguard_after_build(rec->extra_json, o->sysroot, out);
                 verdict = evidence_at_stop(o, rec, out);
+                if (rec->build && rec->extra_json && strstr(rec->extra_json, "\"limit\"")) {
+                        _cleanup_json_ struct json_node *extra = NULL;
+                        struct mg_error jerr = {0};
+                        if (json_parse(rec->extra_json, strlen(rec->extra_json), NULL, &extra, &jerr) == 0)
+                                buildlimit_at_stop(json_get(extra, "limit"), rec->id, rec->cgroup_dir, o, out);
+                }
                 if (rec->policies_json && strlen(rec->policies_json) < sizeof policies)
                         snprintf(policies, sizeof policies, "%s", rec->policies_json);
                 ledger_remove(&l, st.id);

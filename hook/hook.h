@@ -69,6 +69,8 @@ struct container_view {
 };
 
 void container_view_free(struct container_view *v);
+/* MemTotal, read once per run (0 when /proc/meminfo cannot be read). */
+uint64_t container_mem_total(struct container_view *v, const struct hook_opts *o);
 
 /* Given v->state (id, pid, bundle, annotations) and optionally v->oci, finds
  * the cgroup, the image and the build signals, loads and merges policies and

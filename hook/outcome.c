@@ -134,9 +134,10 @@ int outcome_write(const struct outcome *o, const char *log_file, bool use_syslog
                 /* The summary carries container-supplied strings: always
                  * through "%s", never as the format. */
                 char summary[1536];
-                snprintf(summary, sizeof summary, "%s id=%.128s image=%.200s cgroup=%.300s actions=%u errors=%u%s%s%s",
+                snprintf(summary, sizeof summary, "%s id=%.128s image=%.200s cgroup=%.300s actions=%u errors=%u%s%s%s%s%s",
                          o->stage, o->id, o->image[0] ? o->image : "-", o->cgroup[0] ? o->cgroup : "-", o->n_actions,
-                         o->n_errors, o->n_skipped ? " skipped=" : "", o->n_skipped ? "yes" : "", o->budget_summary);
+                         o->n_errors, o->n_skipped ? " skipped=" : "", o->n_skipped ? "yes" : "", o->budget_summary,
+                         o->limit_notice[0] ? ": " : "", o->limit_notice);
                 for (char *p = summary; *p; p++)
                         if ((unsigned char) *p < 0x20)
                                 *p = '?';

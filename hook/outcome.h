@@ -32,6 +32,8 @@ struct outcome {
         char budget_summary[160]; /* " budget=clamped ..." for the syslog
                                    * line when a start did not fit its
                                    * protection budget (budget_view.h) */
+        char limit_notice[256];  /* a build step stopped by its memory
+                                  * limit, in words (hook/buildlimit.h) */
         uint64_t start_usec;
 };
 

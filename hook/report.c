@@ -126,12 +126,13 @@ int report_parse_time(const char *s, uint64_t *ret_usec) {
 static const struct json_keep keep_guard[] = { { "decision", NULL }, { "mem_available_before", NULL }, { "mem_available_after", NULL }, { NULL, NULL } };
 static const struct json_keep keep_action[] = { { "file", NULL }, { "result", NULL }, { NULL, NULL } };
 static const struct json_keep keep_events[] = { { "low", NULL }, { NULL, NULL } };
+static const struct json_keep keep_limit[] = { { "stopped", NULL }, { NULL, NULL } };
 static const struct json_keep keep_record[] = {
         { "time", NULL },          { "stage", NULL },  { "image", NULL },  { "policies", NULL },
         { "build", NULL },         { "errors", NULL }, { "actions", keep_action },
         { "build_guard", keep_guard },     { "duration_us", NULL },
         { "container_duration_us", NULL },       { "memory_events_delta", keep_events },
-        { NULL, NULL },
+        { "limit", keep_limit },   { NULL, NULL },
 };
 
 static void copy_bounded(char *dst, size_t size, const char *src, size_t len) {
@@ -222,6 +223,9 @@ int report_parse_line(const char *line, size_t len, struct report_event *ev) {
                 copy_bounded(ev->image, sizeof ev->image, n->str, n->len);
         join_policies(json_get(root, "policies"), ev->policies, sizeof ev->policies);
         (void) json_get_bool(root, "build", &ev->build, NULL);
+        const struct json_node *limit = json_get(root, "limit");
+        if (ev->poststop && limit && limit->type == JSON_OBJECT)
+                (void) json_get_bool(limit, "stopped", &ev->limit_stopped, NULL);
         const struct json_node *guard = json_get(root, "build_guard");
         const char *decision;
         if (guard && guard->type == JSON_OBJECT && json_get_string(guard, "decision", &decision, NULL) == 0)
@@ -246,7 +250,7 @@ struct decision_count {
 
 struct report_row {
         char *image, *policies;
-        uint64_t records, starts, stops, builds, protected_us;
+        uint64_t records, starts, stops, builds, limit_stopped, protected_us;
         uint64_t low_events, breached_stops, stops_with_events;
         uint64_t bytes_freed, records_with_errors, error_lines;
         struct decision_count decisions[REPORT_MAX_DECISIONS];
@@ -330,6 +334,7 @@ static void row_add(struct report_row *row, const struct report_event *ev) {
         row->starts += ev->start;
         row->stops += ev->poststop;
         row->builds += ev->start && ev->build;
+        row->limit_stopped += ev->limit_stopped;
         if (ev->poststop && ev->has_container_duration)
                 row->protected_us = add_sat(row->protected_us, ev->container_duration_us);
         if (ev->has_low_events) {
@@ -760,8 +765,8 @@ static void print_row(FILE *out, const struct report_row *row, const char *image
                 snprintf(b[4], sizeof b[4], "%" PRIu64, row->low_events);
         else
                 snprintf(b[4], sizeof b[4], "n/a");
-        fprintf(out, " %7" PRIu64 " %6" PRIu64 " %9s %8s %6" PRIu64 " %7s", row->starts, row->stops,
-                row->protected_us ? human_usec(row->protected_us, b[0], sizeof b[0]) : "0", b[4], row->builds,
+        fprintf(out, " %7" PRIu64 " %6" PRIu64 " %9s %8s %6" PRIu64 " %7" PRIu64 " %7s", row->starts, row->stops,
+                row->protected_us ? human_usec(row->protected_us, b[0], sizeof b[0]) : "0", b[4], row->builds, row->limit_stopped,
                 human_bytes(row->bytes_freed, b[1], sizeof b[1]));
         if (row->n_durations)
                 fprintf(out, " %7s %7s", human_usec(hist_percentile(row, 50), b[2], sizeof b[2]),
@@ -802,8 +807,8 @@ static void print_human(FILE *out, const struct report *r, const struct log_file
         if (since)
                 fprintf(out, " (--since %s)", since);
         fputs("\n\n", out);
-        fprintf(out, "%-32s %-24s %7s %6s %9s %8s %6s %7s %7s %7s %6s %s\n", "IMAGE", "POLICIES", "STARTS", "STOPS", "PROTECTED",
-                "BREACHES", "BUILDS", "FREED", "P50", "P99", "ERRORS", "GUARD");
+        fprintf(out, "%-32s %-24s %7s %6s %9s %8s %6s %7s %7s %7s %7s %6s %s\n", "IMAGE", "POLICIES", "STARTS", "STOPS", "PROTECTED",
+                "BREACHES", "BUILDS", "LIMITED", "FREED", "P50", "P99", "ERRORS", "GUARD");
         for (size_t i = 0; i < r->n_rows; i++)
                 print_row(out, r->rows[i], r->rows[i]->image[0] ? r->rows[i]->image : "-", r->rows[i]->policies);
         if (r->other.records)
@@ -830,15 +835,15 @@ static void print_human(FILE *out, const struct report *r, const struct log_file
                         REPORT_MAX_KEYS, r->other.records);
         if (!r->total.stops_with_events)
                 fputs("note: breaches n/a: no poststop record carries memory_events_delta\n", out);
-        fputs("PROTECTED: time from start to poststop; BREACHES: memory.events low deltas; FREED: bytes the build guard gave back\n",
+        fputs("PROTECTED: time from start to poststop; BREACHES: memory.events low deltas; LIMITED: build steps their memory limit stopped; FREED: bytes the build guard gave back\n",
               out);
 }
 
 static void json_row(struct strbuf *sb, const struct report_row *row) {
         strbuf_printf(sb,
                       "\"records\":%" PRIu64 ",\"starts\":%" PRIu64 ",\"stops\":%" PRIu64 ",\"protected_us\":%" PRIu64
-                      ",\"build_steps\":%" PRIu64,
-                      row->records, row->starts, row->stops, row->protected_us, row->builds);
+                      ",\"build_steps\":%" PRIu64 ",\"limit_stopped\":%" PRIu64,
+                      row->records, row->starts, row->stops, row->protected_us, row->builds, row->limit_stopped);
         if (row->stops_with_events)
                 strbuf_printf(sb, ",\"breaches\":{\"low_events\":%" PRIu64 ",\"containers\":%" PRIu64 ",\"stops_with_evidence\":%" PRIu64 "}",
                               row->low_events, row->breached_stops, row->stops_with_events);

@@ -44,6 +44,7 @@ struct report_event {
         uint64_t time_usec;
         bool start, poststop;            /* prestart/createRuntime; poststop */
         bool build;
+        bool limit_stopped;              /* poststop: a build step its memory limit stopped */
         char image[512];                 /* "" when the record has none */
         char policies[512];              /* the matched files, '\n'-separated */
         char guard_decision[32];         /* "" when no build guard ran */
