@@ -214,3 +214,29 @@ start_step() { # ID PID [annotations jq filter] [max] [swap]
 	assert_failure
 	assert_output --partial "'build.limit.oom_group' must be true or false"
 }
+
+@test "doctor warns when a step's limit and the protection held together exceed MemTotal" {
+	# 15.6 GiB host; the root's children hold 8 GiB of protection
+	mk_cgroup /system.slice
+	echo 8589934592 >"$CGROOT/system.slice/memory.min"
+	policy 10-builds.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"limit": {"max": "10G"}}}'
+	run "$MEMGUARD_BIN" doctor --sysroot "$SYSROOT"
+	assert_line --partial "WARN  build limits: 10-builds.json: a build step may use 10 GiB while containers hold 8 GiB of protection: together more than MemTotal 15.6 GiB"
+	policy 10-builds.json '{"trust": ["oci-memguard.build"], "match": {"build": true}, "build": {"limit": {"max": "4G"}}}'
+	run "$MEMGUARD_BIN" doctor --sysroot "$SYSROOT"
+	assert_line --partial "OK    build limits: 1 policy limit build steps; each limit fits beside the 8 GiB of protection held"
+}
+
+@test "explain --build shows the limit a step would get, and writes nothing" {
+	run "$MEMGUARD_BIN" explain --sysroot "$SYSROOT" --image golang:1.22 --build
+	assert_success
+	assert_line "  build limit: memory.max 2 GiB (policy), swap 0 B (policy), oom.group on: a step the limit stops is killed whole"
+	leaf_files /ci/b1
+	mk_proc 4001 /ci/b1
+	make_bundle b1 /ci/b1 '.annotations["oci-memguard.build"]="true" | .annotations["oci-memguard.limit.max"]="1G"'
+	run "$MEMGUARD_BIN" explain --sysroot "$SYSROOT" --bundle "$BUNDLE" --pid 4001
+	assert_success
+	assert_line "  build limit: memory.max 1 GiB (annotation), swap 0 B (policy), oom.group on: a step the limit stops is killed whole"
+	assert_line "  /ci/b1 memory.max: max -> 1073741824"
+	assert_equal "$(cg_value /ci/b1 memory.max)" max
+}

@@ -224,14 +224,22 @@ unsigned buildlimit_at_start(struct container_view *v, const struct hook_opts *o
 
         bool v2 = false;
         _cleanup_close_ int fd = -1;
-        int r = open_leaf(v, o, &v2, &fd);
-        if (r < 0) {
+        /* explain --image: no container yet; what a step would get on a
+         * leaf with no limit of its own */
+        bool assumed = v->no_cgroup;
+        int r = assumed ? 0 : open_leaf(v, o, &v2, &fd);
+        if (assumed) {
+                v2 = v->host.mode != CGROUP_MODE_V1 && !(v->host.mode == CGROUP_MODE_HYBRID && v->host.v1_memory);
+                in.leaf = (struct limit_leaf) { .v2 = v2, .has_max = true, .max = MEMGUARD_VALUE_MAX, .has_swap = true,
+                                                .swap = MEMGUARD_VALUE_MAX, .has_oom_group = v2 };
+        } else if (r < 0) {
                 outcome_skip(out, "build.limit: the step's memory cgroup cannot be opened (%s): no limit set",
                              r == -EPERM ? "it is the root cgroup" : strerror(-r));
                 outcome_extra_raw(out, "limit", "{\"applied\":false}");
                 return 0;
         }
-        leaf_read(fd, v2, &in.leaf);
+        else
+                leaf_read(fd, v2, &in.leaf);
         in.mem_total = (pl->max.percent || pl->swap_max.percent) ? container_mem_total(v, o) : v->mem_total;
         long ps = sysconf(_SC_PAGESIZE);
         in.page_size = ps > 0 ? (uint64_t) ps : 4096;
@@ -248,19 +256,21 @@ unsigned buildlimit_at_start(struct container_view *v, const struct hook_opts *o
         _cleanup_strbuf_ struct strbuf set = {0};
         bool first = true;
         unsigned failed = 0;
-        if (plan.max.action == LIMIT_WRITE)
+        if (assumed)
+                ; /* nothing to write to */
+        else if (plan.max.action == LIMIT_WRITE)
                 failed += write_one(fd, v->cgroup, f->max, in.leaf.max, plan.max.value, o, out, &set, &first);
-        if (plan.swap.action == LIMIT_WRITE && failed == 0)
+        if (!assumed && plan.swap.action == LIMIT_WRITE && failed == 0)
                 failed += write_one(fd, v->cgroup, f->swap, in.leaf.swap, plan.swap.value, o, out, &set, &first);
-        if (plan.oom_group == LIMIT_WRITE && failed == 0)
+        if (!assumed && plan.oom_group == LIMIT_WRITE && failed == 0)
                 failed += write_one(fd, v->cgroup, f->oom_group, 0, 1, o, out, &set, &first);
 
         struct limit_counters c;
-        bool have_counters = counters_read(fd, v2, &c) == 0;
+        bool have_counters = !assumed && counters_read(fd, v2, &c) == 0;
 
         /* the outcome: the limits in effect and where they come from */
         _cleanup_strbuf_ struct strbuf sb = {0};
-        strbuf_printf(&sb, "{\"applied\":%s,\"cgroup_version\":%d,\"max\":", failed ? "false" : "true", v2 ? 2 : 1);
+        strbuf_printf(&sb, "{\"applied\":%s,\"cgroup_version\":%d,\"max\":", failed || assumed || o->dry_run ? "false" : "true", v2 ? 2 : 1);
         json_value_or_null(&sb, failed ? in.leaf.max : plan.max.effective);
         strbuf_json_member_str(&sb, ",", "max_from", limit_source_name(plan.max.source));
         strbuf_puts(&sb, ",\"swap_max\":");

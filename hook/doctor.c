@@ -22,6 +22,7 @@
 #include "outcome.h"
 #include "state.h"
 #include "memhealth.h"
+#include "meminfo.h"
 #include "sysctl.h"
 #include "systemd.h"
 
@@ -648,6 +649,55 @@ static void check_budget(struct report *r, const struct hook_opts *o, const stru
         budget_top_free(&top);
 }
 
+/* A build step's hard limit next to the protection promised to the
+ * other containers: a step may grow to its limit, and the protected
+ * memory cannot be reclaimed for it, so when the two together exceed RAM
+ * the step reaches the host's OOM killer before its own limit, and the
+ * victim is whatever is unprotected (the engine, sshd, the CI agent). */
+static void check_build_limits(struct report *r, const struct hook_opts *o, const struct cgroup_host *h) {
+        _cleanup_(policy_set_free) struct policy_set set = {0};
+        if (policy_set_load(o->policy_dirs, o->n_policy_dirs, true, &set) < 0)
+                return; /* check_policies said so */
+        struct meminfo mi;
+        if (meminfo_read(o->sysroot, &mi) < 0 || mi.total == 0)
+                return; /* check_memory said so */
+        uint64_t held = 0;
+        if (h->v2_fd >= 0 && h->v2_memory) {
+                struct budget_top top;
+                int rr = budget_top_read(h, &top);
+                if (rr == 0 || rr == -E2BIG)
+                        held = top.used.protection;
+                budget_top_free(&top);
+        }
+        long ps = sysconf(_SC_PAGESIZE);
+        char lb[32], hb[32], mb[32];
+        budget_format_bytes(held, hb, sizeof hb);
+        budget_format_bytes(mi.total, mb, sizeof mb);
+        size_t n_limits = 0;
+        bool warned = false;
+        for (size_t i = 0; i < set.n; i++) {
+                const struct policy_size *max = &set.items[i]->build.limit.max;
+                if (!max->set)
+                        continue;
+                n_limits++;
+                uint64_t limit = policy_size_bytes(max, mi.total, ps > 0 ? (uint64_t) ps : 4096);
+                budget_format_bytes(limit, lb, sizeof lb);
+                if (limit > mi.total || held > mi.total - limit) {
+                        add(r, "build limits", ST_WARN,
+                            "lower build.limit.max (or the protection): a step must fit in what protection leaves, times the steps that run at once",
+                            "%s: a build step may use %s while containers hold %s of protection: together more than MemTotal %s, so a step "
+                            "reaches the host's OOM killer before its own limit",
+                            set.items[i]->name, lb, hb, mb);
+                        warned = true;
+                }
+        }
+        if (n_limits == 0)
+                add(r, "build limits", ST_OK, NULL, "no policy sets build.limit.max: build steps have only the engine's limits");
+        else if (!warned)
+                add(r, "build limits", ST_OK, NULL, "%zu polic%s limit build steps; each limit fits beside the %s of protection held (MemTotal %s)",
+                    n_limits, n_limits == 1 ? "y" : "ies", hb, mb);
+}
+
 static void check_writable(struct report *r, const char *name, const char *path) {
         /* The directory, or the nearest existing parent the hook creates it in. */
         char p[PATH_MAX];
@@ -697,6 +747,7 @@ int doctor_main(struct cli *c) {
         check_dockerd_path(&r, o);
         check_policies(&r, o);
         check_budget(&r, o, &h);
+        check_build_limits(&r, o, &h);
         check_writable(&r, "state dir", o->state_dir);
         char logdir[PATH_MAX];
         snprintf(logdir, sizeof logdir, "%s", o->log_file);

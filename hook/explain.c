@@ -126,6 +126,19 @@ static void print_human(const struct container_view *v, const struct outcome *ou
                        when[p->build.reclaim.when], p->build.reclaim.available_below.set ? fmt_size(&p->build.reclaim.available_below, b, sizeof b) : "10%",
                        p->build.reclaim.has_order ? p->build.reclaim.order : 4, p->build.reclaim.has_drop_caches ? p->build.reclaim.drop_caches : 1,
                        p->build.reclaim.compact == POLICY_FALSE ? "no" : "yes");
+                const struct json_node *lim = json_get(rec, "limit");
+                if (lim && lim->type == JSON_OBJECT) {
+                        const char *mf = "none", *sf = "none";
+                        uint64_t mx = MEMGUARD_VALUE_MAX, sw = MEMGUARD_VALUE_MAX;
+                        bool og = false;
+                        (void) json_get_string(lim, "max_from", &mf, NULL);
+                        (void) json_get_string(lim, "swap_from", &sf, NULL);
+                        (void) json_get_u64(lim, "max", &mx, NULL);
+                        (void) json_get_u64(lim, "swap_max", &sw, NULL);
+                        (void) json_get_bool(lim, "oom_group", &og, NULL);
+                        printf("  build limit: memory.max %s (%s), swap %s (%s), oom.group %s\n", budget_format_bytes(mx, a, sizeof a), mf,
+                               budget_format_bytes(sw, b, sizeof b), sf, og ? "on: a step the limit stops is killed whole" : "off");
+                }
                 const struct json_node *bg = json_get(rec, "build_guard");
                 const struct json_node *dec = json_get(bg, "decision");
                 if (dec && dec->type == JSON_STRING)
