@@ -109,29 +109,33 @@ first_id_with_stage() { jq -r -s --arg s "$1" '[.[] | select(.stage == $s)][0].i
 	assert_output 0
 }
 
-@test "classic DOCKER_BUILDKIT=0 docker build, wrapper as default-runtime: the RUN step runs the hook as a build" {
+@test "classic DOCKER_BUILDKIT=0 docker build, wrapper as default-runtime: the RUN step runs the hook as a build, under the policy's memory limit" {
 	start_dockerd '. + {"default-runtime": "oci-memguard"}'
 	mkdir -p "$WORK/ctx"
-	printf 'FROM %s\nRUN echo built >/built\n' "$IMAGE" >"$WORK/ctx/Dockerfile"
+	printf 'FROM %s\n%s\n' "$IMAGE" "$STEP_SHOWS_LIMIT" >"$WORK/ctx/Dockerfile"
 	run env DOCKER_BUILDKIT=0 "${DOCKER[@]}" build -t "memguard-test/classic:$$" "$WORK/ctx"
 	assert_success
+	local build_output="$output"
 	local id
 	id=$(first_id_with_stage prestart)
 	assert_hook_lifecycle "$WORK/events.jsonl" "$WORK/state" "$id" "*" true
+	assert_step_limited "$WORK/events.jsonl" "$id" "$build_output"
 	run jq -r -s '.[0].build_signal' "$WORK/events.jsonl"
 	assert_output --partial "classic"
 	"${DOCKER[@]}" rmi "memguard-test/classic:$$" >/dev/null
 }
 
-@test "BuildKit docker build through the runc shim first on dockerd's PATH: the RUN step runs the hook as a build" {
+@test "BuildKit docker build through the runc shim first on dockerd's PATH: the RUN step runs the hook as a build, under the policy's memory limit" {
 	start_dockerd . "$SHIM_DIR:"
 	mkdir -p "$WORK/ctx"
-	printf 'FROM %s\nRUN echo built >/built\n' "$IMAGE" >"$WORK/ctx/Dockerfile"
+	printf 'FROM %s\n%s\n' "$IMAGE" "$STEP_SHOWS_LIMIT" >"$WORK/ctx/Dockerfile"
 	run env DOCKER_BUILDKIT=1 "${DOCKER[@]}" build --network none --progress plain -t "memguard-test/buildkit:$$" "$WORK/ctx"
 	assert_success
+	local build_output="$output"
 	local id
 	id=$(first_id_with_stage prestart)
 	assert_hook_lifecycle "$WORK/events.jsonl" "$WORK/state" "$id" "*" true
+	assert_step_limited "$WORK/events.jsonl" "$id" "$build_output"
 	run jq -r -s '.[0].build_signal' "$WORK/events.jsonl"
 	assert_output --partial "buildkit"
 	"${DOCKER[@]}" rmi "memguard-test/buildkit:$$" >/dev/null

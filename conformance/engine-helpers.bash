@@ -122,8 +122,29 @@ test_policies() {
 	# classic docker build step looks like "docker run <image id> sh -c":
 	# both are claims, which these policies trust.
 	printf '{"trust": ["oci-memguard.image"], "match": {"images": ["*memguard-test*"]}, "memory": {"min": "32M", "low": "64M"}}\n' >"$work/policy/50-test-image.json"
-	printf '{"trust": ["docker-classic-builder"], "match": {"build": true}, "memory": {"low": "16M"}}\n' >"$work/policy/60-builds.json"
+	printf '{"trust": ["docker-classic-builder"], "match": {"build": true}, "memory": {"low": "16M"}, "build": {"limit": {"max": "%s", "swap_max": "0"}}}\n' "$STEP_LIMIT" >"$work/policy/60-builds.json"
 	chmod 0644 "$work/policy/"*.json
+}
+
+# The build policy's memory.max for a step (768M), and a RUN step that
+# prints its own cgroup's hard and swap limits as the kernel sees them
+# while it runs (cgroup v1: the memsw value is memory plus swap; v2:
+# memory.max and memory.swap.max).
+STEP_LIMIT=805306368
+STEP_SHOWS_LIMIT='RUN echo built >/built; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory.swap.max'
+
+# assert_step_limited LOG ID BUILD-OUTPUT: the hook wrote the step's limit
+# (read back) and the step saw it from inside while it ran.
+assert_step_limited() {
+	local log="$1" id="$2" build_output="$3"
+	run jq -r -s --arg id "$id" '[.[] | select(.id == $id and .stage == "prestart")][0].limit | "\(.applied) \(.max) \(.max_from)"' "$log"
+	assert_output "true $STEP_LIMIT policy"
+	# v1: limit_in_bytes then memsw (= the limit: no swap); v2: memory.max then swap 0
+	grep -qE "(^|[^0-9])$STEP_LIMIT([^0-9]|$)" <<<"$build_output" || fail "the step did not see memory limit $STEP_LIMIT: $build_output"
+	local want_swap=0 seen
+	[[ -d /sys/fs/cgroup/memory ]] && want_swap=$STEP_LIMIT
+	seen=$(grep -A1 -E "(^|[^0-9])$STEP_LIMIT\s*$" <<<"$build_output" | sed -n 2p)
+	grep -qE "(^|[^0-9])$want_swap\s*$" <<<"$seen" || fail "the step did not see its swap limit $want_swap (saw '$seen'): $build_output"
 }
 
 # busybox_rootfs DIR: a static busybox root filesystem.

@@ -81,16 +81,18 @@ teardown() {
 	assert_output --partial "50-test-image.json"
 }
 
-@test "podman build (--hooks-dir, --cgroup-parent): the RUN step runs the hook, recognised as a build" {
+@test "podman build (--hooks-dir, --cgroup-parent): the RUN step runs the hook, recognised as a build, under the policy's memory limit" {
 	mkdir -p "$WORK/ctx"
-	printf 'FROM %s\nRUN echo built >/built\n' "$IMAGE" >"$WORK/ctx/Containerfile"
+	printf 'FROM %s\n%s\n' "$IMAGE" "$STEP_SHOWS_LIMIT" >"$WORK/ctx/Containerfile"
 	run podman_cmd build --hooks-dir "$HOOKS_DIR" --cgroup-parent /memguard-test --network none \
 		--ulimit nofile=20000:20000 --ulimit nproc=32768:32768 -t localhost/memguard-test/built:$$ "$WORK/ctx"
 	assert_success
+	local build_output="$output"
 	local id
 	id=$(jq -r -s '.[0].id' "$WORK/events.jsonl")
 	[[ "$id" == buildah-* ]] || fail "not a buildah container id: $id"
 	assert_hook_lifecycle "$WORK/events.jsonl" "$WORK/state" "$id" "${BUILD_IMAGE_GLOB:-*}" true
+	assert_step_limited "$WORK/events.jsonl" "$id" "$build_output"
 	run jq -r -s '.[0].build_signal' "$WORK/events.jsonl"
 	assert_output --partial "buildah"
 	podman_cmd rmi "localhost/memguard-test/built:$$" >/dev/null
