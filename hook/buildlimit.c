@@ -392,7 +392,7 @@ void buildlimit_at_stop(const struct json_node *limit, const char *id, const cha
                 uint64_t d_oom = evidence_delta(before.oom, after.oom);
                 /* oom_kill counts kills by any OOM killer, the host's too;
                  * "oom" only the step's own limit being reached (v2) */
-                uint64_t kills = d_kill + d_group;
+                uint64_t kills = d_kill; /* oom_group_kill counts group OOMs, not processes */
                 bool stopped = kills > 0 && max != MEMGUARD_VALUE_MAX && (!v2 || d_oom > 0);
                 strbuf_printf(&sb, ",\"events\":{\"max\":%" PRIu64 ",\"oom\":%" PRIu64 ",\"oom_kill\":%" PRIu64 ",\"oom_group_kill\":%" PRIu64 "}",
                               d_max, d_oom, d_kill, d_group);
@@ -407,8 +407,8 @@ void buildlimit_at_stop(const struct json_node *limit, const char *id, const cha
                         budget_format_bytes(after.peak, pb, sizeof pb);
                 if (stopped)
                         snprintf(out->limit_notice, sizeof out->limit_notice,
-                                 "build step %.64s was stopped by its memory limit of %s (%" PRIu64 " OOM kill%s, peak %s)", id, mb, kills,
-                                 kills == 1 ? "" : "s", pb);
+                                 "build step %.64s was stopped by its memory limit of %s (the kernel's oom_kill %" PRIu64 "%s, peak %s)", id, mb, kills,
+                                 d_group > 0 ? ", the whole step killed as a group" : "", pb);
                 else if (kills > 0)
                         snprintf(out->limit_notice, sizeof out->limit_notice,
                                  "build step %.64s lost %" PRIu64 " process%s to an OOM killer, not to its own limit (the host or a parent cgroup ran out)",
