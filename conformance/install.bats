@@ -345,7 +345,7 @@ start_daemon_with_pidfile() {
 	hook_run prestart --policy-dir "$dir"
 	assert_success
 	run log_field '"\(.build) \(.build_signal) \(.policies | join(","))"'
-	assert_output "true /bin/sh -c in a builder image 10-go-builder.json,30-all-builds.json"
+	assert_output "true /bin/sh -c in a builder image 10-go-builder.json,30-all-builds.json,31-build-step-limits.json"
 
 	mk_cgroup /memguard/etl
 	mk_proc 4444 /memguard/etl

@@ -19,13 +19,13 @@
 BL=/mglimit
 
 bl_prepare() {
-	mkdir -p $CG$BL
-	echo "+memory +pids" >$CG$BL/cgroup.subtree_control
-	echo 400M >$CG$BL/memory.max
-	echo 0 >$CG$BL/memory.swap.max
-	mkdir -p $CG$BL/ci $CG$BL/build $CG$BL/host
-	echo "+memory +pids" >$CG$BL/ci/cgroup.subtree_control
-	echo "+memory +pids" >$CG$BL/build/cgroup.subtree_control
+	mkdir -p "$CG$BL"
+	echo "+memory +pids" >"$CG$BL/cgroup.subtree_control"
+	echo 400M >"$CG$BL/memory.max"
+	echo 0 >"$CG$BL/memory.swap.max"
+	mkdir -p "$CG$BL/ci" "$CG$BL/build" "$CG$BL/host"
+	echo "+memory +pids" >"$CG$BL/ci/cgroup.subtree_control"
+	echo "+memory +pids" >"$CG$BL/build/cgroup.subtree_control"
 	policy 80-bl-svc.json '{"match": {"cgroups": ["/mglimit/ci/*"]}, "memory": {"min": "200M"}}'
 	policy 81-bl-build.json '{"trust": ["oci-memguard.build"], "match": {"build": true, "cgroups": ["/mglimit/build/*"]}, "build": {"reclaim": {"when": "never"}}}'
 	policy 82-bl-limit.json '{"trust": ["oci-memguard.build"], "match": {"build": true, "cgroups": ["/mglimit/build/step-limit"]}, "build": {"limit": {"max": "120M", "swap_max": "0", "oom_group": true}}}'
