@@ -39,6 +39,7 @@ bl_event() { sed -n "s/^$2 //p" "$CG$1/memory.events" 2>/dev/null || echo -; }
 # BL_SVC_MIB, BL_SVC_STATE, BL_HOST_ALIVE, BL_STEP_STATE, BL_REC
 bl_run() {
 	v=$1
+	dmesg0=$(dmesg 2>/dev/null | wc -l)
 	svc=$BL/ci/svc-$v step=$BL/build/step-$v
 	bundle "bl-svc-$v" "$svc" hook '["/bin/memhog", "200"]'
 	bundle "bl-step-$v" "$step" hook '["/bin/memhog", "300"]' '"annotations": {"oci-memguard.build": "true"},'
@@ -71,7 +72,7 @@ bl_run() {
 	if kill -0 "$host_pid" 2>/dev/null; then BL_HOST_ALIVE=yes; else BL_HOST_ALIVE=no; fi
 	BL_PARENT_KILLS=$(bl_event $BL oom_kill)
 	echo "MG:  [buildlimit-$v] step $BL_STEP_STATE (oom $BL_STEP_OOM, oom_kill $BL_STEP_KILLS, peak ${BL_STEP_MIB}M); service $BL_SVC_STATE at ${BL_SVC_MIB}M (oom_kill $BL_SVC_KILLS); host process alive: $BL_HOST_ALIVE; OOM kills in $BL so far: $BL_PARENT_KILLS"
-	dmesg 2>/dev/null | grep -i "killed process" | tail -n 2 | sed "s/^/MG:  [buildlimit-$v] kernel: /"
+	dmesg 2>/dev/null | tail -n +$((dmesg0 + 1)) | grep -i "killed process" | tail -n 2 | sed "s/^/MG:  [buildlimit-$v] kernel: /"
 	kill "$host_pid" 2>/dev/null
 	wait "$host_pid" 2>/dev/null
 	stop "bl-step-$v"

@@ -21,7 +21,7 @@
 # swappiness, <cgroup>/memory.reclaim (6.1: no swappiness= argument),
 # /proc/sys/vm/compact_memory, /proc/sys/vm/drop_caches, /proc/buddyinfo,
 # and /dev/zram1 for a page-cache filesystem (see case_buildguard_reclaim).
-CASES_DEFAULT="doctor protect_hook protect_nohook protect_leafonly protect_ancestorsonly buildguard_reclaim cgroupns_hazard evidence sample buildlimit"
+CASES_DEFAULT="doctor protect_hook protect_nohook protect_leafonly protect_ancestorsonly buildguard_reclaim cgroupns_hazard evidence sample buildlimit budget"
 # Not run by default: protect_standin (the shell stand-in used to validate
 # the rig before the hook existed; a control, never proof).
 
