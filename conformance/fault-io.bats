@@ -66,9 +66,10 @@ assert_initial() {
 	assert_equal "$(cg_value /ci memory.low)" 0
 }
 
-assert_ledger_empty() {
-	run ns_or_host jq -c '[.cgroups, ."vm.swappiness"]' "$STATE_DIR/ledger.json"
-	assert_output '[{},null]'
+assert_ledger_empty() { # nothing held: no node file, no vm.swappiness, no record
+	run ns_or_host jq -c '."vm.swappiness"' "$STATE_DIR/ledger.json"
+	assert_output 'null'
+	assert_equal "$(ns_or_host find "$STATE_DIR/nodes" -name '*.json' | wc -l)" 0
 	assert_equal "$(ns_or_host find "$STATE_DIR/containers" -name '*.json' | wc -l)" 0
 }
 ns_or_host() { if [[ -n "$NS_PID" ]]; then ns "$@"; else "$@"; fi; }
@@ -247,15 +248,23 @@ fill_state_dir() { # the tmpfs over the state dir: not one more page fits
 	assert_ledger_empty
 }
 
-@test "ledger.json truncated at half: moved aside and reported; live claims counted once, values restored when they end" {
+truncate_state() { # ledger.json and every node file cut at half: the originals are lost
+	local f
+	for f in "$STATE_DIR/ledger.json" "$STATE_DIR"/nodes/*.json; do
+		truncate -s $(($(stat -c %s "$f") / 2)) "$f"
+	done
+}
+
+@test "ledger.json and the node files truncated at half: moved aside and reported; live claims counted once, values restored when they end" {
 	start_container c1 4001 /ci/c1
 	assert_equal "$(cg_value /ci memory.min)" $((4096 + M64))
 	local f="$STATE_DIR/ledger.json"
-	truncate -s $(($(stat -c %s "$f") / 2)) "$f"
+	truncate_state
 	start_container c2 4002 /ci/c2
 	assert_file_exists "$f.corrupt"
 	run log_field '.errors | join(" ")'
 	assert_output --partial "ledger.json is corrupt"
+	assert_output --partial "is corrupt (" # the node files too
 	# c1's share is not counted twice
 	assert_equal "$(cg_value /ci memory.min)" $((4096 + 2 * M64))
 	assert_equal "$(cg_value /ci memory.low)" $((2 * M128))
@@ -313,7 +322,22 @@ fill_state_dir() { # the tmpfs over the state dir: not one more page fits
 	IMMUTABLE=""
 }
 
-@test "ledger.json lost while a claim was never applied: the rebuild does not lower the admin's value" {
+@test "ledger.json truncated alone: the node files still hold the originals, values exact" {
+	start_container c1 4001 /ci/c1
+	local f="$STATE_DIR/ledger.json"
+	truncate -s $(($(stat -c %s "$f") / 2)) "$f"
+	start_container c2 4002 /ci/c2
+	assert_file_exists "$f.corrupt"
+	assert_equal "$(cg_value /ci memory.min)" $((4096 + 2 * M64))
+	run log_field '.skipped | join(" ")'
+	refute_output --partial "original"
+	stop_container c1 /ci/c1 4001
+	stop_container c2 /ci/c2 4002
+	assert_initial
+	assert_ledger_empty
+}
+
+@test "the state lost while a claim was never applied: the rebuild does not lower the admin's value" {
 	# /a holds an admin's 512M; c1's leaf cannot take memory.min, so /a was
 	# never raised for it. The rebuild subtracted c1's claim anyway and made
 	# 448M /a's original, restored once the containers stopped.
@@ -327,7 +351,7 @@ fill_state_dir() { # the tmpfs over the state dir: not one more page fits
 	assert_equal "$(cg_value /a memory.low)" $M128
 	start_container c2 4002 /a/c2
 	local f="$STATE_DIR/ledger.json"
-	truncate -s $(($(stat -c %s "$f") / 2)) "$f"
+	truncate_state
 	start_container c3 4003 /a/c3
 	assert_file_exists "$f.corrupt"
 	assert_equal "$(cg_value /a memory.min)" $((536870912 + 2 * M64))

@@ -142,6 +142,21 @@ ledger_held() { # [STATE_DIR]
 		echo '{}'
 	fi
 }
+# node_file PATH [STATE_DIR]: the file of a cgroup's node in the state
+# dir (the first 32 hex digits of the sha-256 of its path).
+node_file() {
+	printf '%s/nodes/%s.json' "${2:-$STATE_DIR}" "$(printf '%s' "$1" | sha256sum | cut -c1-32)"
+}
+
+# node_edit PATH JQ-FILTER: rewrites a node file as a killed run or a
+# hand edit might have left it.
+node_edit() {
+	local f
+	f=$(node_file "$1")
+	jq -c "$2" "$f" >"$f.new"
+	mv "$f.new" "$f"
+}
+
 # One field of one held value: ledger_value PATH FILE FIELD (orig, set,
 # prev, foreign); empty when not held.
 ledger_value() {

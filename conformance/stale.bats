@@ -56,3 +56,62 @@ setup() {
 	assert_output --partial "record containers/c1.json is corrupt"
 	assert_equal "$(cg_value /memguard memory.min)" 67108864
 }
+
+# A run checks MEMGUARD_PRUNE_SLICE (4) records for staleness, round-robin,
+# and every record when the state was not left clean or the last full pass
+# is older than MEMGUARD_PRUNE_FULL_AFTER_USEC (10 minutes): a stale record
+# lives at most ceil(N/4) runs, or 10 minutes and one run.
+maintenance_run() { # N: a start no policy matches (it only maintains)
+	start_container "other$1" $((6000 + $1)) "/other/t$1"
+}
+
+kill_containers() { # FIRST LAST
+	local i
+	for i in $(seq "$1" "$2"); do
+		rm -rf "${CGROOT:?}/memguard/c$i" "$SYSROOT/proc/$((5000 + i))"
+	done
+}
+
+stale_left() { find "$STATE_DIR/containers" -name 'c*.json' | wc -l; }
+
+@test "containers that die while the pruning slice is elsewhere are healed within ceil(N/4) runs" {
+	policy 50-all.json '{"match": {"cgroups": ["/memguard/*"]}, "memory": {"min": "64M"}}'
+	local i
+	for i in $(seq 1 12); do start_container "c$i" $((5000 + i)) "/memguard/c$i"; done
+	assert_equal "$(cg_value /memguard memory.min)" $((12 * 67108864))
+	kill_containers 1 8
+	maintenance_run 1
+	# one run checks 4 records: at least 4 of the 8 dead are left
+	(( $(stale_left) >= 8 ))
+	maintenance_run 2
+	maintenance_run 3
+	# ceil(12/4) = 3 runs have seen every record
+	assert_equal "$(stale_left)" 4
+	assert_equal "$(cg_value /memguard memory.min)" $((4 * 67108864))
+	assert_equal "$(ledger_value /memguard memory.min set)" $((4 * 67108864))
+}
+
+@test "a run whose last full pass is older than the bound checks every record" {
+	policy 50-all.json '{"match": {"cgroups": ["/memguard/*"]}, "memory": {"min": "64M"}}'
+	local i
+	for i in $(seq 1 12); do start_container "c$i" $((5000 + i)) "/memguard/c$i"; done
+	kill_containers 1 8
+	MEMGUARD_PRUNE_FULL_AFTER_USEC=0 maintenance_run 1
+	assert_equal "$(stale_left)" 4
+	assert_equal "$(cg_value /memguard memory.min)" $((4 * 67108864))
+}
+
+@test "oci-memguard prune checks every record now" {
+	policy 50-all.json '{"match": {"cgroups": ["/memguard/*"]}, "memory": {"min": "64M"}}'
+	local i
+	for i in $(seq 1 12); do start_container "c$i" $((5000 + i)) "/memguard/c$i"; done
+	kill_containers 1 8
+	run "$MEMGUARD_BIN" prune --sysroot "$SYSROOT" --no-syslog
+	assert_success
+	assert_equal "$(stale_left)" 4
+	assert_equal "$(cg_value /memguard memory.min)" $((4 * 67108864))
+	run log_field '.stage'
+	assert_output prune
+	run log_field '[.skipped[] | select(startswith("stale record"))] | length'
+	assert_output 8
+}

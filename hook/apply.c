@@ -133,47 +133,67 @@ static uint64_t path_hash(const char *p) {
         return h;
 }
 
-/* Every cgroup in the chain of every protecting record gets an entry (leaf
- * and ancestors below the root; the root has no memory.min). The entries
- * are found through a hash set: records x depth, not records x entries. */
-static int ensure_entries(struct ledger *l) {
-        size_t most = l->n_entries;
-        for (size_t i = 0; i < l->n_recs; i++)
-                most += cgroup_path_depth(l->recs[i].cgroup);
+/* The entries by path: records x depth lookups, not records x entries. */
+struct entry_index {
+        size_t *slot; /* entry index + 1, 0 = free */
+        size_t mask;
+};
+
+static void entry_index_free(struct entry_index *ix) {
+        free(ix->slot);
+        *ix = (struct entry_index) {0};
+}
+
+static size_t *entry_index_slot(const struct ledger *l, const struct entry_index *ix, const char *path) {
+        size_t h = (size_t) path_hash(path) & ix->mask;
+        for (; ix->slot[h]; h = (h + 1) & ix->mask)
+                if (STREQ(l->entries[ix->slot[h] - 1].path, path))
+                        break;
+        return &ix->slot[h];
+}
+
+/* Room for `most` entries in all. */
+static int entry_index_build(const struct ledger *l, size_t most, struct entry_index *ret) {
         size_t cap = 64;
         while (cap < most * 2)
                 cap *= 2;
-        _cleanup_free_ size_t *slot = calloc(cap, sizeof *slot); /* entry index + 1 */
-        if (!slot)
+        struct entry_index ix = { .slot = calloc(cap, sizeof(size_t)), .mask = cap - 1 };
+        if (!ix.slot)
                 return -ENOMEM;
-        size_t mask = cap - 1;
-        for (size_t i = 0; i < l->n_entries; i++) {
-                size_t h = (size_t) path_hash(l->entries[i].path) & mask;
-                while (slot[h])
-                        h = (h + 1) & mask;
-                slot[h] = i + 1;
-        }
+        for (size_t i = 0; i < l->n_entries; i++)
+                *entry_index_slot(l, &ix, l->entries[i].path) = i + 1;
+        *ret = ix;
+        return 0;
+}
+
+static bool rec_claims(const struct record *rec) { return !rec->stub && rec->protect && rec->cgroup[0] && !STREQ(rec->cgroup, "/"); }
+
+/* A full pass: every cgroup in the chain of every protecting record gets
+ * an entry (leaf and ancestors below the root; the root has no
+ * memory.min). */
+static int ensure_entries_full(struct ledger *l) {
+        size_t most = l->n_entries;
+        for (size_t i = 0; i < l->n_recs; i++)
+                most += cgroup_path_depth(l->recs[i].cgroup);
+        _cleanup_(entry_index_free) struct entry_index ix = {0};
+        int r = entry_index_build(l, most, &ix);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < l->n_recs; i++) {
                 const struct record *rec = &l->recs[i];
                 /* After a corrupt ledger the chains of the records pruned
                  * in this run still hold their raise: give it back too. */
                 bool held = l->loaded_ledger_corrupt && l->rec_state[i] == REC_REMOVED;
-                if ((!rec_live(l, i) && !held) || !rec->protect || !rec->cgroup[0])
+                if ((!rec_live(l, i) && !held) || !rec_claims(rec))
                         continue;
                 char path[1024];
                 snprintf(path, sizeof path, "%s", rec->cgroup);
                 while (path[0] && !STREQ(path, "/")) {
-                        size_t h = (size_t) path_hash(path) & mask;
-                        bool found = false;
-                        for (; slot[h]; h = (h + 1) & mask)
-                                if (STREQ(l->entries[slot[h] - 1].path, path)) {
-                                        found = true;
-                                        break;
-                                }
-                        if (!found) {
+                        size_t *slot = entry_index_slot(l, &ix, path);
+                        if (!*slot) {
                                 if (!ledger_entry_add(l, path))
                                         return -ENOMEM;
-                                slot[h] = l->n_entries;
+                                *slot = l->n_entries;
                         }
                         char *slash = strrchr(path, '/');
                         if (slash == path)
@@ -184,63 +204,292 @@ static int ensure_entries(struct ledger *l) {
         return 0;
 }
 
+static int load_chain(struct ledger *l, const char *cgroup) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s", cgroup);
+        while (path[0] && !STREQ(path, "/")) {
+                struct lentry *e;
+                int r = ledger_entry_load(l, path, &e);
+                if (r < 0)
+                        return r;
+                char *slash = strrchr(path, '/');
+                if (slash == path)
+                        break;
+                *slash = '\0';
+        }
+        return 0;
+}
+
+/* An incremental run: the node files of the chains it changes (those of
+ * the records it read, stopping ones too). -EUCLEAN: one is corrupt. */
+static int ensure_entries_chains(struct ledger *l) {
+        for (size_t i = 0; i < l->n_recs; i++) {
+                if (!rec_claims(&l->recs[i]))
+                        continue;
+                int r = load_chain(l, l->recs[i].cgroup);
+                if (r < 0)
+                        return r;
+        }
+        if (l->replaced_cgroup[0] && !STREQ(l->replaced_cgroup, "/"))
+                return load_chain(l, l->replaced_cgroup);
+        return 0;
+}
+
 struct apply_run {
         struct ledger *l;
         struct value_backend be;
         struct plan_node *nodes; /* node i is entry i */
         int *fds;
+        size_t n_nodes;
         struct plan_claim *claims;
-        size_t *claim_rec;
         size_t n_claims;
+        /* per claim: */
+        size_t *claim_rec;          /* the record it comes from, or SIZE_MAX */
+        char **claim_name;          /* the record's file name for the node's own list; NULL: synthetic */
+        uint64_t (*own_value)[LV_N]; /* what the record claims (before a refusal zeroed it) */
+        uint64_t *n_represented;    /* live claims it stands for */
+        struct plan_synthetic syn;
         bool (*refused)[LV_N]; /* per record: its leaf refused the raise */
 };
 
 static void apply_run_free(struct apply_run *a) {
         if (a->fds)
-                for (size_t i = 0; i < a->l->n_entries; i++)
+                for (size_t i = 0; i < a->n_nodes; i++)
                         if (a->fds[i] >= 0)
                                 close(a->fds[i]);
+        if (a->claim_name)
+                for (size_t c = 0; c < a->n_claims; c++)
+                        free(a->claim_name[c]);
         free(a->fds);
         free(a->nodes);
-        free(a->claims);
+        if (a->claims != a->syn.claims)
+                free(a->claims);
+        plan_synthetic_free(&a->syn);
         free(a->claim_rec);
+        free(a->claim_name);
+        free(a->own_value);
+        free(a->n_represented);
         a->fds = NULL;
         a->nodes = NULL;
         a->claims = NULL;
         a->claim_rec = NULL;
+        a->claim_name = NULL;
+        a->own_value = NULL;
+        a->n_represented = NULL;
+        a->n_nodes = a->n_claims = 0;
 }
 
-/* The plan's inputs: one node per ledger entry, one claim per protecting
- * record (those stopping in this run too: their chains must be read). */
+static enum claim_state claim_state_of(const struct ledger *l, size_t i) {
+        return l->rec_state[i] == REC_NEW ? CLAIM_NEW : l->rec_state[i] == REC_REMOVED ? CLAIM_REMOVED : CLAIM_KEPT;
+}
+
+static struct plan_claim record_claim(const struct apply_run *a, size_t i, const char *cgroup) {
+        const struct record *rec = &a->l->recs[i];
+        return (struct plan_claim) {
+                .cgroup = cgroup,
+                .value = { a->refused[i][LV_MIN] ? 0 : rec->min, a->refused[i][LV_LOW] ? 0 : rec->low },
+                .applied = { rec->applied[LV_MIN], rec->applied[LV_LOW] },
+                .state = claim_state_of(a->l, i),
+        };
+}
+
+static int claim_arrays(struct apply_run *a, size_t n) {
+        a->claim_rec = calloc(n + 1, sizeof *a->claim_rec);
+        a->claim_name = calloc(n + 1, sizeof *a->claim_name);
+        a->own_value = calloc(n + 1, sizeof *a->own_value);
+        a->n_represented = calloc(n + 1, sizeof *a->n_represented);
+        return a->claim_rec && a->claim_name && a->own_value && a->n_represented ? 0 : -ENOMEM;
+}
+
+static int set_record_claim_meta(struct apply_run *a, size_t c, size_t i) {
+        char name[NAME_MAX + 1];
+        a->claim_rec[c] = i;
+        a->n_represented[c] = 1;
+        a->own_value[c][LV_MIN] = a->l->recs[i].min;
+        a->own_value[c][LV_LOW] = a->l->recs[i].low;
+        if (record_file_name(a->l->recs[i].id, name, sizeof name) < 0)
+                return 0; /* cannot be written either */
+        a->claim_name[c] = strdup(name);
+        return a->claim_name[c] ? 0 : -ENOMEM;
+}
+
+/* A full pass: one claim per protecting record (those stopping in this
+ * run too: their chains must be read). */
+static int claims_full(struct apply_run *a) {
+        struct ledger *l = a->l;
+        a->claims = calloc(l->n_recs + 1, sizeof *a->claims);
+        if (!a->claims || claim_arrays(a, l->n_recs) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < l->n_recs; i++) {
+                if (!rec_claims(&l->recs[i]))
+                        continue;
+                size_t c = a->n_claims++;
+                a->claims[c] = record_claim(a, i, l->recs[i].cgroup);
+                if (set_record_claim_meta(a, c, i) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static size_t record_by_name(const struct ledger *l, const char *name) {
+        for (size_t i = 0; i < l->n_recs; i++) {
+                char have[NAME_MAX + 1];
+                if (!l->recs[i].stub && record_file_name(l->recs[i].id, have, sizeof have) == 0 && STREQ(have, name))
+                        return i;
+        }
+        return SIZE_MAX;
+}
+
+/* An incremental run: the claims written out in the node files of the
+ * set (each from its record when this run read it), the records this run
+ * adds, and one synthetic claim per node for everything else below it
+ * (plan.h). -EUCLEAN: the node files and records do not agree. */
+static int claims_incremental(struct apply_run *a) {
+        struct ledger *l = a->l;
+        size_t most = l->n_recs;
+        for (size_t e = 0; e < l->n_entries; e++)
+                most += l->entries[e].n_own;
+        _cleanup_free_ struct own_claim *own = calloc(most + 1, sizeof *own);
+        _cleanup_free_ bool *matched = calloc(l->n_recs + 1, sizeof *matched);
+        _cleanup_free_ struct node_summary *sum = calloc(l->n_entries + 1, sizeof *sum);
+        if (!own || !matched || !sum || claim_arrays(a, most + l->n_entries) < 0)
+                return -ENOMEM;
+        size_t n = 0;
+        for (size_t e = 0; e < l->n_entries; e++) {
+                const struct lentry *en = &l->entries[e];
+                for (size_t k = 0; k < en->n_own; k++) {
+                        const struct node_own *o = &en->own[k];
+                        size_t i = record_by_name(l, o->record);
+                        struct plan_claim cl = { .cgroup = en->path, .value = { o->value[LV_MIN], o->value[LV_LOW] },
+                                                 .applied = { o->counted[LV_MIN], o->counted[LV_LOW] }, .state = CLAIM_KEPT };
+                        a->claim_rec[n] = SIZE_MAX;
+                        a->n_represented[n] = 1;
+                        memcpy(a->own_value[n], o->value, sizeof a->own_value[n]);
+                        if (i != SIZE_MAX && !l->recs[i].in_nodes)
+                                cl.state = CLAIM_REMOVED; /* replaced by a start of the same id: it enters below */
+                        else if (i != SIZE_MAX) {
+                                if (matched[i] || !rec_claims(&l->recs[i]) || !STREQ(l->recs[i].cgroup, en->path))
+                                        return -EUCLEAN;
+                                matched[i] = true;
+                                cl = record_claim(a, i, en->path);
+                                a->claim_rec[n] = i;
+                                a->own_value[n][LV_MIN] = l->recs[i].min;
+                                a->own_value[n][LV_LOW] = l->recs[i].low;
+                        }
+                        if (cl.state != CLAIM_REMOVED && !(a->claim_name[n] = strdup(o->record)))
+                                return -ENOMEM;
+                        own[n] = (struct own_claim) { .claim = cl, .counted = { o->counted[LV_MIN], o->counted[LV_LOW] } };
+                        n++;
+                }
+        }
+        for (size_t i = 0; i < l->n_recs; i++) {
+                if (matched[i] || !rec_claims(&l->recs[i]))
+                        continue;
+                /* read from disk, so counted in its node: it must be listed there */
+                if (l->recs[i].in_nodes)
+                        return -EUCLEAN;
+                if (l->rec_state[i] == REC_REMOVED)
+                        continue;
+                own[n] = (struct own_claim) { .claim = record_claim(a, i, l->recs[i].cgroup) };
+                if (set_record_claim_meta(a, n, i) < 0)
+                        return -ENOMEM;
+                n++;
+        }
+        for (size_t e = 0; e < l->n_entries; e++)
+                sum[e] = (struct node_summary) { .path = l->entries[e].path, .below = { l->entries[e].below[LV_MIN], l->entries[e].below[LV_LOW] },
+                                                 .n_claims = l->entries[e].n_claims };
+        const struct plan_synthetic_input in = { .nodes = sum, .n_nodes = l->n_entries, .own = own, .n_own = n };
+        a->n_claims = n; /* the names to free, should it fail */
+        int r = plan_synthetic_claims(&in, &a->syn);
+        if (r < 0)
+                return r;
+        a->claims = a->syn.claims;
+        a->n_claims = a->syn.n_claims;
+        for (size_t c = n; c < a->n_claims; c++) {
+                a->claim_rec[c] = SIZE_MAX;
+                a->n_represented[c] = a->syn.n_represented[c];
+        }
+        return 0;
+}
+
+/* The plan's inputs: one node per entry, the claims of the run. */
 static int build_inputs(struct apply_run *a) {
         struct ledger *l = a->l;
-        int r = ensure_entries(l);
+        int r = l->full ? ensure_entries_full(l) : ensure_entries_chains(l);
         if (r < 0)
                 return r;
         a->nodes = calloc(l->n_entries + 1, sizeof *a->nodes);
         a->fds = malloc((l->n_entries + 1) * sizeof *a->fds);
-        a->claims = calloc(l->n_recs + 1, sizeof *a->claims);
-        a->claim_rec = calloc(l->n_recs + 1, sizeof *a->claim_rec);
-        if (!a->nodes || !a->fds || !a->claims || !a->claim_rec)
+        if (!a->nodes || !a->fds)
                 return -ENOMEM;
+        a->n_nodes = l->n_entries;
         for (size_t i = 0; i < l->n_entries; i++) {
                 a->fds[i] = -1;
                 a->nodes[i] = (struct plan_node) { .path = l->entries[i].path };
                 memcpy(a->nodes[i].held, l->entries[i].v, sizeof a->nodes[i].held);
         }
         a->n_claims = 0;
-        for (size_t i = 0; i < l->n_recs; i++) {
-                const struct record *rec = &l->recs[i];
-                if (!rec->protect || !rec->cgroup[0] || STREQ(rec->cgroup, "/"))
+        return l->full ? claims_full(a) : claims_incremental(a);
+}
+
+/* After the plan: what each node's file says from now on (the claims at
+ * or below it, the counted values strictly below, its own records), and
+ * which records the node files now count. */
+static int update_node_summaries(struct apply_run *a, const struct plan_cgroups *p) {
+        struct ledger *l = a->l;
+        _cleanup_(entry_index_free) struct entry_index ix = {0};
+        int r = entry_index_build(l, l->n_entries, &ix);
+        if (r < 0)
+                return r;
+        for (size_t e = 0; e < l->n_entries; e++) {
+                struct lentry *en = &l->entries[e];
+                for (size_t k = 0; k < en->n_own; k++)
+                        free(en->own[k].record);
+                free(en->own);
+                en->own = NULL;
+                en->n_own = 0;
+                en->n_claims = 0;
+                en->below[LV_MIN] = en->below[LV_LOW] = 0;
+        }
+        for (size_t i = 0; i < l->n_recs; i++)
+                l->recs[i].in_nodes = false;
+        for (size_t c = 0; c < a->n_claims; c++) {
+                const struct plan_claim *cl = &a->claims[c];
+                if (cl->state == CLAIM_REMOVED)
                         continue;
-                enum claim_state st = l->rec_state[i] == REC_NEW ? CLAIM_NEW : l->rec_state[i] == REC_REMOVED ? CLAIM_REMOVED : CLAIM_KEPT;
-                a->claim_rec[a->n_claims] = i;
-                a->claims[a->n_claims++] = (struct plan_claim) {
-                        .cgroup = rec->cgroup,
-                        .value = { a->refused[i][LV_MIN] ? 0 : rec->min, a->refused[i][LV_LOW] ? 0 : rec->low },
-                        .applied = { rec->applied[LV_MIN], rec->applied[LV_LOW] },
-                        .state = st,
-                };
+                if (a->claim_rec[c] != SIZE_MAX)
+                        l->recs[a->claim_rec[c]].in_nodes = true;
+                char path[PATH_MAX];
+                snprintf(path, sizeof path, "%s", cl->cgroup);
+                size_t slot = *entry_index_slot(l, &ix, path);
+                if (slot) {
+                        struct lentry *en = &l->entries[slot - 1];
+                        en->n_claims += a->n_represented[c];
+                        if (a->claim_name[c]) {
+                                struct node_own *no = realloc(en->own, (en->n_own + 1) * sizeof *no);
+                                if (!no)
+                                        return -ENOMEM;
+                                en->own = no;
+                                no = &en->own[en->n_own];
+                                *no = (struct node_own) { .record = strdup(a->claim_name[c]),
+                                                          .value = { a->own_value[c][LV_MIN], a->own_value[c][LV_LOW] },
+                                                          .counted = { p->claim_counted[c][LV_MIN], p->claim_counted[c][LV_LOW] } };
+                                if (!no->record)
+                                        return -ENOMEM;
+                                en->n_own++;
+                        }
+                }
+                for (char *slash = strrchr(path, '/'); slash && slash != path; slash = strrchr(path, '/')) {
+                        *slash = '\0';
+                        size_t s = *entry_index_slot(l, &ix, path);
+                        if (!s)
+                                continue;
+                        struct lentry *en = &l->entries[s - 1];
+                        en->n_claims += a->n_represented[c];
+                        for (int v = 0; v < LV_N; v++)
+                                if (p->claim_counted[c][v])
+                                        en->below[v] += cl->value[v];
+                }
         }
         return 0;
 }
@@ -294,7 +543,7 @@ static void report_notes(struct apply_run *a, const struct plan_cgroups *p) {
                         outcome_skip(a->l->out, "%s of %s was changed by someone else (%s, the hook set %s): leaving it alone", file, path, x, y);
                         break;
                 case NOTE_REBUILT_ORIG:
-                        outcome_skip(a->l->out, "ledger.json was corrupt: original %s of %s taken as %s (%s less the recorded claims below it)", file,
+                        outcome_skip(a->l->out, "the state was corrupt: original %s of %s taken as %s (%s less the recorded claims below it)", file,
                                      path, x, y);
                         break;
                 case NOTE_LEAF_ABOVE_CLAIM:
@@ -404,7 +653,7 @@ static int write_one(struct apply_run *a, const struct plan_write *w, bool *ret_
                 if (w->raise)
                         for (size_t c = 0; c < a->n_claims; c++) {
                                 size_t i = a->claim_rec[c];
-                                if (a->claims[c].state != CLAIM_REMOVED && STREQ(a->claims[c].cgroup, e->path) && a->claims[c].value[w->v] > 0) {
+                                if (i != SIZE_MAX && a->claims[c].state != CLAIM_REMOVED && STREQ(a->claims[c].cgroup, e->path) && a->claims[c].value[w->v] > 0) {
                                         a->refused[i][w->v] = true;
                                         *ret_retry = true;
                                 }
@@ -482,7 +731,7 @@ static int apply_once(struct apply_run *a, bool *ret_retry) {
                 }
         }
         KILLPOINT("apply-records-saved");
-        r = ledger_save(l);
+        r = ledger_save(l, false);
         KILLPOINT("apply-intent-saved");
         if (r < 0) {
                 /* Without the ledger the originals could not be restored:
@@ -526,11 +775,15 @@ static int apply_once(struct apply_run *a, bool *ret_retry) {
                         held_value_settle(&l->entries[i].v[v], p.claimed[i]);
         }
 
+        r = update_node_summaries(a, &p);
+        if (r < 0)
+                return r;
+
         /* What each record's leaf took, as the ancestors now count it: all
          * a rebuild of a lost ledger may subtract. */
         for (size_t c = 0; c < a->n_claims; c++) {
                 size_t i = a->claim_rec[c];
-                if (!rec_live(l, i) || *ret_retry)
+                if (i == SIZE_MAX || !rec_live(l, i) || *ret_retry)
                         continue;
                 bool changed = false;
                 for (int v = 0; v < LV_N; v++) {
@@ -557,6 +810,20 @@ int ledger_apply(struct ledger *l) {
         }
         bool retry = false;
         r = apply_once(&a, &retry);
+        if (r == -EUCLEAN && !l->full) {
+                /* The node files do not add up (or one is corrupt): nothing
+                 * was written; plan over every record instead. */
+                apply_run_free(&a);
+                r = ledger_load_rest(l, "the node files of this container's cgroups do not add up");
+                if (r == 0) {
+                        bool(*more)[LV_N] = realloc(a.refused, (l->n_recs + 1) * sizeof *a.refused);
+                        if (more) {
+                                a.refused = more;
+                                memset(a.refused, 0, (l->n_recs + 1) * sizeof *a.refused);
+                        }
+                        r = more ? apply_once(&a, &retry) : -ENOMEM;
+                }
+        }
         if (r == 0 && retry && !l->dry_run) {
                 /* Give back at once what was raised for a claim its leaf
                  * refused: once, the second pass raises nothing new. */
@@ -575,14 +842,15 @@ int ledger_apply(struct ledger *l) {
         for (size_t i = 0; i < l->n_recs; i++)
                 if (l->rec_state[i] == REC_DIRTY && (r = ledger_save_record(l, i)) < 0)
                         outcome_error(l->out, "write record of %s: %s", l->recs[i].id, strerror(-r));
-        r = ledger_save(l);
-        if (r < 0) {
-                outcome_error(l->out, "write ledger.json: %s", strerror(-r));
-                l->write_errors++;
-        }
         KILLPOINT("apply-before-unlink");
         for (size_t i = 0; i < l->n_recs; i++)
-                if (l->rec_state[i] == REC_REMOVED)
+                if (l->rec_state[i] == REC_REMOVED && l->recs[i].on_disk)
                         ledger_unlink_record(l, i);
+        /* Last: the state is clean again. */
+        r = ledger_save(l, true);
+        if (r < 0) {
+                outcome_error(l->out, "write the state (ledger.json, nodes/): %s", strerror(-r));
+                l->write_errors++;
+        }
         return 0;
 }

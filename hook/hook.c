@@ -632,16 +632,16 @@ static void guard_figures(const struct outcome *out, struct metrics_run *run, ch
 /* The figures of the live records, for the gauges. */
 static void ledger_gauges(const struct hook_opts *o, const struct ledger *l, struct metrics_gauges *g) {
         *g = (struct metrics_gauges) {0};
+        struct ledger_totals t;
+        ledger_totals_now(l, &t);
+        g->held_min = t.held_min;
+        g->held_low = t.held_low;
+        g->protected_containers = t.protected_;
         int swap = LEDGER_NO_SWAPPINESS;
         for (size_t i = 0; i < l->n_recs; i++) {
                 const struct record *r = &l->recs[i];
                 if (l->rec_state[i] == REC_REMOVED)
                         continue;
-                if (r->protect && (r->min > 0 || r->low > 0)) {
-                        g->held_min += r->min;
-                        g->held_low += r->low;
-                        g->protected_containers++;
-                }
                 if (r->swappiness != LEDGER_NO_SWAPPINESS && (swap == LEDGER_NO_SWAPPINESS || r->swappiness < swap))
                         swap = r->swappiness;
         }
@@ -838,19 +838,39 @@ static void prune_stale_with_evidence(const struct hook_opts *o, struct ledger *
 
 /* Prunes stale records and gives back what they held: every run heals
  * what killed or never-stopped runs left behind. */
-static void ledger_maintain(const struct hook_opts *o, const struct cgroup_host *host, struct outcome *out) {
+static int ledger_maintain(const struct hook_opts *o, const struct cgroup_host *host, struct outcome *out, bool full) {
         struct ledger l;
         struct mg_error err = {0};
         if (ledger_open(&l, o->state_dir, o->sysroot, host, out, o->dry_run, run_deadline(o), &err) < 0) {
                 outcome_error(out, "%s", err.msg);
-                return;
+                return -1;
         }
+        l.force_full = full;
         (void) ledger_load(&l);
         prune_stale_with_evidence(o, &l, out);
         (void) ledger_apply(&l);
         budget_topup_after_apply(o, host, &l, out);
         metrics_under_lock(o, &l, out, NULL, NULL, false);
         ledger_close(&l);
+        return 0;
+}
+
+/* oci-memguard prune: a full pass now (every record checked, every node
+ * file rewritten from the records), as a run does on its own when the
+ * state was not left clean or the last full pass is
+ * MEMGUARD_FULL_PASS_USEC old. */
+static int stage_prune(struct hook_opts *o, struct outcome *out) {
+        struct cgroup_host host = { .v2_fd = -1 };
+        struct mg_error err = {0};
+        if (cgroup_host_detect(o->sysroot, &host, &err) < 0)
+                outcome_error(out, "%s", err.msg);
+        out->cgroup_mode = cgroup_mode_name(host.mode);
+        out->recursiveprot = host.recursiveprot;
+        int r = ledger_maintain(o, &host, out, true);
+        cgroup_host_close(&host);
+        if (r < 0)
+                fprintf(stderr, "oci-memguard: prune: the state dir could not be opened or locked; see %s\n", o->log_file);
+        return r < 0 ? 1 : 0;
 }
 
 static int stage_start(struct hook_opts *o, struct outcome *out) {
@@ -933,7 +953,7 @@ int container_protect(struct container_view *v, const struct hook_opts *o, struc
                 /* Nothing to hold for this one, but every run heals what
                  * others left behind. */
                 outcome_skip(out, "no policy matches this container");
-                ledger_maintain(o, &v->host, out);
+                (void) ledger_maintain(o, &v->host, out, false);
                 return 0;
         }
         if (has_claims(v) && !v->protect_possible)
@@ -998,6 +1018,7 @@ int container_protect(struct container_view *v, const struct hook_opts *o, struc
                 }
                 return 0;
         }
+        l.start_record_id = rec.id;
         (void) ledger_load(&l);
         prune_stale_with_evidence(o, &l, out);
         rec.requested_min = rec.min;
@@ -1107,10 +1128,9 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
         prune_stale_with_evidence(o, &l, out);
         (void) ledger_apply(&l);
         budget_topup_after_apply(o, &host, &l, out);
-        bool last_build_left = rec && rec->build;
-        for (size_t i = 0; last_build_left && i < l.n_recs; i++)
-                if (l.rec_state[i] != REC_REMOVED && l.recs[i].build)
-                        last_build_left = false;
+        struct ledger_totals totals;
+        ledger_totals_now(&l, &totals);
+        bool last_build_left = rec && rec->build && totals.builds == 0;
         _cleanup_free_ char *snapshot = last_build_left && rec->extra_json ? strdup(rec->extra_json) : NULL;
         metrics_under_lock(o, &l, out, verdict, policies, snapshot != NULL);
         ledger_close(&l);
@@ -1124,7 +1144,7 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
 }
 
 int hook_stage_main(const char *stage, struct hook_opts *o) {
-        if (!stage_is_start(stage) && !STREQ(stage, "poststop"))
+        if (!stage_is_start(stage) && !STREQ(stage, "poststop") && !STREQ(stage, "prune"))
                 return 0; /* nothing to do at this stage */
         if (!o->deadline_usec)
                 o->deadline_usec = now_usec_monotonic() + MEMGUARD_RUN_DEADLINE_USEC;
@@ -1143,7 +1163,7 @@ int hook_stage_main(const char *stage, struct hook_opts *o) {
         out.dry_run = o->dry_run;
         if (o->use_syslog)
                 log_open_syslog();
-        int ret = stage_is_start(stage) ? stage_start(o, &out) : stage_poststop(o, &out);
+        int ret = stage_is_start(stage) ? stage_start(o, &out) : STREQ(stage, "prune") ? stage_prune(o, &out) : stage_poststop(o, &out);
         finish(&out, o);
         outcome_free(&out);
         return STREQ(stage, "poststop") ? 0 : ret;

@@ -27,6 +27,7 @@ static void usage(FILE *f) {
               "       oci-memguard report [--since DURATION] [--json] [--log FILE]\n"
               "       oci-memguard status [--json]\n"
               "       oci-memguard sample\n"
+              "       oci-memguard prune\n"
               "       oci-memguard --version\n"
               "Options: --sysroot DIR, --policy-dir DIR (repeatable), --state-dir DIR, --log-file FILE,\n"
               "         --dry-run, --no-seccomp, --no-syslog\n",
@@ -144,6 +145,13 @@ int main(int argc, char **argv) {
         }
 
         if (hook_stage_is_known(cmd)) {
+                if (c.n_args) {
+                        fprintf(stderr, "oci-memguard: unexpected argument '%s'\n", c.args[0]);
+                        return 2;
+                }
+                return hook_stage_main(cmd, &c.opts);
+        }
+        if (STREQ(cmd, "prune")) {
                 if (c.n_args) {
                         fprintf(stderr, "oci-memguard: unexpected argument '%s'\n", c.args[0]);
                         return 2;

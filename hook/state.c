@@ -14,7 +14,9 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "nodefile.h"
@@ -24,6 +26,15 @@ void record_free(struct record *r) {
         free(r->extra_json);
         free(r->policies_json);
         r->extra_json = r->policies_json = NULL;
+}
+
+static void lentry_free(struct lentry *e) {
+        free(e->path);
+        for (size_t k = 0; k < e->n_own; k++)
+                free(e->own[k].record);
+        free(e->own);
+        free(e->saved);
+        *e = (struct lentry) {0};
 }
 
 static void lock_alarm(int sig) { (void) sig; }
@@ -49,6 +60,8 @@ int ledger_open(struct ledger *l, const char *state_dir, const char *sysroot, co
                 return 0;
         if (mkdirat(l->dirfd, "containers", 0700) < 0 && errno != EEXIST)
                 return mg_error_set(err, -errno, "state dir %s/containers: %m", state_dir);
+        if (mkdirat(l->dirfd, "nodes", 0700) < 0 && errno != EEXIST)
+                return mg_error_set(err, -errno, "state dir %s/nodes: %m", state_dir);
         l->lockfd = openat(l->dirfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (l->lockfd < 0)
                 return mg_error_set(err, -errno, "lock %s/lock: %m", state_dir);
@@ -97,7 +110,7 @@ void ledger_close(struct ledger *l) {
         free(l->saved);
         l->saved = NULL;
         for (size_t i = 0; i < l->n_entries; i++)
-                free(l->entries[i].path);
+                lentry_free(&l->entries[i]);
         free(l->entries);
         if (l->lockfd >= 0)
                 close(l->lockfd); /* releases the flock */
@@ -331,6 +344,127 @@ static void move_aside(struct ledger *l, const char *dir, const char *name) {
                 (void) renameat(l->dirfd, from, l->dirfd, to);
 }
 
+static bool record_is_stale(struct ledger *l, const struct record *rec);
+
+/* ---- totals ------------------------------------------------------------ */
+
+static void record_totals(const struct record *r, struct ledger_totals *ret) {
+        bool prot = r->protect && (r->min > 0 || r->low > 0);
+        *ret = (struct ledger_totals) {
+                .records = 1,
+                .protected_ = prot,
+                .held_min = prot ? r->min : 0,
+                .held_low = prot ? r->low : 0,
+                .builds = r->build,
+                .clamped = r->protect && (r->requested_min > r->min || r->requested_low > r->low),
+        };
+}
+
+static uint64_t sat_add_u64(uint64_t a, uint64_t b) { return a + b < a ? UINT64_MAX : a + b; }
+
+/* Takes a record read from disk out of the totals of the records not
+ * read. false: the totals do not hold it (they do not add up). */
+static bool totals_take_out(struct ledger_totals *t, const struct record *r) {
+        struct ledger_totals c;
+        record_totals(r, &c);
+        if (t->records < c.records || t->protected_ < c.protected_ || t->held_min < c.held_min || t->held_low < c.held_low ||
+            t->builds < c.builds || t->clamped < c.clamped)
+                return false;
+        t->records -= c.records;
+        t->protected_ -= c.protected_;
+        t->held_min -= c.held_min;
+        t->held_low -= c.held_low;
+        t->builds -= c.builds;
+        t->clamped -= c.clamped;
+        return true;
+}
+
+void ledger_totals_now(const struct ledger *l, struct ledger_totals *ret) {
+        assert(l);
+        assert(ret);
+        struct ledger_totals t = l->totals;
+        for (size_t i = 0; i < l->n_recs; i++) {
+                if (l->recs[i].stub || l->rec_state[i] == REC_REMOVED)
+                        continue;
+                struct ledger_totals c;
+                record_totals(&l->recs[i], &c);
+                t.records = sat_add_u64(t.records, c.records);
+                t.protected_ = sat_add_u64(t.protected_, c.protected_);
+                t.held_min = sat_add_u64(t.held_min, c.held_min);
+                t.held_low = sat_add_u64(t.held_low, c.held_low);
+                t.builds = sat_add_u64(t.builds, c.builds);
+                t.clamped = sat_add_u64(t.clamped, c.clamped);
+        }
+        *ret = t;
+}
+
+/* ---- records ----------------------------------------------------------- */
+
+static bool record_name_loaded(const struct ledger *l, const char *name) {
+        for (size_t i = 0; i < l->n_recs; i++) {
+                char have[NAME_MAX + 1];
+                if (!l->recs[i].stub && record_file_name(l->recs[i].id, have, sizeof have) == 0 && STREQ(have, name))
+                        return true;
+        }
+        return false;
+}
+
+static bool record_file_name_is_plausible(const char *name) {
+        size_t nl = strlen(name);
+        if (nl < 6 || strcmp(name + nl - 5, ".json") != 0)
+                return false;
+        /* "<id>.json", or "~<hash>.json" with the id inside */
+        if (name[0] == '~')
+                return true;
+        char id[NAME_MAX + 1];
+        snprintf(id, sizeof id, "%.*s", (int) (nl - 5), name);
+        return container_id_is_valid(id);
+}
+
+/* Reads containers/<name>. 0 with *ret filled, -ENOENT, or another error
+ * after the file was reported and moved aside. */
+static int read_record(struct ledger *l, int cfd, const char *name, bool whole, struct record *ret) {
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+        struct mg_error e = {0};
+        int r = read_file_at(cfd, name, MEMGUARD_MAX_RECORD_BYTES, &buf, &len);
+        if (r == -ENOENT)
+                return r;
+        if (r == 0)
+                r = record_parse(buf, len, whole, ret, &e);
+        else
+                mg_error_set(&e, r, "%s", strerror(-r));
+        char want[NAME_MAX + 1];
+        if (r == 0 && (record_file_name(ret->id, want, sizeof want) < 0 || !STREQ(want, name))) {
+                record_free(ret);
+                r = mg_error_set(&e, -EINVAL, "id does not match the file name");
+        }
+        if (r < 0) {
+                outcome_error(l->out, "record containers/%s is corrupt (%s): moved aside, what it held is given back", name, e.msg);
+                move_aside(l, "containers", name);
+                /* what it held is in the node files: only a full pass finds it */
+                l->force_full = true;
+                return r;
+        }
+        ret->on_disk = true;
+        ret->in_nodes = true;
+        return 0;
+}
+
+static int add_loaded(struct ledger *l, struct record *rec) {
+        if (grow_recs(l) < 0) {
+                record_free(rec);
+                return -ENOMEM;
+        }
+        if (!l->full && !totals_take_out(&l->totals, rec))
+                l->force_full = true;
+        l->recs[l->n_recs] = *rec;
+        l->rec_state[l->n_recs++] = REC_KEEP;
+        *rec = (struct record) {0};
+        return 0;
+}
+
+/* Every record not read yet. */
 static int load_records(struct ledger *l) {
         _cleanup_close_ int cfd = openat(l->dirfd, "containers", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (cfd < 0)
@@ -346,50 +480,147 @@ static int load_records(struct ledger *l) {
         char full_name[NAME_MAX + 1] = "";
         if (l->full_record_id && record_file_name(l->full_record_id, full_name, sizeof full_name) < 0)
                 full_name[0] = '\0';
+        size_t already = l->n_recs;
         struct dirent *de;
         while ((de = readdir(d))) {
-                size_t nl = strlen(de->d_name);
-                if (nl < 6 || strcmp(de->d_name + nl - 5, ".json") != 0)
+                if (!record_file_name_is_plausible(de->d_name))
                         continue;
-                /* "<id>.json", or "~<hash>.json" with the id inside */
-                if (de->d_name[0] != '~') {
-                        char id[NAME_MAX + 1];
-                        snprintf(id, sizeof id, "%.*s", (int) (nl - 5), de->d_name);
-                        if (!container_id_is_valid(id))
-                                continue;
-                }
-                _cleanup_free_ char *buf = NULL;
-                size_t len;
-                struct mg_error e = {0};
-                int r = read_file_at(cfd, de->d_name, MEMGUARD_MAX_RECORD_BYTES, &buf, &len);
+                if (already > 0 && record_name_loaded(l, de->d_name))
+                        continue;
                 struct record rec;
-                if (r == 0)
-                        r = record_parse(buf, len, STREQ(full_name, de->d_name), &rec, &e);
-                else
-                        mg_error_set(&e, r, "%s", strerror(-r));
-                char want[NAME_MAX + 1];
-                if (r == 0 && (record_file_name(rec.id, want, sizeof want) < 0 || !STREQ(want, de->d_name))) {
-                        record_free(&rec);
-                        r = mg_error_set(&e, -EINVAL, "id does not match the file name");
-                }
-                if (r < 0) {
-                        outcome_error(l->out, "record containers/%s is corrupt (%s): moved aside, what it held is given back", de->d_name, e.msg);
-                        move_aside(l, "containers", de->d_name);
+                if (read_record(l, cfd, de->d_name, STREQ(full_name, de->d_name), &rec) < 0)
                         continue;
-                }
-                if (grow_recs(l) < 0) {
-                        record_free(&rec);
+                if (add_loaded(l, &rec) < 0) {
                         closedir(d);
                         return -ENOMEM;
                 }
-                l->recs[l->n_recs] = rec;
-                l->rec_state[l->n_recs++] = REC_KEEP;
         }
         closedir(d);
         return 0;
 }
 
-/* ---- ledger.json ------------------------------------------------------ */
+/* The record of one container, when there is one. */
+static int load_record_of(struct ledger *l, const char *id, bool whole) {
+        char name[NAME_MAX + 1];
+        if (record_file_name(id, name, sizeof name) < 0 || record_name_loaded(l, name))
+                return 0;
+        _cleanup_close_ int cfd = openat(l->dirfd, "containers", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (cfd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        struct record rec;
+        int r = read_record(l, cfd, name, whole, &rec);
+        if (r < 0)
+                return 0;
+        return add_loaded(l, &rec);
+}
+
+static uint64_t prune_cursor_read(struct ledger *l) {
+        char buf[32];
+        ssize_t n = -1;
+        int fd = openat(l->dirfd, "prune-cursor", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) {
+                n = read(fd, buf, sizeof buf - 1);
+                close(fd);
+        }
+        if (n <= 0)
+                return 0;
+        buf[n] = '\0';
+        char *end;
+        unsigned long long v = strtoull(buf, &end, 10);
+        return end != buf ? (uint64_t) v : 0;
+}
+
+static void prune_cursor_write(struct ledger *l, uint64_t cursor) {
+        if (l->dry_run)
+                return;
+        char buf[32];
+        int n = snprintf(buf, sizeof buf, "%" PRIu64 "\n", cursor);
+        /* Not atomic, and need not be: a torn cursor starts the slice over. */
+        int fd = openat(l->dirfd, "prune-cursor", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return;
+        if (write(fd, buf, (size_t) n) < 0) {
+                /* nothing to do: the next run starts the slice over */
+        }
+        close(fd);
+}
+
+struct linux_dirent64 {
+        uint64_t d_ino;
+        int64_t d_off;
+        unsigned short d_reclen;
+        unsigned char d_type;
+        char d_name[];
+};
+
+/* The pruning slice: the next MEMGUARD_PRUNE_SLICE records of containers/
+ * after the saved cursor, wrapping at the end. A stale one is kept (the
+ * prune gives back what it held); a live one is dropped again. A small
+ * getdents buffer keeps the work bounded, whatever the directory holds. */
+static int load_slice(struct ledger *l) {
+        _cleanup_close_ int cfd = openat(l->dirfd, "containers", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (cfd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        uint64_t start = prune_cursor_read(l), cursor = start;
+        if (lseek(cfd, (off_t) start, SEEK_SET) < 0) {
+                start = cursor = 0;
+                (void) lseek(cfd, 0, SEEK_SET);
+        }
+        unsigned examined = 0;
+        bool wrapped = start == 0;
+        uint64_t pos = start;
+        char buf[1024] __attribute__((aligned(8)));
+        for (unsigned reads = 0; examined < MEMGUARD_PRUNE_SLICE && reads < 64; reads++) {
+                long n = syscall(SYS_getdents64, cfd, buf, sizeof buf);
+                if (n < 0)
+                        break;
+                if (n == 0) {
+                        if (wrapped)
+                                break;
+                        wrapped = true;
+                        pos = 0;
+                        /* a new open file: ext4's htree readdir keeps
+                         * its end-of-directory state across lseek(0) */
+                        close(cfd);
+                        cfd = openat(l->dirfd, "containers", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (cfd < 0)
+                                break;
+                        continue;
+                }
+                bool stop = false;
+                for (long off = 0; off < n && !stop;) {
+                        const struct linux_dirent64 *de = (const struct linux_dirent64 *) (buf + off);
+                        off += de->d_reclen;
+                        uint64_t here = pos;
+                        pos = (uint64_t) de->d_off;
+                        if (wrapped && start != 0 && here >= start) {
+                                stop = true; /* came round to where this slice began */
+                                break;
+                        }
+                        cursor = pos;
+                        if (!record_file_name_is_plausible(de->d_name) || record_name_loaded(l, de->d_name))
+                                continue;
+                        examined++;
+                        struct record rec;
+                        if (read_record(l, cfd, de->d_name, false, &rec) == 0) {
+                                if (record_is_stale(l, &rec)) {
+                                        if (add_loaded(l, &rec) < 0)
+                                                return -ENOMEM;
+                                } else
+                                        record_free(&rec);
+                        }
+                        if (examined >= MEMGUARD_PRUNE_SLICE)
+                                stop = true;
+                }
+                if (stop)
+                        break;
+        }
+        /* the whole directory was seen: the next slice starts at its head */
+        prune_cursor_write(l, examined < MEMGUARD_PRUNE_SLICE ? 0 : cursor);
+        return 0;
+}
+
+/* ---- node files -------------------------------------------------------- */
 
 struct lentry *ledger_entry_find(struct ledger *l, const char *path) {
         for (size_t i = 0; i < l->n_entries; i++)
@@ -399,10 +630,14 @@ struct lentry *ledger_entry_find(struct ledger *l, const char *path) {
 }
 
 struct lentry *ledger_entry_add(struct ledger *l, const char *path) {
-        struct lentry *ne = realloc(l->entries, (l->n_entries + 1) * sizeof *ne);
-        if (!ne)
-                return NULL;
-        l->entries = ne;
+        if (l->n_entries == l->cap_entries) {
+                size_t ncap = l->cap_entries ? l->cap_entries * 2 : 16;
+                struct lentry *ne = realloc(l->entries, ncap * sizeof *ne);
+                if (!ne)
+                        return NULL;
+                l->entries = ne;
+                l->cap_entries = ncap;
+        }
         struct lentry *e = &l->entries[l->n_entries];
         *e = (struct lentry) {0};
         e->path = strdup(path);
@@ -412,104 +647,416 @@ struct lentry *ledger_entry_add(struct ledger *l, const char *path) {
         return e;
 }
 
-static int load_ledger(struct ledger *l) {
-        _cleanup_free_ char *buf = NULL;
-        size_t len;
-        int r = read_file_at(l->dirfd, "ledger.json", MEMGUARD_MAX_RECORD_BYTES * 16, &buf, &len);
-        if (r == -ENOENT)
-                return 0;
-        struct mg_error e = {0};
-        _cleanup_json_ struct json_node *root = NULL;
-        if (r == 0)
-                r = json_parse(buf, len, &(const struct json_parse_opts) { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .arena = true }, &root, &e);
-        else
-                mg_error_set(&e, r, "%s", strerror(-r));
-        if (r == 0 && root->type != JSON_OBJECT)
-                r = mg_error_set(&e, -EINVAL, "not an object");
-        if (r == 0) {
-                /* what is on disk: save_ledger writes only a change */
-                free(l->saved);
-                l->saved_len = len;
-                l->saved = TAKE_PTR(buf);
-        }
+/* Fills e from a node file's text: -EINVAL when it is corrupt. */
+static int lentry_from_file(struct ledger *l, struct lentry *e, const char *name, char *buf, size_t len) {
+        struct node_file nf;
+        struct mg_error err = {0};
+        int r = node_file_parse(buf, len, name, &nf, &err);
         if (r < 0) {
-                /* The originals are lost with it: say so loudly. Values the
-                 * hook raised stay raised until an operator looks. */
-                outcome_error(l->out, "ledger.json is corrupt (%s): moved aside; original values it held are unknown", e.msg);
+                outcome_error(l->out, "node file nodes/%s is corrupt (%s): moved aside; the original values it held are unknown", name, err.msg);
+                move_aside(l, "nodes", name);
                 l->loaded_ledger_corrupt = true;
-                move_aside(l, NULL, "ledger.json");
-                return 0;
+                l->force_full = true;
+                return r;
         }
-        const struct json_node *cg = json_get(root, "cgroups");
-        if (cg && cg->type == JSON_OBJECT) {
-                for (size_t i = 0; i < cg->n; i++) {
-                        char path[1024];
-                        copy_str(path, sizeof path, cg->keys[i]);
-                        if (cgroup_path_normalize(path) < 0 || STREQ(path, "/"))
-                                continue;
-                        struct lentry *en = ledger_entry_add(l, path);
-                        if (!en)
-                                return -ENOMEM;
-                        for (int v = 0; v < LV_N; v++)
-                                held_value_json_parse(json_get(cg->items[i], plan_value_file[v]), &en->v[v]);
-                }
-        }
-        held_value_json_parse(json_get(root, "vm.swappiness"), &l->swappiness);
+        memcpy(e->v, nf.held, sizeof e->v);
+        e->n_claims = nf.n_claims;
+        memcpy(e->below, nf.below, sizeof e->below);
+        for (size_t k = 0; k < e->n_own; k++)
+                free(e->own[k].record);
+        free(e->own);
+        e->own = TAKE_PTR(nf.own);
+        e->n_own = nf.n_own;
+        nf.n_own = 0;
+        node_file_free(&nf);
+        free(e->saved);
+        e->saved = buf;
+        e->saved_len = len;
         return 0;
 }
 
-int ledger_save(struct ledger *l) {
-        _cleanup_(strbuf_free) struct strbuf sb = {0};
-        strbuf_puts(&sb, "{\"version\":1,\"cgroups\":{");
-        unsigned n = 0;
-        for (size_t i = 0; i < l->n_entries; i++) {
-                const struct lentry *e = &l->entries[i];
-                if (!e->v[LV_MIN].managed && !e->v[LV_LOW].managed)
-                        continue;
-                strbuf_puts(&sb, n++ ? ",\n" : "\n");
-                strbuf_json_string(&sb, e->path);
-                strbuf_puts(&sb, ":{");
-                bool first = true;
-                for (int v = 0; v < LV_N; v++) {
-                        if (!e->v[v].managed)
-                                continue;
-                        if (!first)
-                                strbuf_puts(&sb, ",");
-                        first = false;
-                        held_value_json_format(&sb, plan_value_file[v], &e->v[v]);
-                }
-                strbuf_puts(&sb, "}");
-        }
-        strbuf_puts(&sb, "}");
-        if (l->swappiness.managed) {
-                strbuf_puts(&sb, ",\n");
-                held_value_json_format(&sb, "vm.swappiness", &l->swappiness);
-        }
-        strbuf_puts(&sb, "}\n");
-        if (sb.oom)
-                return -ENOMEM;
-        /* Unchanged (a run that changes no claim, or the final save after
-         * the intent save): no write, no fsync. */
-        if (l->saved && l->saved_len == sb.len && memcmp(l->saved, sb.buf, sb.len) == 0)
+int ledger_entry_load(struct ledger *l, const char *path, struct lentry **ret) {
+        assert(l);
+        assert(path);
+        assert(ret);
+        struct lentry *e = ledger_entry_find(l, path);
+        if (e) {
+                *ret = e;
                 return 0;
-        int r = write_file_atomic_at(l->dirfd, "ledger.json", sb.buf, sb.len, 0600);
-        free(l->saved);
-        l->saved = NULL;
-        if (r == 0) {
-                l->saved_len = sb.len;
-                l->saved = TAKE_PTR(sb.buf);
-                sb.len = sb.cap = 0;
         }
+        char name[NODE_FILE_NAME_SIZE], rel[NODE_FILE_NAME_SIZE + 8];
+        node_file_name(path, name);
+        snprintf(rel, sizeof rel, "nodes/%s", name);
+        char *buf = NULL;
+        size_t len = 0;
+        int r = l->dirfd >= 0 ? read_file_at(l->dirfd, rel, MEMGUARD_MAX_RECORD_BYTES, &buf, &len) : -ENOENT;
+        if (r < 0 && r != -ENOENT) {
+                outcome_error(l->out, "node file %s of %s: %s", rel, path, strerror(-r));
+                l->force_full = true;
+                return -EUCLEAN;
+        }
+        e = ledger_entry_add(l, path);
+        if (!e) {
+                free(buf);
+                return -ENOMEM;
+        }
+        if (r == 0 && lentry_from_file(l, e, name, buf, len) < 0) {
+                free(buf);
+                return -EUCLEAN;
+        }
+        *ret = e;
+        return 0;
+}
+
+/* Every node file not read yet. */
+static int load_nodes(struct ledger *l) {
+        _cleanup_close_ int nfd = openat(l->dirfd, "nodes", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (nfd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        int dfd = dup(nfd);
+        if (dfd < 0)
+                return -errno;
+        DIR *d = fdopendir(dfd);
+        if (!d) {
+                close(dfd);
+                return -errno;
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                size_t nl = strlen(de->d_name);
+                if (nl != NODE_FILE_NAME_SIZE - 1 || strcmp(de->d_name + nl - 5, ".json") != 0)
+                        continue;
+                char *buf = NULL;
+                size_t len;
+                int r = read_file_at(nfd, de->d_name, MEMGUARD_MAX_RECORD_BYTES, &buf, &len);
+                if (r < 0)
+                        continue;
+                /* The path inside says which entry it is. */
+                struct node_file nf;
+                struct mg_error err = {0};
+                if (node_file_parse(buf, len, de->d_name, &nf, &err) < 0) {
+                        (void) lentry_from_file(l, &(struct lentry) {0}, de->d_name, buf, len);
+                        free(buf);
+                        continue;
+                }
+                struct lentry *e = ledger_entry_find(l, nf.path);
+                if (!e && !(e = ledger_entry_add(l, nf.path))) {
+                        node_file_free(&nf);
+                        free(buf);
+                        closedir(d);
+                        return -ENOMEM;
+                }
+                node_file_free(&nf);
+                if (lentry_from_file(l, e, de->d_name, buf, len) < 0)
+                        free(buf);
+        }
+        closedir(d);
+        return 0;
+}
+
+/* ---- ledger.json ------------------------------------------------------- */
+
+struct ledger_file {
+        int version;
+        bool clean;
+        struct json_node *root;
+};
+
+/* A v1 ledger.json held every cgroup's values: read them once, the
+ * full pass writes them out as node files. */
+static int load_v1_cgroups(struct ledger *l, const struct json_node *root) {
+        const struct json_node *cg = json_get(root, "cgroups");
+        if (!cg || cg->type != JSON_OBJECT)
+                return 0;
+        for (size_t i = 0; i < cg->n; i++) {
+                char path[1024];
+                copy_str(path, sizeof path, cg->keys[i]);
+                if (cgroup_path_normalize(path) < 0 || STREQ(path, "/"))
+                        continue;
+                struct lentry *en = ledger_entry_find(l, path);
+                if (!en && !(en = ledger_entry_add(l, path)))
+                        return -ENOMEM;
+                for (int v = 0; v < LV_N; v++)
+                        held_value_json_parse(json_get(cg->items[i], plan_value_file[v]), &en->v[v]);
+        }
+        return 0;
+}
+
+/* The builds' claims on vm.swappiness whose records this run does not
+ * read: stand-ins that plan_swappiness counts and nothing writes. */
+static int add_swappiness_stubs(struct ledger *l, const struct json_node *claims) {
+        if (!claims || claims->type != JSON_ARRAY)
+                return 0;
+        for (size_t i = 0; i < claims->n && i < 4096; i++) {
+                const struct json_node *c = claims->items[i];
+                const char *id;
+                int64_t value;
+                uint64_t expires = 0;
+                if (c->type != JSON_OBJECT || json_get_string(c, "id", &id, NULL) < 0 || !container_id_is_valid(id) ||
+                    json_get_i64(c, "value", &value, NULL) < 0 || value < 0 || value > 200)
+                        continue;
+                (void) json_get_u64(c, "expires_usec", &expires, NULL);
+                bool have = false;
+                for (size_t k = 0; k < l->n_recs && !have; k++)
+                        have = STREQ(l->recs[k].id, id);
+                if (have)
+                        continue;
+                if (grow_recs(l) < 0)
+                        return -ENOMEM;
+                struct record *r = &l->recs[l->n_recs];
+                *r = (struct record) { .swappiness = (int) value, .swappiness_expires_usec = expires, .build = true, .stub = true };
+                copy_str(r->id, sizeof r->id, id);
+                l->rec_state[l->n_recs++] = REC_KEEP;
+        }
+        return 0;
+}
+
+/* The environment is read only for a fixture host (--sysroot): on a real
+ * one, behaviour never depends on it (Podman runs poststop hooks with an
+ * empty environment). */
+static uint64_t full_pass_interval(const struct ledger *l) {
+        const char *e = l->sysroot && l->sysroot[0] ? getenv("MEMGUARD_PRUNE_FULL_AFTER_USEC") : NULL;
+        char *end;
+        if (e && *e) {
+                unsigned long long v = strtoull(e, &end, 10);
+                if (*end == '\0')
+                        return (uint64_t) v;
+        }
+        return MEMGUARD_FULL_PASS_USEC;
+}
+
+int ledger_load_rest(struct ledger *l, const char *why) {
+        assert(l);
+        if (l->full)
+                return 0;
+        if (why)
+                outcome_skip(l->out, "state: %s: reading every record (a full pass)", why);
+        /* The stand-ins go: every record is read now. */
+        size_t k = 0;
+        for (size_t i = 0; i < l->n_recs; i++) {
+                if (l->recs[i].stub) {
+                        record_free(&l->recs[i]);
+                        continue;
+                }
+                l->recs[k] = l->recs[i];
+                l->rec_state[k++] = l->rec_state[i];
+        }
+        l->n_recs = k;
+        l->full = true;
+        l->totals = (struct ledger_totals) {0};
+        int r = load_records(l);
+        if (r == 0)
+                r = load_nodes(l);
         return r;
 }
 
 int ledger_load(struct ledger *l) {
         if (l->dirfd < 0)
                 return 0;
-        int r = load_records(l);
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0;
+        _cleanup_json_ struct json_node *root = NULL;
+        const char *why = NULL;
+        int r = read_file_at(l->dirfd, "ledger.json", MEMGUARD_MAX_RECORD_BYTES * 16, &buf, &len);
+        if (r == -ENOENT)
+                why = "no ledger.json";
+        else {
+                struct mg_error e = {0};
+                if (r == 0)
+                        r = json_parse(buf, len, &(const struct json_parse_opts) { .max_depth = MEMGUARD_MAX_JSON_DEPTH, .arena = true }, &root, &e);
+                else
+                        mg_error_set(&e, r, "%s", strerror(-r));
+                if (r == 0 && root->type != JSON_OBJECT)
+                        r = mg_error_set(&e, -EINVAL, "not an object");
+                if (r < 0) {
+                        outcome_error(l->out, "ledger.json is corrupt (%s): moved aside; the node files still hold the original values", e.msg);
+                        l->loaded_ledger_corrupt = true;
+                        move_aside(l, NULL, "ledger.json");
+                        json_free(root);
+                        root = NULL;
+                        why = "ledger.json was corrupt";
+                } else {
+                        /* what is on disk: ledger_save writes only a change */
+                        l->saved_len = len;
+                        l->saved = TAKE_PTR(buf);
+                }
+        }
+        int64_t version = 0;
+        bool clean = false;
+        if (root) {
+                (void) json_get_i64(root, "version", &version, NULL);
+                (void) json_get_bool(root, "clean", &clean, NULL);
+                held_value_json_parse(json_get(root, "vm.swappiness"), &l->swappiness);
+                if (version < 2) {
+                        r = load_v1_cgroups(l, root);
+                        if (r < 0)
+                                return r;
+                        why = "ledger.json of an older version";
+                } else if (!clean)
+                        why = "the last run that changed the state did not finish";
+                l->clean_on_disk = version >= 2 && clean;
+                const struct json_node *t = json_get(root, "totals");
+                if (t && t->type == JSON_OBJECT) {
+                        (void) json_get_u64(t, "records", &l->totals.records, NULL);
+                        (void) json_get_u64(t, "protected", &l->totals.protected_, NULL);
+                        (void) json_get_u64(t, "held_min", &l->totals.held_min, NULL);
+                        (void) json_get_u64(t, "held_low", &l->totals.held_low, NULL);
+                        (void) json_get_u64(t, "builds", &l->totals.builds, NULL);
+                        (void) json_get_u64(t, "clamped", &l->totals.clamped, NULL);
+                } else if (!why)
+                        why = "ledger.json has no totals";
+                (void) json_get_u64(root, "full_pass_usec", &l->full_pass_usec, NULL);
+        }
+        uint64_t now = now_usec_monotonic();
+        bool due = now < l->full_pass_usec || now - l->full_pass_usec >= full_pass_interval(l);
+        /* Clamped containers are topped up oldest first when room frees:
+         * every record is needed to find the oldest. */
+        bool full = why || l->force_full || l->dry_run || due || l->totals.clamped > 0;
+        if (full) {
+                if (why && !l->dry_run && root)
+                        outcome_skip(l->out, "state: %s: reading every record (a full pass)", why);
+                l->full = true;
+                l->totals = (struct ledger_totals) {0};
+                r = load_records(l);
+                if (r == 0)
+                        r = load_nodes(l);
+                return r;
+        }
+        if (l->full_record_id && (r = load_record_of(l, l->full_record_id, true)) < 0)
+                return r;
+        if (l->start_record_id && (r = load_record_of(l, l->start_record_id, false)) < 0)
+                return r;
+        if ((r = load_slice(l)) < 0)
+                return r;
+        if ((r = add_swappiness_stubs(l, json_get(root, "swappiness_claims"))) < 0)
+                return r;
+        if (l->force_full)
+                return ledger_load_rest(l, "the totals do not add up");
+        return 0;
+}
+
+/* ---- saving ------------------------------------------------------------ */
+
+static int ledger_json_format(struct ledger *l, bool clean, struct strbuf *sb) {
+        struct ledger_totals t;
+        ledger_totals_now(l, &t);
+        strbuf_printf(sb, "{\"version\":2,\"clean\":%s", clean ? "true" : "false");
+        if (l->swappiness.managed) {
+                strbuf_puts(sb, ",\n");
+                held_value_json_format(sb, "vm.swappiness", &l->swappiness);
+        }
+        strbuf_puts(sb, ",\n\"swappiness_claims\":[");
+        unsigned n = 0;
+        for (size_t i = 0; i < l->n_recs; i++) {
+                const struct record *r = &l->recs[i];
+                if (l->rec_state[i] == REC_REMOVED || r->swappiness < 0)
+                        continue;
+                strbuf_puts(sb, n++ ? ",{\"id\":" : "{\"id\":");
+                strbuf_json_string(sb, r->id);
+                strbuf_printf(sb, ",\"value\":%d,\"expires_usec\":%" PRIu64 "}", r->swappiness, r->swappiness_expires_usec);
+        }
+        strbuf_printf(sb,
+                      "],\n\"totals\":{\"records\":%" PRIu64 ",\"protected\":%" PRIu64 ",\"held_min\":%" PRIu64 ",\"held_low\":%" PRIu64
+                      ",\"builds\":%" PRIu64 ",\"clamped\":%" PRIu64 "},\n\"full_pass_usec\":%" PRIu64 "}\n",
+                      t.records, t.protected_, t.held_min, t.held_low, t.builds, t.clamped, l->full_pass_usec);
+        return sb->oom ? -ENOMEM : 0;
+}
+
+static int ledger_json_write(struct ledger *l, bool clean) {
+        _cleanup_(strbuf_free) struct strbuf sb = {0};
+        int r = ledger_json_format(l, clean, &sb);
         if (r < 0)
                 return r;
-        return load_ledger(l);
+        /* Unchanged (a run that changes nothing): no write, no fsync. */
+        if (l->saved && l->saved_len == sb.len && memcmp(l->saved, sb.buf, sb.len) == 0)
+                return 0;
+        r = write_file_atomic_at(l->dirfd, "ledger.json", sb.buf, sb.len, 0600);
+        free(l->saved);
+        l->saved = NULL;
+        if (r == 0) {
+                l->saved_len = sb.len;
+                l->saved = TAKE_PTR(sb.buf);
+                sb.len = sb.cap = 0;
+                l->clean_on_disk = clean;
+        }
+        return r;
+}
+
+int ledger_mark_unclean(struct ledger *l) {
+        assert(l);
+        if (l->dry_run || !l->clean_on_disk)
+                return 0;
+        return ledger_json_write(l, false);
+}
+
+static bool lentry_needed(const struct lentry *e) { return e->v[LV_MIN].managed || e->v[LV_LOW].managed || e->n_claims > 0; }
+
+static int save_node(struct ledger *l, struct lentry *e) {
+        char name[NODE_FILE_NAME_SIZE], rel[NODE_FILE_NAME_SIZE + 8];
+        node_file_name(e->path, name);
+        snprintf(rel, sizeof rel, "nodes/%s", name);
+        if (!lentry_needed(e)) {
+                if (!e->saved)
+                        return 0;
+                int r = ledger_mark_unclean(l);
+                if (r < 0)
+                        return r;
+                if (unlinkat(l->dirfd, rel, 0) < 0 && errno != ENOENT)
+                        return -errno;
+                free(e->saved);
+                e->saved = NULL;
+                e->saved_len = 0;
+                return 0;
+        }
+        struct node_file nf = { .path = e->path, .n_claims = e->n_claims, .own = e->own, .n_own = e->n_own };
+        memcpy(nf.held, e->v, sizeof nf.held);
+        memcpy(nf.below, e->below, sizeof nf.below);
+        _cleanup_(strbuf_free) struct strbuf sb = {0};
+        struct mg_error err = {0};
+        int r = node_file_format(&nf, &sb, &err);
+        if (r < 0)
+                return r;
+        if (e->saved && e->saved_len == sb.len && memcmp(e->saved, sb.buf, sb.len) == 0)
+                return 0;
+        r = ledger_mark_unclean(l);
+        if (r < 0)
+                return r;
+        r = write_file_atomic_at(l->dirfd, rel, sb.buf, sb.len, 0600);
+        free(e->saved);
+        e->saved = NULL;
+        e->saved_len = 0;
+        if (r == 0) {
+                e->saved_len = sb.len;
+                e->saved = TAKE_PTR(sb.buf);
+                sb.len = sb.cap = 0;
+        }
+        return r;
+}
+
+int ledger_save(struct ledger *l, bool final) {
+        assert(l);
+        int r = 0;
+        for (size_t i = 0; i < l->n_entries; i++) {
+                int k = save_node(l, &l->entries[i]);
+                if (k < 0 && r == 0)
+                        r = k;
+        }
+        if (r < 0)
+                return r;
+        if (final && l->full)
+                l->full_pass_usec = now_usec_monotonic();
+        /* Not final: the intents (vm.swappiness) are saved with the state
+         * marked unclean, only when something changed. */
+        if (!final) {
+                _cleanup_(strbuf_free) struct strbuf sb = {0};
+                r = ledger_json_format(l, true, &sb);
+                if (r < 0)
+                        return r;
+                if (l->clean_on_disk && l->saved && l->saved_len == sb.len && memcmp(l->saved, sb.buf, sb.len) == 0)
+                        return 0;
+                return ledger_json_write(l, false);
+        }
+        return ledger_json_write(l, true);
 }
 
 /* ---- liveness --------------------------------------------------------- */
@@ -557,7 +1104,7 @@ static bool record_is_stale(struct ledger *l, const struct record *rec) {
 
 void ledger_prune_stale(struct ledger *l) {
         for (size_t i = 0; i < l->n_recs; i++) {
-                if (l->rec_state[i] != REC_KEEP)
+                if (l->rec_state[i] != REC_KEEP || l->recs[i].stub)
                         continue;
                 if (!record_is_stale(l, &l->recs[i]))
                         continue;
@@ -569,7 +1116,7 @@ void ledger_prune_stale(struct ledger *l) {
 
 struct record *ledger_find(struct ledger *l, const char *id) {
         for (size_t i = 0; i < l->n_recs; i++)
-                if (l->rec_state[i] != REC_REMOVED && STREQ(l->recs[i].id, id))
+                if (l->rec_state[i] != REC_REMOVED && !l->recs[i].stub && STREQ(l->recs[i].id, id))
                         return &l->recs[i];
         return NULL;
 }
@@ -578,7 +1125,10 @@ int ledger_add(struct ledger *l, struct record *rec) {
         for (size_t i = 0; i < l->n_recs; i++)
                 if (STREQ(l->recs[i].id, rec->id)) {
                         /* A second start of the same id (createRuntime after
-                         * prestart, a restart): the newer record wins. */
+                         * prestart, a restart): the newer record wins. The
+                         * chain of the one it replaces is planned too. */
+                        if (l->recs[i].on_disk && l->recs[i].protect && !STREQ(l->recs[i].cgroup, rec->cgroup))
+                                snprintf(l->replaced_cgroup, sizeof l->replaced_cgroup, "%s", l->recs[i].cgroup);
                         record_free(&l->recs[i]);
                         l->recs[i] = *rec;
                         l->rec_state[i] = REC_NEW;
@@ -595,7 +1145,7 @@ int ledger_add(struct ledger *l, struct record *rec) {
 
 int ledger_remove(struct ledger *l, const char *id) {
         for (size_t i = 0; i < l->n_recs; i++)
-                if (l->rec_state[i] != REC_REMOVED && STREQ(l->recs[i].id, id)) {
+                if (l->rec_state[i] != REC_REMOVED && !l->recs[i].stub && STREQ(l->recs[i].id, id)) {
                         l->rec_state[i] = REC_REMOVED;
                         return 0;
                 }
@@ -635,12 +1185,17 @@ int ledger_save_record(struct ledger *l, size_t i) {
         if (r < 0)
                 return r;
         snprintf(name, sizeof name, "containers/%s", file);
+        assert(!l->recs[i].stub);
         _cleanup_(strbuf_free) struct strbuf sb = {0};
         r = record_format(&l->recs[i], &sb);
         if (r == 0)
-                r = write_file_atomic_at(l->dirfd, name, sb.buf, sb.len, 0600);
+                r = ledger_mark_unclean(l);
         if (r == 0)
+                r = write_file_atomic_at(l->dirfd, name, sb.buf, sb.len, 0600);
+        if (r == 0) {
                 l->rec_state[i] = REC_KEEP;
+                l->recs[i].on_disk = true;
+        }
         return r;
 }
 
@@ -650,8 +1205,11 @@ void ledger_unlink_record(struct ledger *l, size_t i) {
         if (record_file_name(l->recs[i].id, file, sizeof file) < 0)
                 return;
         snprintf(name, sizeof name, "containers/%s", file);
+        if (l->recs[i].stub || ledger_mark_unclean(l) < 0)
+                return;
         if (unlinkat(l->dirfd, name, 0) < 0 && errno != ENOENT)
                 outcome_error(l->out, "remove record %s: %m", name);
+        l->recs[i].on_disk = false;
         sample_unlink_at(l->dirfd, l->recs[i].id);
 }
 

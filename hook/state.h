@@ -9,13 +9,22 @@
  *   containers/<id>.json  one record per managed container: its claims (an
  *                         id too long for a file name is stored under
  *                         "~<sha-256 of the id>.json", the id inside)
- *   ledger.json           per shared value (a cgroup's memory.min/low,
- *                         vm.swappiness): the original value, what the hook
- *                         last wrote, and whether someone else changed it since
+ *   nodes/<hash>.json     one per cgroup the hook holds a value of or plans
+ *                         for (nodefile.h): the original value, what the hook
+ *                         last wrote, whether someone else changed it since,
+ *                         and what the claims at or below it add up to
+ *   ledger.json           the host-wide part: "clean" (false while a run
+ *                         changes the state), vm.swappiness's held value and
+ *                         the builds' claims on it, totals for the gauges,
+ *                         when the last full pass ran
+ *   prune-cursor          where the next run's pruning slice starts
  *
- * Nothing is stored that can be derived: the value every shared setting
- * should have is recomputed from the live records, so a run that was
- * killed half-way is healed by the next one. */
+ * A run reads only what its own container changes: its record and the
+ * node files of its chain; the other containers enter the plan as what
+ * the node files say they add up to. Everything in the node files and
+ * totals can be derived from the records: a run that finds "clean" false
+ * (a run was killed half-way), a sum that does not add up or a file
+ * missing reads every record and node and rewrites them (a full pass). */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -23,6 +32,7 @@
 #include "cgroup.h"
 #include "outcome.h"
 #include "plan.h"
+#include "nodefile.h"
 
 #define LEDGER_NO_SWAPPINESS PLAN_NO_SWAPPINESS
 
@@ -75,6 +85,11 @@ struct record {
         bool applied[LV_N];
         uint64_t swappiness_expires_usec; /* CLOCK_MONOTONIC, 0 = never */
         char *extra_json;         /* an object modules keep for poststop (vmstat) */
+        bool stub;                /* only a build's vm.swappiness claim, from
+                                   * ledger.json: its record was not read */
+        bool on_disk;             /* read from containers/ in this run */
+        bool in_nodes;            /* the node files count its claim (as
+                                   * read, or as this run's plan left them) */
         char *policies_json;      /* array of matched policy names */
 };
 void record_free(struct record *r);
@@ -82,6 +97,21 @@ void record_free(struct record *r);
 struct lentry {
         char *path;
         struct held_value v[LV_N];
+        /* What its node file says of the claims at or below it (nodefile.h),
+         * as the last plan that touched the node decided. */
+        uint64_t n_claims;
+        uint64_t below[LV_N];
+        struct node_own *own;
+        size_t n_own;
+        bool planned;    /* this run's plan covered it: the fields above are current */
+        char *saved;     /* the node file as on disk, NULL when none */
+        size_t saved_len;
+};
+
+/* What the records not read in this run add up to (ledger.json's
+ * "totals"): the gauges and the last-build check need no record. */
+struct ledger_totals {
+        uint64_t records, protected_, held_min, held_low, builds, clamped;
 };
 
 enum rec_state { REC_KEEP, REC_NEW, REC_REMOVED, REC_DIRTY /* kept, rewritten */ };
@@ -100,7 +130,7 @@ struct ledger {
         size_t n_recs, cap_recs;
 
         struct lentry *entries;
-        size_t n_entries;
+        size_t n_entries, cap_entries;
         struct held_value swappiness;
 
         char *saved;            /* ledger.json as on disk (loaded or last written) */
@@ -114,6 +144,15 @@ struct ledger {
          * poststop of that container reports them); every other record is
          * read for its claims only. NULL: none. */
         const char *full_record_id;
+        /* The container this run starts: its record, if one exists, is
+         * read (a second start of the same id replaces it). */
+        const char *start_record_id;
+        bool full;              /* every record and node file is read */
+        bool force_full;        /* read everything whatever ledger.json says */
+        bool clean_on_disk;     /* ledger.json on disk says "clean" */
+        struct ledger_totals totals; /* of the records not read (0 when full) */
+        uint64_t full_pass_usec;     /* CLOCK_MONOTONIC of the last full pass */
+        char replaced_cgroup[1024];  /* the cgroup of a record a start replaced */
 };
 
 /* Opens (creating) the state dir and takes the lock; with dry_run only reads
@@ -125,9 +164,24 @@ int ledger_open(struct ledger *l, const char *state_dir, const char *sysroot, co
                 uint64_t deadline_usec, struct mg_error *err);
 void ledger_close(struct ledger *l);
 
-/* Loads every record and ledger.json. Corrupt files are reported to the
- * outcome and moved aside; never fatal. */
+/* A full pass runs at least this often (MEMGUARD_PRUNE_FULL_AFTER_USEC in
+ * the environment replaces it for tests): the bound on how long a stale
+ * record the pruning slice has not reached yet keeps what it held. */
+#define MEMGUARD_FULL_PASS_USEC (10ull * 60u * 1000000u)
+/* Records a run checks for staleness, round-robin, between full passes. */
+#define MEMGUARD_PRUNE_SLICE 4u
+
+/* Loads ledger.json, then either every record and node file (a full
+ * pass: the state was not left clean, it is due, or force_full), or only
+ * the records this run changes (full_record_id, start_record_id, the
+ * pruning slice) and the builds' swappiness claims. Corrupt files are
+ * reported to the outcome and moved aside; never fatal. */
 int ledger_load(struct ledger *l);
+/* Turns an incremental run into a full pass (the state does not add up):
+ * reads the records and node files not read yet. Nothing was written. */
+int ledger_load_rest(struct ledger *l, const char *why);
+/* The totals of every live record (what ledger.json's "totals" will say). */
+void ledger_totals_now(const struct ledger *l, struct ledger_totals *ret);
 
 /* A record is stale when its cgroup directory no longer exists and its
  * process is gone (no /proc/<pid>, or another start time). Stale records are
@@ -143,8 +197,16 @@ int ledger_remove(struct ledger *l, const char *id);
 /* For apply.c: the entry of a cgroup (NULL when none / out of memory). */
 struct lentry *ledger_entry_find(struct ledger *l, const char *path);
 struct lentry *ledger_entry_add(struct ledger *l, const char *path);
-/* Writes ledger.json (only when it changed). */
-int ledger_save(struct ledger *l);
+/* The entry of a cgroup, its node file read when the run has not yet:
+ * 0, -ENOMEM, or -EUCLEAN when the node file cannot be read or is corrupt
+ * (reported; the run must become a full pass). */
+int ledger_entry_load(struct ledger *l, const char *path, struct lentry **ret);
+/* Writes ledger.json with "clean": false before the first change of a run
+ * (a record, a node file): a run killed after it is healed by a full pass. */
+int ledger_mark_unclean(struct ledger *l);
+/* Writes the node files that changed, removes those no claim needs, then
+ * ledger.json: clean only when final (the run's writes are all done). */
+int ledger_save(struct ledger *l, bool final);
 /* Writes the record (NEW or DIRTY) of recs[i]; unlinks a REMOVED one. */
 int ledger_save_record(struct ledger *l, size_t i);
 void ledger_unlink_record(struct ledger *l, size_t i);

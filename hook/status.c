@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "evidence.h"
 #include "metrics.h"
+#include "nodefile.h"
 #include "state.h"
 #include "util.h"
 
@@ -77,6 +78,91 @@ static uint64_t u64_of(const struct json_node *rec, const char *key) {
         return v;
 }
 
+static struct json_node *read_json_at(int dirfd, const char *path, size_t max);
+
+/* The node file of a cgroup (nodefile.h), NULL when the hook keeps none. */
+static struct json_node *node_read(const struct status_ctx *c, const char *path) {
+        char name[NODE_FILE_NAME_SIZE], rel[NODE_FILE_NAME_SIZE + 8];
+        node_file_name(path, name);
+        snprintf(rel, sizeof rel, "nodes/%s", name);
+        return c->state_fd >= 0 ? read_json_at(c->state_fd, rel, MEMGUARD_MAX_RECORD_BYTES) : NULL;
+}
+
+static bool node_is_held(const struct status_ctx *c, const char *path) {
+        const struct json_node *cgs = c->ledger ? json_get(c->ledger, "cgroups") : NULL;
+        if (cgs && json_get(cgs, path))
+                return true; /* a state dir of an older version */
+        struct json_node *n = node_read(c, path);
+        bool held = n && (json_get(n, "memory.min") || json_get(n, "memory.low"));
+        json_free(n);
+        return held;
+}
+
+static void shared_value(struct status_ctx *c, const char *path, const char *file, const struct json_node *e, unsigned *n) {
+        const char *orig = str_of(e, "orig"), *set = str_of(e, "set");
+        bool foreign = false;
+        (void) json_get_bool(e, "foreign", &foreign, NULL);
+        strbuf_puts(&c->js, (*n)++ ? ",{\"target\":" : "{\"target\":");
+        strbuf_json_string(&c->js, path);
+        strbuf_puts(&c->js, ",\"file\":");
+        strbuf_json_string(&c->js, file);
+        strbuf_puts(&c->js, ",\"orig\":");
+        strbuf_json_string(&c->js, orig);
+        strbuf_puts(&c->js, ",\"set\":");
+        strbuf_json_string(&c->js, set);
+        strbuf_printf(&c->js, ",\"foreign\":%s}", foreign ? "true" : "false");
+        strbuf_printf(&c->text, "  %s %s: %s -> %s%s\n", path, file, orig, set, foreign ? " (changed by someone else: left alone)" : "");
+}
+
+static int node_cmp(const void *a, const void *b) {
+        const struct json_node *const *x = a, *const *y = b;
+        return strcmp(str_of(*x, "path"), str_of(*y, "path"));
+}
+
+/* Every node file, by path. */
+static void shared_nodes(struct status_ctx *c, unsigned *n) {
+        int dfd = c->state_fd >= 0 ? openat(c->state_fd, "nodes", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+        DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+        if (!d) {
+                if (dfd >= 0)
+                        close(dfd);
+                return;
+        }
+        struct json_node **nodes = NULL;
+        size_t k = 0, cap = 0;
+        struct dirent *de;
+        while ((de = readdir(d)) && k < STATUS_MAX_RECORDS) {
+                if (strlen(de->d_name) != NODE_FILE_NAME_SIZE - 1)
+                        continue;
+                struct json_node *nd = read_json_at(dirfd(d), de->d_name, MEMGUARD_MAX_RECORD_BYTES);
+                if (!nd)
+                        continue;
+                if (k == cap) {
+                        size_t ncap = cap ? cap * 2 : 16;
+                        struct json_node **nn = realloc(nodes, ncap * sizeof *nn);
+                        if (!nn) {
+                                json_free(nd);
+                                break;
+                        }
+                        nodes = nn;
+                        cap = ncap;
+                }
+                nodes[k++] = nd;
+        }
+        closedir(d);
+        if (k > 1)
+                qsort(nodes, k, sizeof *nodes, node_cmp);
+        for (size_t i = 0; i < k; i++) {
+                for (int v = 0; v < LV_N; v++) {
+                        const struct json_node *e = json_get(nodes[i], plan_value_file[v]);
+                        if (e && e->type == JSON_OBJECT)
+                                shared_value(c, str_of(nodes[i], "path"), plan_value_file[v], e, n);
+                }
+                json_free(nodes[i]);
+        }
+        free(nodes);
+}
+
 /* What each ancestor of the leaf holds now (the kernel's memory.min/low)
  * and, when the hook raised it, the value it set. */
 static void ancestors(struct status_ctx *c, const char *cgroup, struct strbuf *js, struct strbuf *text) {
@@ -99,8 +185,7 @@ static void ancestors(struct status_ctx *c, const char *cgroup, struct strbuf *j
                                 have[k] = read_small_at(fd, files[k], b, sizeof b) >= 0 && parse_cgroup_value(b, &v[k]) == 0;
                         }
                 }
-                const struct json_node *cgs = c->ledger ? json_get(c->ledger, "cgroups") : NULL;
-                const struct json_node *entry = cgs ? json_get(cgs, path) : NULL;
+                bool entry = node_is_held(c, path);
                 strbuf_puts(js, first ? "{\"cgroup\":" : ",{\"cgroup\":");
                 first = false;
                 strbuf_json_string(js, path);
@@ -194,25 +279,13 @@ static void shared_values(struct status_ctx *c) {
         strbuf_puts(&c->text, "shared values (original -> set):\n");
         const struct json_node *cgs = c->ledger ? json_get(c->ledger, "cgroups") : NULL;
         unsigned n = 0;
+        /* a state dir of an older version: its ledger.json held them */
         for (size_t i = 0; cgs && cgs->type == JSON_OBJECT && i < cgs->n; i++) {
                 const struct json_node *e = cgs->items[i];
-                for (size_t k = 0; e && e->type == JSON_OBJECT && k < e->n; k++) {
-                        const char *orig = str_of(e->items[k], "orig"), *set = str_of(e->items[k], "set");
-                        bool foreign = false;
-                        (void) json_get_bool(e->items[k], "foreign", &foreign, NULL);
-                        strbuf_puts(&c->js, n++ ? ",{\"target\":" : "{\"target\":");
-                        strbuf_json_string(&c->js, cgs->keys[i]);
-                        strbuf_puts(&c->js, ",\"file\":");
-                        strbuf_json_string(&c->js, e->keys[k]);
-                        strbuf_puts(&c->js, ",\"orig\":");
-                        strbuf_json_string(&c->js, orig);
-                        strbuf_puts(&c->js, ",\"set\":");
-                        strbuf_json_string(&c->js, set);
-                        strbuf_printf(&c->js, ",\"foreign\":%s}", foreign ? "true" : "false");
-                        strbuf_printf(&c->text, "  %s %s: %s -> %s%s\n", cgs->keys[i], e->keys[k], orig, set,
-                                      foreign ? " (changed by someone else: left alone)" : "");
-                }
+                for (size_t k = 0; e && e->type == JSON_OBJECT && k < e->n; k++)
+                        shared_value(c, cgs->keys[i], e->keys[k], e->items[k], &n);
         }
+        shared_nodes(c, &n);
         const struct json_node *sw = c->ledger ? json_get(c->ledger, "vm.swappiness") : NULL;
         if (sw) {
                 strbuf_puts(&c->js, n++ ? ",{\"target\":\"vm.swappiness\",\"orig\":" : "{\"target\":\"vm.swappiness\",\"orig\":");
