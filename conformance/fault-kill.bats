@@ -7,7 +7,7 @@
 load helpers
 
 KILL_BIN="${MEMGUARD_KILL_BIN:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)/build/killpoints/oci-memguard}"
-POINTS="apply-records-saved apply-intent-saved apply-after-write apply-cgroups-written apply-before-final-save apply-before-unlink start-before-buildguard"
+POINTS="apply-records-saved apply-intent-saved apply-after-write apply-cgroups-written apply-before-final-save apply-before-unlink apply-before-clean start-before-buildguard"
 
 setup() {
 	[[ -x "$KILL_BIN" ]] || fail "kill-point build missing: make build/killpoints/oci-memguard"
@@ -61,7 +61,7 @@ assert_healed() {
 
 @test "killed at each step of a stop; poststop run again (or any later run) finishes the give-back" {
 	local p
-	for p in apply-records-saved apply-intent-saved apply-after-write apply-cgroups-written apply-before-final-save apply-before-unlink; do
+	for p in apply-records-saved apply-intent-saved apply-after-write apply-cgroups-written apply-before-final-save apply-before-unlink apply-before-clean; do
 		start_container c1 4001 /ci/c1
 		rm -rf "${CGROOT:?}/ci/c1" "$SYSROOT/proc/4001"
 		state_for c1 none

@@ -8,7 +8,7 @@
 load helpers
 
 KILL_BIN="$(cd "$BATS_TEST_DIRNAME/.." && pwd)/build/killpoints/oci-memguard"
-POINTS=(apply-records-saved apply-intent-saved apply-after-write apply-cgroups-written apply-before-final-save apply-before-unlink start-before-buildguard)
+POINTS=(apply-records-saved apply-intent-saved apply-after-write apply-cgroups-written apply-before-final-save apply-before-unlink apply-before-clean start-before-buildguard)
 
 # bats test_tags=no_asan
 @test "64 hooks at once x N rounds, random order and random kills: the host ends exactly as it began" {

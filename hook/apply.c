@@ -846,6 +846,7 @@ int ledger_apply(struct ledger *l) {
         for (size_t i = 0; i < l->n_recs; i++)
                 if (l->rec_state[i] == REC_REMOVED && l->recs[i].on_disk)
                         ledger_unlink_record(l, i);
+        KILLPOINT("apply-before-clean");
         /* Last: the state is clean again. */
         r = ledger_save(l, true);
         if (r < 0) {
