@@ -725,6 +725,8 @@ static const struct budget_host *budget_host_get(const struct hook_opts *o, cons
         return bh;
 }
 
+static void prune_stale_with_evidence(const struct hook_opts *o, struct ledger *l, struct outcome *out);
+
 /* Tops up, oldest first, the running containers the budget clamped at
  * their start, as far as the room free at the top of the tree allows now
  * (a stop, a pruned record or a larger MemTotal freed it): they were
@@ -736,6 +738,27 @@ static size_t budget_topup_clamped(const struct hook_opts *o, const struct cgrou
                                    struct budget_host *bh, struct budget_usage *ret_added) {
         assert(o && host && l && out && ret_added);
         *ret_added = (struct budget_usage) {0};
+        if (!l->full) {
+                /* The clamped containers' records were not read: read them
+                 * all (a full pass) only when one could grow now. */
+                struct ledger_totals t;
+                ledger_totals_now(l, &t);
+                if (t.clamped == 0)
+                        return 0;
+                budget_host_get(o, &o->host_config, host, bh);
+                if (bh->top_r < 0 && bh->top_r != -E2BIG)
+                        return 0;
+                long pg = sysconf(_SC_PAGESIZE);
+                uint64_t ps = pg > 0 ? (uint64_t) pg : 4096;
+                const struct budget_usage *u = &bh->top.used;
+                bool room_min = u->min < bh->limits.min && bh->limits.min - u->min >= ps;
+                bool room_prot = u->protection < bh->limits.protection && bh->limits.protection - u->protection >= ps;
+                if (!((t.short_min > 0 && room_min && room_prot) || (t.short_protection > 0 && room_prot)))
+                        return 0;
+                if (ledger_load_rest(l, NULL) < 0)
+                        return 0;
+                prune_stale_with_evidence(o, l, out);
+        }
         size_t n = 0;
         for (size_t i = 0; i < l->n_recs; i++) {
                 const struct record *r = &l->recs[i];

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "json.h"
 #include "nodefile.h"
 #include "sha256.h"
@@ -350,13 +351,17 @@ static bool record_is_stale(struct ledger *l, const struct record *rec);
 
 static void record_totals(const struct record *r, struct ledger_totals *ret) {
         bool prot = r->protect && (r->min > 0 || r->low > 0);
+        bool clamped = r->protect && (r->requested_min > r->min || r->requested_low > r->low);
+        uint64_t want = budget_protection_of(r->requested_min, r->requested_low), have = budget_protection_of(r->min, r->low);
         *ret = (struct ledger_totals) {
+                .short_min = clamped && r->requested_min > r->min ? r->requested_min - r->min : 0,
+                .short_protection = clamped && want > have ? want - have : 0,
                 .records = 1,
                 .protected_ = prot,
                 .held_min = prot ? r->min : 0,
                 .held_low = prot ? r->low : 0,
                 .builds = r->build,
-                .clamped = r->protect && (r->requested_min > r->min || r->requested_low > r->low),
+                .clamped = clamped,
         };
 }
 
@@ -368,8 +373,10 @@ static bool totals_take_out(struct ledger_totals *t, const struct record *r) {
         struct ledger_totals c;
         record_totals(r, &c);
         if (t->records < c.records || t->protected_ < c.protected_ || t->held_min < c.held_min || t->held_low < c.held_low ||
-            t->builds < c.builds || t->clamped < c.clamped)
+            t->builds < c.builds || t->clamped < c.clamped || t->short_min < c.short_min || t->short_protection < c.short_protection)
                 return false;
+        t->short_min -= c.short_min;
+        t->short_protection -= c.short_protection;
         t->records -= c.records;
         t->protected_ -= c.protected_;
         t->held_min -= c.held_min;
@@ -394,6 +401,8 @@ void ledger_totals_now(const struct ledger *l, struct ledger_totals *ret) {
                 t.held_low = sat_add_u64(t.held_low, c.held_low);
                 t.builds = sat_add_u64(t.builds, c.builds);
                 t.clamped = sat_add_u64(t.clamped, c.clamped);
+                t.short_min = sat_add_u64(t.short_min, c.short_min);
+                t.short_protection = sat_add_u64(t.short_protection, c.short_protection);
         }
         *ret = t;
 }
@@ -903,15 +912,15 @@ int ledger_load(struct ledger *l) {
                         (void) json_get_u64(t, "held_low", &l->totals.held_low, NULL);
                         (void) json_get_u64(t, "builds", &l->totals.builds, NULL);
                         (void) json_get_u64(t, "clamped", &l->totals.clamped, NULL);
+                        (void) json_get_u64(t, "short_min", &l->totals.short_min, NULL);
+                        (void) json_get_u64(t, "short_protection", &l->totals.short_protection, NULL);
                 } else if (!why)
                         why = "ledger.json has no totals";
                 (void) json_get_u64(root, "full_pass_usec", &l->full_pass_usec, NULL);
         }
         uint64_t now = now_usec_monotonic();
         bool due = now < l->full_pass_usec || now - l->full_pass_usec >= full_pass_interval(l);
-        /* Clamped containers are topped up oldest first when room frees:
-         * every record is needed to find the oldest. */
-        bool full = why || l->force_full || l->dry_run || due || l->totals.clamped > 0;
+        bool full = why || l->force_full || l->dry_run || due;
         if (full) {
                 if (why && !l->dry_run && root)
                         outcome_skip(l->out, "state: %s: reading every record (a full pass)", why);
@@ -957,8 +966,9 @@ static int ledger_json_format(struct ledger *l, bool clean, struct strbuf *sb) {
         }
         strbuf_printf(sb,
                       "],\n\"totals\":{\"records\":%" PRIu64 ",\"protected\":%" PRIu64 ",\"held_min\":%" PRIu64 ",\"held_low\":%" PRIu64
-                      ",\"builds\":%" PRIu64 ",\"clamped\":%" PRIu64 "},\n\"full_pass_usec\":%" PRIu64 "}\n",
-                      t.records, t.protected_, t.held_min, t.held_low, t.builds, t.clamped, l->full_pass_usec);
+                      ",\"builds\":%" PRIu64 ",\"clamped\":%" PRIu64 ",\"short_min\":%" PRIu64 ",\"short_protection\":%" PRIu64
+                      "},\n\"full_pass_usec\":%" PRIu64 "}\n",
+                      t.records, t.protected_, t.held_min, t.held_low, t.builds, t.clamped, t.short_min, t.short_protection, l->full_pass_usec);
         return sb->oom ? -ENOMEM : 0;
 }
 

@@ -112,6 +112,9 @@ struct lentry {
  * "totals"): the gauges and the last-build check need no record. */
 struct ledger_totals {
         uint64_t records, protected_, held_min, held_low, builds, clamped;
+        /* what the clamped containers still wait for: memory.min, and
+         * protection (min or low) as the budget counts it */
+        uint64_t short_min, short_protection;
 };
 
 enum rec_state { REC_KEEP, REC_NEW, REC_REMOVED, REC_DIRTY /* kept, rewritten */ };
