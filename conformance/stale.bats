@@ -74,12 +74,16 @@ kill_containers() { # FIRST LAST
 
 stale_left() { find "$STATE_DIR/containers" -name 'c*.json' | wc -l; }
 
-@test "containers that die while the pruning slice is elsewhere are healed within ceil(N/4) runs" {
+twelve_running_eight_dead() { # c1..c12 under /memguard, c1..c8 then die without poststop
 	policy 50-all.json '{"match": {"cgroups": ["/memguard/*"]}, "memory": {"min": "64M"}}'
 	local i
 	for i in $(seq 1 12); do start_container "c$i" $((5000 + i)) "/memguard/c$i"; done
 	assert_equal "$(cg_value /memguard memory.min)" $((12 * 67108864))
 	kill_containers 1 8
+}
+
+@test "containers that die while the pruning slice is elsewhere are healed within ceil(N/4) runs" {
+	twelve_running_eight_dead
 	maintenance_run 1
 	# one run checks 4 records: at least 4 of the 8 dead are left
 	(( $(stale_left) >= 8 ))
@@ -92,20 +96,14 @@ stale_left() { find "$STATE_DIR/containers" -name 'c*.json' | wc -l; }
 }
 
 @test "a run whose last full pass is older than the bound checks every record" {
-	policy 50-all.json '{"match": {"cgroups": ["/memguard/*"]}, "memory": {"min": "64M"}}'
-	local i
-	for i in $(seq 1 12); do start_container "c$i" $((5000 + i)) "/memguard/c$i"; done
-	kill_containers 1 8
+	twelve_running_eight_dead
 	MEMGUARD_PRUNE_FULL_AFTER_USEC=0 maintenance_run 1
 	assert_equal "$(stale_left)" 4
 	assert_equal "$(cg_value /memguard memory.min)" $((4 * 67108864))
 }
 
 @test "oci-memguard prune checks every record now" {
-	policy 50-all.json '{"match": {"cgroups": ["/memguard/*"]}, "memory": {"min": "64M"}}'
-	local i
-	for i in $(seq 1 12); do start_container "c$i" $((5000 + i)) "/memguard/c$i"; done
-	kill_containers 1 8
+	twelve_running_eight_dead
 	run "$MEMGUARD_BIN" prune --sysroot "$SYSROOT" --no-syslog
 	assert_success
 	assert_equal "$(stale_left)" 4

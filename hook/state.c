@@ -473,19 +473,35 @@ static int add_loaded(struct ledger *l, struct record *rec) {
         return 0;
 }
 
+/* A subdirectory of the state dir, to list (*ret_d) and read from
+ * (*ret_fd). 0 with *ret_d NULL when it does not exist. */
+static int state_subdir_open(struct ledger *l, const char *name, int *ret_fd, DIR **ret_d) {
+        *ret_fd = -1;
+        *ret_d = NULL;
+        int fd = openat(l->dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        int dfd = dup(fd);
+        DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+        if (!d) {
+                int e = errno;
+                if (dfd >= 0)
+                        close(dfd);
+                close(fd);
+                return -e;
+        }
+        *ret_fd = fd;
+        *ret_d = d;
+        return 0;
+}
+
 /* Every record not read yet. */
 static int load_records(struct ledger *l) {
-        _cleanup_close_ int cfd = openat(l->dirfd, "containers", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (cfd < 0)
-                return errno == ENOENT ? 0 : -errno;
-        int dfd = dup(cfd);
-        if (dfd < 0)
-                return -errno;
-        DIR *d = fdopendir(dfd);
-        if (!d) {
-                close(dfd);
-                return -errno;
-        }
+        _cleanup_close_ int cfd = -1;
+        DIR *d;
+        int r = state_subdir_open(l, "containers", &cfd, &d);
+        if (r < 0 || !d)
+                return r;
         char full_name[NAME_MAX + 1] = "";
         if (l->full_record_id && record_file_name(l->full_record_id, full_name, sizeof full_name) < 0)
                 full_name[0] = '\0';
@@ -719,17 +735,11 @@ int ledger_entry_load(struct ledger *l, const char *path, struct lentry **ret) {
 
 /* Every node file not read yet. */
 static int load_nodes(struct ledger *l) {
-        _cleanup_close_ int nfd = openat(l->dirfd, "nodes", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (nfd < 0)
-                return errno == ENOENT ? 0 : -errno;
-        int dfd = dup(nfd);
-        if (dfd < 0)
-                return -errno;
-        DIR *d = fdopendir(dfd);
-        if (!d) {
-                close(dfd);
-                return -errno;
-        }
+        _cleanup_close_ int nfd = -1;
+        DIR *d;
+        int r0 = state_subdir_open(l, "nodes", &nfd, &d);
+        if (r0 < 0 || !d)
+                return r0;
         struct dirent *de;
         while ((de = readdir(d))) {
                 size_t nl = strlen(de->d_name);
@@ -860,8 +870,10 @@ int ledger_load_rest(struct ledger *l, const char *why) {
 }
 
 int ledger_load(struct ledger *l) {
-        if (l->dirfd < 0)
+        if (l->dirfd < 0) {
+                l->full = true; /* a dry run with no state dir: nothing to read */
                 return 0;
+        }
         _cleanup_free_ char *buf = NULL;
         size_t len = 0;
         _cleanup_json_ struct json_node *root = NULL;
