@@ -1148,13 +1148,20 @@ static int stage_poststop(struct hook_opts *o, struct outcome *out) {
                  * for containers no policy matched. */
                 outcome_skip(out, "no record for this container (nothing held, or already given back)");
         }
+        /* rec points into the records, which the top-ups may read in
+         * full (and so move): what is needed of it is taken now. */
+        bool was_build = rec && rec->build;
+        _cleanup_free_ char *snapshot = was_build && rec->extra_json ? strdup(rec->extra_json) : NULL;
+        rec = NULL;
         prune_stale_with_evidence(o, &l, out);
         (void) ledger_apply(&l);
         budget_topup_after_apply(o, &host, &l, out);
         struct ledger_totals totals;
         ledger_totals_now(&l, &totals);
-        bool last_build_left = rec && rec->build && totals.builds == 0;
-        _cleanup_free_ char *snapshot = last_build_left && rec->extra_json ? strdup(rec->extra_json) : NULL;
+        if (totals.builds > 0) { /* not the last build */
+                free(snapshot);
+                snapshot = NULL;
+        }
         metrics_under_lock(o, &l, out, verdict, policies, snapshot != NULL);
         ledger_close(&l);
         if (snapshot) {
