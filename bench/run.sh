@@ -436,7 +436,7 @@ jq -n --slurpfile m "$PARTS/machine.json" \
 	       met_with_hooks: (((cmd($runc; "wrapper").ratio_to_first.median - 1) * 100) <= 3)} else null end),
 	   scale_start_ratio: (if $scale and ([$scale.commands[] | select(.name | test("^start-"))] | length) > 1 then
 	       # the paired ratios (each against /bin/true in the same rounds):
-	       # the machine's load drifts between commands, not within a pair
+	       # the load of the machine drifts between commands, not within a pair
 	       ([$scale.commands[] | select(.name | test("^start-"))] as $s | {limit: 1.15, value: ($s[-1].ratio_to_first.median / $s[0].ratio_to_first.median),
 	        met: (($s[-1].ratio_to_first.median / $s[0].ratio_to_first.median) <= 1.15)}) else null end),
 	   peak_rss_kib: {limit: 4096, value: hookrss, met: (hookrss <= 4096)},
