@@ -11,8 +11,10 @@
 #   MEMGUARD_VM_CACHE   kernel cache (default ${XDG_CACHE_HOME:-/var/cache}/oci-memguard-vm)
 #   MEMGUARD_VM_BOOTS   "recursiveprot no-recursiveprot" (default: both)
 #   MEMGUARD_VM_CASES   comma-separated case names (default: every case)
-#   MEMGUARD_VM_TIMEOUT seconds per boot before it counts as hung (default 420:
-#                       ~160 s on an idle 2-core machine, ~280 s under load)
+#   MEMGUARD_VM_TIMEOUT seconds per boot before it counts as hung (default 720:
+#                       the cases take ~400 s of guest time under TCG on a busy
+#                       2-core machine since the build-limit and budget cases;
+#                       a hung guest still fails within the CI's time)
 #   MEMGUARD_VM_KEEP    a directory to keep the initramfs and console logs in
 #
 # Installs nothing: `make test-deps` installs qemu-system-x86, cpio,
@@ -57,7 +59,7 @@ boot() { # boot LABEL EXTRA-CMDLINE
 	# One qemu at a time on the machine (the lock lives in the shared
 	# kernel cache): two TCG guests on 2 cores slow each other enough to
 	# skew the timed tables.
-	flock "$kdir/.qemu.lock" timeout "${MEMGUARD_VM_TIMEOUT:-420}" qemu-system-x86_64 \
+	flock "$kdir/.qemu.lock" timeout "${MEMGUARD_VM_TIMEOUT:-720}" qemu-system-x86_64 \
 		-M pc -accel tcg,thread=multi -cpu max -m 1024 -smp 2 \
 		-nographic -no-reboot -nic none -kernel "$kdir/vmlinux" -initrd "$work/initrd.gz" \
 		-append "console=ttyS0 panic=-1 quiet loglevel=3 transparent_hugepage=never $2" \
