@@ -335,7 +335,7 @@ bool cgroup_exists(const struct cgroup_host *h, const char *path) {
 
 int cgroup_read_value(int cgfd, const char *file, uint64_t *ret) {
         char buf[64];
-        int r = read_small_at(cgfd, file, buf, sizeof buf);
+        int r = read_line_at(cgfd, file, buf, sizeof buf);
         if (r < 0)
                 return r;
         return parse_cgroup_value(buf, ret) < 0 ? -EBADMSG : 0;

@@ -26,7 +26,9 @@
 void record_free(struct record *r) {
         free(r->extra_json);
         free(r->policies_json);
-        r->extra_json = r->policies_json = NULL;
+        free(r->saved);
+        r->extra_json = r->policies_json = r->saved = NULL;
+        r->saved_len = 0;
 }
 
 static void lentry_free(struct lentry *e) {
@@ -457,6 +459,8 @@ static int read_record(struct ledger *l, int cfd, const char *name, bool whole, 
         }
         ret->on_disk = true;
         ret->in_nodes = true;
+        ret->saved = TAKE_PTR(buf);
+        ret->saved_len = len;
         return 0;
 }
 
@@ -1089,7 +1093,7 @@ int proc_starttime(const char *sysroot, int64_t pid, uint64_t *ret) {
         int r = path_join(path, sizeof path, sysroot, rel);
         if (r < 0)
                 return r;
-        r = read_small_at(AT_FDCWD, path, buf, sizeof buf);
+        r = read_line_at(AT_FDCWD, path, buf, sizeof buf);
         if (r < 0)
                 return r;
         /* comm (field 2) may contain spaces and parentheses: count fields
@@ -1143,6 +1147,30 @@ struct record *ledger_find(struct ledger *l, const char *id) {
         return NULL;
 }
 
+/* A second start of the same process (createRuntime after prestart, a
+ * runtime that runs its hooks twice) is the same start: it keeps the first
+ * one's start time, evidence snapshot and build expiry, and, when it claims
+ * the same, what its leaf took. A new process (a restart) starts afresh.
+ * Either way the bytes on disk travel along, so an unchanged record is not
+ * written again. */
+static void record_carry_over(struct record *old, struct record *rec) {
+        rec->saved = TAKE_PTR(old->saved);
+        rec->saved_len = old->saved_len;
+        old->saved_len = 0;
+        if (!old->on_disk || rec->pid <= 0 || rec->pid != old->pid || rec->starttime == 0 || rec->starttime != old->starttime)
+                return;
+        rec->started_realtime_usec = old->started_realtime_usec;
+        rec->started_monotonic_usec = old->started_monotonic_usec;
+        if (rec->swappiness == old->swappiness)
+                rec->swappiness_expires_usec = old->swappiness_expires_usec;
+        if (old->extra_json) {
+                free(rec->extra_json);
+                rec->extra_json = TAKE_PTR(old->extra_json);
+        }
+        if (rec->protect == old->protect && STREQ(rec->cgroup, old->cgroup) && rec->min == old->min && rec->low == old->low)
+                memcpy(rec->applied, old->applied, sizeof rec->applied);
+}
+
 int ledger_add(struct ledger *l, struct record *rec) {
         for (size_t i = 0; i < l->n_recs; i++)
                 if (STREQ(l->recs[i].id, rec->id)) {
@@ -1151,6 +1179,7 @@ int ledger_add(struct ledger *l, struct record *rec) {
                          * chain of the one it replaces is planned too. */
                         if (l->recs[i].on_disk && l->recs[i].protect && !STREQ(l->recs[i].cgroup, rec->cgroup))
                                 snprintf(l->replaced_cgroup, sizeof l->replaced_cgroup, "%s", l->recs[i].cgroup);
+                        record_carry_over(&l->recs[i], rec);
                         record_free(&l->recs[i]);
                         l->recs[i] = *rec;
                         l->rec_state[i] = REC_NEW;
@@ -1209,16 +1238,24 @@ int ledger_save_record(struct ledger *l, size_t i) {
         snprintf(name, sizeof name, "containers/%s", file);
         assert(!l->recs[i].stub);
         _cleanup_(strbuf_free) struct strbuf sb = {0};
-        r = record_format(&l->recs[i], &sb);
-        if (r == 0)
+        struct record *rec = &l->recs[i];
+        r = record_format(rec, &sb);
+        if (r < 0)
+                return r;
+        if (!(rec->saved && rec->saved_len == sb.len && memcmp(rec->saved, sb.buf, sb.len) == 0)) {
                 r = ledger_mark_unclean(l);
-        if (r == 0)
-                r = write_file_atomic_at(l->dirfd, name, sb.buf, sb.len, 0600);
-        if (r == 0) {
-                l->rec_state[i] = REC_KEEP;
-                l->recs[i].on_disk = true;
+                if (r == 0)
+                        r = write_file_atomic_at(l->dirfd, name, sb.buf, sb.len, 0600);
+                if (r < 0)
+                        return r;
+                free(rec->saved);
+                rec->saved_len = sb.len;
+                rec->saved = TAKE_PTR(sb.buf);
+                sb.len = sb.cap = 0;
         }
-        return r;
+        l->rec_state[i] = REC_KEEP;
+        rec->on_disk = true;
+        return 0;
 }
 
 void ledger_unlink_record(struct ledger *l, size_t i) {

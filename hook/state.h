@@ -91,6 +91,10 @@ struct record {
         bool in_nodes;            /* the node files count its claim (as
                                    * read, or as this run's plan left them) */
         char *policies_json;      /* array of matched policy names */
+        /* The record file as read, NULL when none: a save that would write
+         * the same bytes writes nothing (and needs no journal). */
+        char *saved;
+        size_t saved_len;
 };
 void record_free(struct record *r);
 

@@ -109,7 +109,7 @@ int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *re
         return read_fd_bounded(fd, max, ret, ret_len);
 }
 
-int read_small_at(int dirfd, const char *path, char *buf, size_t size) {
+static int read_small(int dirfd, const char *path, char *buf, size_t size, bool one_line) {
         _cleanup_close_ int fd = open_read_at(dirfd, path);
         if (fd < 0)
                 return fd;
@@ -123,6 +123,8 @@ int read_small_at(int dirfd, const char *path, char *buf, size_t size) {
                 if (r == 0)
                         break;
                 len += (size_t) r;
+                if (one_line && buf[len - 1] == '\n')
+                        break;
         }
         buf[len] = '\0';
         if (memchr(buf, '\0', len))
@@ -131,6 +133,10 @@ int read_small_at(int dirfd, const char *path, char *buf, size_t size) {
                 buf[--len] = '\0';
         return (int) len;
 }
+
+int read_small_at(int dirfd, const char *path, char *buf, size_t size) { return read_small(dirfd, path, buf, size, false); }
+
+int read_line_at(int dirfd, const char *path, char *buf, size_t size) { return read_small(dirfd, path, buf, size, true); }
 
 int write_existing_at(int dirfd, const char *path, const char *value) {
         /* O_TRUNC is harmless on kernfs and keeps fixture files exact; never

@@ -25,6 +25,10 @@ int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *re
 /* Short files of procfs/sysfs/cgroupfs: reads into buf (NUL-terminated,
  * trailing newline stripped). -EFBIG when it does not fit. */
 int read_small_at(int dirfd, const char *path, char *buf, size_t size);
+/* The same for a file of one line (a cgroup value, /proc/<pid>/stat): the
+ * read that ends in a newline is the last, one read(2) fewer per file
+ * (kernfs and procfs hand a small file over whole). */
+int read_line_at(int dirfd, const char *path, char *buf, size_t size);
 /* Writes the whole string to an existing file (never O_CREAT: a wrong name
  * must fail with ENOENT), retrying on EINTR. */
 int write_existing_at(int dirfd, const char *path, const char *value);
