@@ -687,6 +687,29 @@ static void dry_run_report(struct apply_run *a, const struct plan_cgroups *p, co
         }
 }
 
+/* The children of the root as this pass left them, for the budget's kept
+ * view of the top: what was written (or, a write failing, what stayed),
+ * else what was read. */
+static void note_top(struct apply_run *a, const struct plan_cgroups *p) {
+        struct ledger *l = a->l;
+        for (size_t i = 0; i < a->n_nodes; i++) {
+                const char *path = l->entries[i].path;
+                if (path[0] != '/' || strchr(path + 1, '/'))
+                        continue;
+                for (int v = 0; v < LV_N; v++) {
+                        bool known = a->nodes[i].gone || a->nodes[i].observed[v];
+                        uint64_t value = a->nodes[i].gone ? 0 : a->nodes[i].cur[v];
+                        for (size_t k = 0; k < p->n_writes; k++)
+                                if (p->writes[k].node == i && p->writes[k].v == v) {
+                                        known = true;
+                                        value = l->entries[i].v[v].set;
+                                }
+                        if (known)
+                                ledger_top_note(l, path, v, value);
+                }
+        }
+}
+
 /* One pass: plan, save the intent, write. *ret_retry when a leaf refused
  * its raise: the ancestors raised for it are given back by another pass. */
 static int apply_once(struct apply_run *a, bool *ret_retry) {
@@ -747,6 +770,7 @@ static int apply_once(struct apply_run *a, bool *ret_retry) {
                         return r;
         }
         KILLPOINT("apply-cgroups-written");
+        note_top(a, &p);
 
         if (sw.write) {
                 char x[32], y[32];

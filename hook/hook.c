@@ -703,25 +703,41 @@ static void metrics_after_guard(const struct hook_opts *o, struct outcome *out) 
         outcome_free(&scratch);
 }
 
-/* What the budget needs of the host, read at most once per pass: the
- * caps for this MemTotal and what the root's children hold now. */
+/* What the budget needs of the host: the caps for this MemTotal, read once
+ * per pass, and what the root's children hold — the view ledger.json keeps
+ * while it is young (ledger_top_cached), or read from cgroupfs when it is
+ * not, or when exact (a grant near a cap, a top-up). */
 struct budget_host {
-        bool read;
-        int top_r;                 /* budget_top_read's result */
+        bool limits_read;
+        uint64_t mem_total;
         struct budget_limits limits;
+        bool read;                 /* top and top_r are filled */
+        bool kept;                 /* top is the kept view, not read now */
+        int top_r;                 /* budget_top_read's result */
         struct budget_top top;
 };
 
 static void budget_host_done(struct budget_host *bh) { budget_top_free(&bh->top); }
 
 static const struct budget_host *budget_host_get(const struct hook_opts *o, const struct host_config *hc, const struct cgroup_host *host,
-                                                 struct budget_host *bh) {
-        if (!bh->read) {
-                uint64_t mem_total = 0;
-                (void) budget_limits_for_host(o->sysroot, hc, &bh->limits, &mem_total);
-                bh->top_r = budget_top_read(host, &bh->top);
-                bh->read = true;
+                                                 struct ledger *l, bool exact, struct budget_host *bh) {
+        if (!bh->limits_read) {
+                (void) budget_limits_for_host(o->sysroot, hc, &bh->limits, &bh->mem_total);
+                bh->limits_read = true;
         }
+        if (bh->read && !(exact && bh->kept))
+                return bh;
+        budget_top_free(&bh->top);
+        if (!exact && ledger_top_cached(l, ledger_top_max_age(l), &bh->top) == 0) {
+                bh->top_r = 0;
+                bh->kept = bh->read = true;
+                return bh;
+        }
+        bh->top_r = budget_top_read(host, &bh->top);
+        bh->kept = false;
+        bh->read = true;
+        if (bh->top_r == 0 && !o->dry_run)
+                ledger_top_keep(l, &bh->top);
         return bh;
 }
 
@@ -745,7 +761,7 @@ static size_t budget_topup_clamped(const struct hook_opts *o, const struct cgrou
                 ledger_totals_now(l, &t);
                 if (t.clamped == 0)
                         return 0;
-                budget_host_get(o, &o->host_config, host, bh);
+                budget_host_get(o, &o->host_config, host, l, true, bh);
                 if (bh->top_r < 0 && bh->top_r != -E2BIG)
                         return 0;
                 long pg = sysconf(_SC_PAGESIZE);
@@ -779,7 +795,7 @@ static size_t budget_topup_clamped(const struct hook_opts *o, const struct cgrou
                         items[n++] = (struct budget_topup) { .id = r->id, .started_usec = r->started_realtime_usec,
                                                              .requested = { r->requested_min, r->requested_low }, .granted = { r->min, r->low } };
         }
-        budget_host_get(o, &o->host_config, host, bh);
+        budget_host_get(o, &o->host_config, host, l, true, bh);
         if (bh->top_r < 0 && bh->top_r != -E2BIG)
                 return 0; /* nothing is promised that cannot be checked */
         long ps = sysconf(_SC_PAGESIZE);
@@ -943,21 +959,29 @@ static int stage_start(struct hook_opts *o, struct outcome *out) {
  * lowered; with on_error=fail the start is refused instead. When the top
  * of the tree cannot be read, nothing is granted: a promise that cannot
  * be checked is not made. Returns true when the start is refused. */
-static bool budget_admit(const struct container_view *v, const struct hook_opts *o, struct record *rec, bool refuse_clamped,
+static bool budget_admit(const struct container_view *v, const struct hook_opts *o, struct ledger *l, struct record *rec, bool refuse_clamped,
                          struct budget_host *bh, const struct budget_usage *topped_up, struct outcome *out) {
-        assert(v && o && rec && bh && out);
-        budget_host_get(o, &v->host_config, &v->host, bh);
-        if (bh->top_r < 0 && bh->top_r != -E2BIG) {
-                outcome_skip(out, "budget: the protection held below the cgroup2 root cannot be read (%s): nothing granted", strerror(-bh->top_r));
-                rec->min = rec->low = 0;
-                return false;
-        }
-        /* the top-ups of this run are granted first, written by the same apply */
-        struct budget_usage used = bh->top.used;
-        used.min = budget_add(used.min, topped_up->min);
-        used.protection = budget_add(used.protection, topped_up->protection);
+        assert(v && o && l && rec && bh && out);
         long ps = sysconf(_SC_PAGESIZE);
         struct budget_claim req = { .min = rec->min, .low = rec->low };
+        struct budget_usage used;
+        for (bool exact = false;; exact = true) {
+                budget_host_get(o, &v->host_config, &v->host, l, exact, bh);
+                if (bh->top_r < 0 && bh->top_r != -E2BIG) {
+                        outcome_skip(out, "budget: the protection held below the cgroup2 root cannot be read (%s): nothing granted",
+                                     strerror(-bh->top_r));
+                        rec->min = rec->low = 0;
+                        return false;
+                }
+                /* the top-ups of this run are granted first, written by the same apply */
+                used = bh->top.used;
+                used.min = budget_add(used.min, topped_up->min);
+                used.protection = budget_add(used.protection, topped_up->protection);
+                /* Near a cap, what others set since the view was read
+                 * could matter: read the top itself. */
+                if (!bh->kept || !budget_near_cap(&bh->limits, &used, &req, budget_margin_for(bh->mem_total)))
+                        break;
+        }
         struct budget_decision d;
         budget_grant(&bh->limits, &used, &req, ps > 0 ? (uint64_t) ps : 4096, refuse_clamped, &d);
         budget_outcome(out, &d);
@@ -1050,7 +1074,7 @@ int container_protect(struct container_view *v, const struct hook_opts *o, struc
         _cleanup_(budget_host_done) struct budget_host bh = {0};
         if (!o->dry_run)
                 (void) budget_topup_clamped(o, &v->host, &l, out, &bh, &topped_up);
-        if (rec.protect && budget_admit(v, o, &rec, fail_on_error, &bh, &topped_up, out)) {
+        if (rec.protect && budget_admit(v, o, &l, &rec, fail_on_error, &bh, &topped_up, out)) {
                 record_free(&rec);
                 if (!o->dry_run)
                         fprintf(stderr, "oci-memguard: the protection asked does not fit the host's budget (policy on_error=fail): start refused\n");

@@ -115,6 +115,10 @@ void ledger_close(struct ledger *l) {
         for (size_t i = 0; i < l->n_entries; i++)
                 lentry_free(&l->entries[i]);
         free(l->entries);
+        free(l->top);
+        l->top = NULL;
+        l->n_top = 0;
+        l->top_kept = false;
         if (l->lockfd >= 0)
                 close(l->lockfd); /* releases the flock */
         if (l->dirfd >= 0)
@@ -805,6 +809,117 @@ static int load_v1_cgroups(struct ledger *l, const struct json_node *root) {
         return 0;
 }
 
+/* "top":{"read_usec":N,"holders":[{"name":"/x","min":N,"low":N},...]}:
+ * anything not so (a hand edit, a torn file) is no view, and the next
+ * start reads the top. */
+static int top_parse(struct ledger *l, const struct json_node *top) {
+        uint64_t when;
+        const struct json_node *h = top && top->type == JSON_OBJECT ? json_get(top, "holders") : NULL;
+        if (!h || h->type != JSON_ARRAY || h->n > MEMGUARD_TOP_KEPT_MAX || json_get_u64(top, "read_usec", &when, NULL) < 0)
+                return 0;
+        struct budget_holder *t = calloc(h->n + 1, sizeof *t);
+        if (!t)
+                return -ENOMEM;
+        for (size_t i = 0; i < h->n; i++) {
+                const struct json_node *c = h->items[i];
+                const char *name;
+                if (c->type != JSON_OBJECT || json_get_string(c, "name", &name, NULL) < 0 || name[0] != '/' || !name[1] ||
+                    strchr(name + 1, '/') || strlen(name) >= sizeof t[i].name || json_get_u64(c, "min", &t[i].min, NULL) < 0 ||
+                    json_get_u64(c, "low", &t[i].low, NULL) < 0) {
+                        free(t);
+                        return 0;
+                }
+                copy_str(t[i].name, sizeof t[i].name, name);
+        }
+        free(l->top);
+        l->top = t;
+        l->n_top = h->n;
+        l->top_read_usec = when;
+        l->top_kept = true;
+        return 0;
+}
+
+uint64_t ledger_top_max_age(const struct ledger *l) {
+        assert(l);
+        const char *e = l->sysroot && l->sysroot[0] ? getenv("MEMGUARD_TOP_MAX_AGE_USEC") : NULL;
+        char *end;
+        if (e && *e) {
+                unsigned long long v = strtoull(e, &end, 10);
+                if (*end == '\0')
+                        return (uint64_t) v;
+        }
+        return MEMGUARD_TOP_MAX_AGE_USEC;
+}
+
+int ledger_top_cached(const struct ledger *l, uint64_t max_age_usec, struct budget_top *ret) {
+        assert(l);
+        assert(ret);
+        *ret = (struct budget_top) {0};
+        uint64_t now = now_usec_monotonic();
+        if (!l->top_kept || now < l->top_read_usec || now - l->top_read_usec >= max_age_usec)
+                return -ESTALE;
+        struct budget_top t = { .holders = calloc(l->n_top + 1, sizeof *t.holders), .n_children = l->n_top };
+        if (!t.holders)
+                return -ENOMEM;
+        for (size_t i = 0; i < l->n_top; i++) {
+                if (l->top[i].min == 0 && l->top[i].low == 0)
+                        continue;
+                t.holders[t.n_holders++] = l->top[i];
+                budget_usage_add(&t.used, l->top[i].min, l->top[i].low);
+        }
+        *ret = t;
+        return 0;
+}
+
+void ledger_top_keep(struct ledger *l, const struct budget_top *t) {
+        assert(l);
+        assert(t);
+        l->top_kept = false;
+        if (t->n_holders > MEMGUARD_TOP_KEPT_MAX)
+                return;
+        struct budget_holder *copy = calloc(t->n_holders + 1, sizeof *copy);
+        if (!copy)
+                return; /* no view: the next start reads the top */
+        if (t->n_holders)
+                memcpy(copy, t->holders, t->n_holders * sizeof *copy);
+        free(l->top);
+        l->top = copy;
+        l->n_top = t->n_holders;
+        l->top_read_usec = now_usec_monotonic();
+        l->top_kept = true;
+}
+
+void ledger_top_note(struct ledger *l, const char *path, int v, uint64_t value) {
+        assert(l);
+        assert(path);
+        if (!l->top_kept || path[0] != '/' || !path[1] || strchr(path + 1, '/') || v < 0 || v >= LV_N)
+                return;
+        for (size_t i = 0; i < l->n_top; i++)
+                if (STREQ(l->top[i].name, path)) {
+                        if (v == LV_MIN)
+                                l->top[i].min = value;
+                        else
+                                l->top[i].low = value;
+                        return;
+                }
+        if (value == 0)
+                return;
+        /* Held nothing when read: the other value is 0 as far as the view knows. */
+        struct budget_holder *more = l->n_top < MEMGUARD_TOP_KEPT_MAX ? realloc(l->top, (l->n_top + 1) * sizeof *more) : NULL;
+        if (!more || strlen(path) >= sizeof more->name) {
+                l->top_kept = false; /* cannot follow: read the top next time */
+                return;
+        }
+        l->top = more;
+        struct budget_holder *h = &l->top[l->n_top++];
+        *h = (struct budget_holder) {0};
+        copy_str(h->name, sizeof h->name, path);
+        if (v == LV_MIN)
+                h->min = value;
+        else
+                h->low = value;
+}
+
 /* The builds' claims on vm.swappiness whose records this run does not
  * read: stand-ins that plan_swappiness counts and nothing writes. */
 static int add_swappiness_stubs(struct ledger *l, const struct json_node *claims) {
@@ -933,6 +1048,8 @@ int ledger_load(struct ledger *l) {
                 } else if (!why)
                         why = "ledger.json has no totals";
                 (void) json_get_u64(root, "full_pass_usec", &l->full_pass_usec, NULL);
+                if (top_parse(l, json_get(root, "top")) < 0)
+                        return -ENOMEM;
         }
         uint64_t now = now_usec_monotonic();
         bool due = now < l->full_pass_usec || now - l->full_pass_usec >= full_pass_interval(l);
@@ -983,8 +1100,18 @@ static int ledger_json_format(struct ledger *l, bool clean, struct strbuf *sb) {
         strbuf_printf(sb,
                       "],\n\"totals\":{\"records\":%" PRIu64 ",\"protected\":%" PRIu64 ",\"held_min\":%" PRIu64 ",\"held_low\":%" PRIu64
                       ",\"builds\":%" PRIu64 ",\"clamped\":%" PRIu64 ",\"short_min\":%" PRIu64 ",\"short_protection\":%" PRIu64
-                      "},\n\"full_pass_usec\":%" PRIu64 "}\n",
+                      "},\n\"full_pass_usec\":%" PRIu64,
                       t.records, t.protected_, t.held_min, t.held_low, t.builds, t.clamped, t.short_min, t.short_protection, l->full_pass_usec);
+        if (l->top_kept) {
+                strbuf_printf(sb, ",\n\"top\":{\"read_usec\":%" PRIu64 ",\"holders\":[", l->top_read_usec);
+                for (size_t i = 0; i < l->n_top; i++) {
+                        strbuf_puts(sb, i ? ",{\"name\":" : "{\"name\":");
+                        strbuf_json_string(sb, l->top[i].name);
+                        strbuf_printf(sb, ",\"min\":%" PRIu64 ",\"low\":%" PRIu64 "}", l->top[i].min, l->top[i].low);
+                }
+                strbuf_puts(sb, "]}");
+        }
+        strbuf_puts(sb, "}\n");
         return sb->oom ? -ENOMEM : 0;
 }
 

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "budget_view.h"
 #include "cgroup.h"
 #include "outcome.h"
 #include "plan.h"
@@ -160,6 +161,13 @@ struct ledger {
         struct ledger_totals totals; /* of the records not read (0 when full) */
         uint64_t full_pass_usec;     /* CLOCK_MONOTONIC of the last full pass */
         char replaced_cgroup[1024];  /* the cgroup of a record a start replaced */
+        /* The budget's view of the top of the tree (what the root's
+         * children hold), kept in ledger.json between reads of cgroupfs:
+         * ledger_top_cached. */
+        bool top_kept;
+        uint64_t top_read_usec;      /* CLOCK_MONOTONIC of the read it started from */
+        struct budget_holder *top;   /* those holding min or low > 0 */
+        size_t n_top;
 };
 
 /* Opens (creating) the state dir and takes the lock; with dry_run only reads
@@ -170,6 +178,27 @@ struct ledger {
 int ledger_open(struct ledger *l, const char *state_dir, const char *sysroot, const struct cgroup_host *host, struct outcome *out, bool dry_run,
                 uint64_t deadline_usec, struct mg_error *err);
 void ledger_close(struct ledger *l);
+
+/* The view of the top of the tree a start may count on instead of
+ * reading every child of the cgroup2 root: at most this old (what others
+ * set there is seen this late at worst; the hook's own writes keep it
+ * current at once), and only for a grant that stays clear of the caps
+ * (budget_near_cap). MEMGUARD_TOP_MAX_AGE_USEC replaces it for tests,
+ * honoured only with a sysroot. */
+#define MEMGUARD_TOP_MAX_AGE_USEC (10ull * 1000000u)
+/* A top with more holders than this is read every time, never kept. */
+#define MEMGUARD_TOP_KEPT_MAX 64u
+
+/* The kept view when it was read from cgroupfs less than max_age_usec ago:
+ * 0 and *ret filled (sums and holders); -ESTALE when there is none or it
+ * is too old, -ENOMEM. */
+int ledger_top_cached(const struct ledger *l, uint64_t max_age_usec, struct budget_top *ret);
+/* Keeps t, just read from cgroupfs, as the view (saved with ledger.json). */
+void ledger_top_keep(struct ledger *l, const struct budget_top *t);
+/* A child of the root as this run left it (read or written): the view
+ * follows at once. path is "/name"; anything deeper is ignored. */
+void ledger_top_note(struct ledger *l, const char *path, int v, uint64_t value);
+uint64_t ledger_top_max_age(const struct ledger *l);
 
 /* A full pass runs at least this often (MEMGUARD_PRUNE_FULL_AFTER_USEC in
  * the environment replaces it for tests): the bound on how long a stale

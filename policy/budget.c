@@ -61,6 +61,18 @@ static struct budget_claim fit(const struct budget_claim *request, uint64_t room
         return g;
 }
 
+bool budget_near_cap(const struct budget_limits *limits, const struct budget_usage *used, const struct budget_claim *request,
+                     uint64_t margin) {
+        assert(limits);
+        assert(used);
+        assert(request);
+        uint64_t min_after = budget_add(budget_add(used->min, request->min), margin);
+        uint64_t prot_after = budget_add(budget_add(used->protection, budget_protection_of(request->min, request->low)), margin);
+        return (limits->min != UINT64_MAX && min_after > limits->min) || (limits->protection != UINT64_MAX && prot_after > limits->protection);
+}
+
+uint64_t budget_margin_for(uint64_t mem_total) { return mem_total == 0 ? UINT64_MAX : mem_total / 10; }
+
 void budget_grant(const struct budget_limits *limits, const struct budget_usage *used, const struct budget_claim *request,
                   uint64_t page_size, bool refuse_clamped, struct budget_decision *ret) {
         assert(limits);

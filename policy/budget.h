@@ -82,6 +82,16 @@ void budget_limits_resolve(const struct host_config *hc, uint64_t mem_total, uin
 void budget_grant(const struct budget_limits *limits, const struct budget_usage *used, const struct budget_claim *request,
                   uint64_t page_size, bool refuse_clamped, struct budget_decision *ret);
 
+/* Whether a grant of request beside used could come within margin of a
+ * cap: a start decided on a kept (possibly seconds old) view of the top
+ * reads the top again when so, so what others changed since can only
+ * matter far from the caps. A cap of UINT64_MAX is never near. */
+bool budget_near_cap(const struct budget_limits *limits, const struct budget_usage *used, const struct budget_claim *request,
+                     uint64_t margin);
+/* The margin budget_near_cap is used with: a tenth of MemTotal (an
+ * unknown MemTotal, 0, makes every grant near). */
+uint64_t budget_margin_for(uint64_t mem_total);
+
 /* A running container that holds less than it asked (clamped at its
  * start), for top-ups. */
 struct budget_topup {

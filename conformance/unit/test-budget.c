@@ -392,8 +392,38 @@ static void test_outcome(void) {
         outcome_free(&out);
 }
 
+/* When a start decided on the kept view of the top must read the top again. */
+static const struct near_case {
+        const char *desc;
+        struct budget_limits limits;
+        struct budget_usage used;
+        struct budget_claim request;
+        uint64_t margin;
+        bool want;
+} near_cases[] = {
+        { "far below both caps: the kept view will do", { 8 * G, 12 * G }, { 1 * G, 2 * G }, { 1 * G, 2 * G }, 1 * G, false },
+        { "min lands exactly a margin below its cap: not near", { 8 * G, 12 * G }, { 6 * G, 6 * G }, { 1 * G, 0 }, 1 * G, false },
+        { "min lands a byte into the margin: near", { 8 * G, 12 * G }, { 6 * G + 1, 6 * G + 1 }, { 1 * G, 0 }, 1 * G, true },
+        { "protection (max of min, low) into the margin: near", { 8 * G, 12 * G }, { 1 * G, 9 * G }, { 0, 2 * G + 1 }, 1 * G, true },
+        { "low counts as protection, not as min", { 4 * G, 12 * G }, { 1 * G, 1 * G }, { 0, 8 * G }, 1 * G, false },
+        { "already over a cap with nothing asked: near", { 4 * G, 12 * G }, { 5 * G, 5 * G }, { 0, 0 }, 0, true },
+        { "caps of max are never near", { MAX, MAX }, { MAX - 1, MAX - 1 }, { MAX, MAX }, 1 * G, false },
+        { "an unknown MemTotal (margin max): always near", { 8 * G, 12 * G }, { 0, 0 }, { 0, 0 }, MAX, true },
+        { "a request of max against finite caps: near", { 8 * G, 12 * G }, { 0, 0 }, { MAX, 0 }, 0, true },
+};
+
+static void test_near_cap(void) {
+        for (size_t i = 0; i < ELEMENTSOF(near_cases); i++) {
+                const struct near_case *c = &near_cases[i];
+                CHECK(budget_near_cap(&c->limits, &c->used, &c->request, c->margin) == c->want, "near cap: %s", c->desc);
+        }
+        CHECK(budget_margin_for(10 * G) == G, "margin: a tenth of MemTotal");
+        CHECK(budget_margin_for(0) == MAX, "margin: unknown MemTotal");
+}
+
 int main(void) {
         test_limits();
+        test_near_cap();
         test_grant();
         test_overcommit();
         test_topup();
