@@ -331,15 +331,6 @@ static int claims_full(struct apply_run *a) {
         return 0;
 }
 
-static size_t record_by_name(const struct ledger *l, const char *name) {
-        for (size_t i = 0; i < l->n_recs; i++) {
-                char have[NAME_MAX + 1];
-                if (!l->recs[i].stub && record_file_name(l->recs[i].id, have, sizeof have) == 0 && STREQ(have, name))
-                        return i;
-        }
-        return SIZE_MAX;
-}
-
 /* An incremental run: the claims written out in the node files of the
  * set (each from its record when this run read it), the records this run
  * adds, and one synthetic claim per node for everything else below it
@@ -359,7 +350,7 @@ static int claims_incremental(struct apply_run *a) {
                 const struct lentry *en = &l->entries[e];
                 for (size_t k = 0; k < en->n_own; k++) {
                         const struct node_own *o = &en->own[k];
-                        size_t i = record_by_name(l, o->record);
+                        size_t i = ledger_record_by_file(l, o->record);
                         struct plan_claim cl = { .cgroup = en->path, .value = { o->value[LV_MIN], o->value[LV_LOW] },
                                                  .applied = { o->counted[LV_MIN], o->counted[LV_LOW] }, .state = CLAIM_KEPT };
                         a->claim_rec[n] = SIZE_MAX;

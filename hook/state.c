@@ -415,14 +415,18 @@ void ledger_totals_now(const struct ledger *l, struct ledger_totals *ret) {
 
 /* ---- records ----------------------------------------------------------- */
 
-static bool record_name_loaded(const struct ledger *l, const char *name) {
+size_t ledger_record_by_file(const struct ledger *l, const char *name) {
+        assert(l);
+        assert(name);
         for (size_t i = 0; i < l->n_recs; i++) {
                 char have[NAME_MAX + 1];
                 if (!l->recs[i].stub && record_file_name(l->recs[i].id, have, sizeof have) == 0 && STREQ(have, name))
-                        return true;
+                        return i;
         }
-        return false;
+        return SIZE_MAX;
 }
+
+static bool record_name_loaded(const struct ledger *l, const char *name) { return ledger_record_by_file(l, name) != SIZE_MAX; }
 
 static bool record_file_name_is_plausible(const char *name) {
         size_t nl = strlen(name);

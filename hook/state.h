@@ -225,6 +225,9 @@ void ledger_totals_now(const struct ledger *l, struct ledger_totals *ret);
 void ledger_prune_stale(struct ledger *l);
 
 struct record *ledger_find(struct ledger *l, const char *id);
+/* The index of the record (not a stand-in) stored as containers/<name>
+ * (record_file_name), SIZE_MAX when none was read. */
+size_t ledger_record_by_file(const struct ledger *l, const char *name);
 /* Takes ownership of rec's heap fields; replaces a record with the same id. */
 int ledger_add(struct ledger *l, struct record *rec);
 /* Marks the record removed; returns -ENOENT when there is none. */
