@@ -18,7 +18,8 @@
 #   BENCH_OUT                   results file (build/bench/results.json)
 #   BENCH_TMP                   fixture dir on tmpfs (/dev/shm/oci-memguard-bench.PID)
 #   BENCH_ALT=/path/oci-memguard   also time this build of the hook (p10, p1000)
-#                               in the same start rounds: before/after a patch
+#                               in the same start rounds, on a fixture host of
+#                               its own: before/after a patch
 #   BENCH_MAX_ROUNDS, BENCH_MAX_ITERS   rounds and runs of the largest config.json (5, 4)
 set -euo pipefail
 
@@ -86,14 +87,27 @@ MEMGUARD_BENCH_SCALE_MAX=$SCALE_MAX "$TOP/bench/gen-fixture.sh" "$T/fix" >&2
 # shellcheck source=/dev/null
 . "$T/fix/env"
 # Everything goes to the fixture; state dir and log on tmpfs (under $SYSROOT).
-hook_args() { # hook_args POLICYDIR
-	printf '%s\n' --sysroot "$SYSROOT" --no-syslog --policy-dir "$1"
+hook_args() { # hook_args POLICYDIR [SYSROOT]
+	printf '%s\n' --sysroot "${2:-$SYSROOT}" --no-syslog --policy-dir "$1"
 }
 mapfile -t A1 < <(hook_args "$FIX/policies/p1")
 mapfile -t A10 < <(hook_args "$FIX/policies/p10")
 mapfile -t A100 < <(hook_args "$FIX/policies/p100")
 mapfile -t A1000 < <(hook_args "$FIX/policies/p1000")
 mapfile -t ABUILD < <(hook_args "$FIX/policies/build")
+# BENCH_ALT gets a fixture host of its own, with the same neighbours
+# started by itself: another build may keep its state in another form, and
+# two forms in one state dir would each rebuild (or overcommit) the other's.
+if [[ -n "${BENCH_ALT:-}" ]]; then
+	ALT_ROOT="$T/root-alt"
+	cp -a "$SYSROOT" "$ALT_ROOT"
+	mapfile -t ALT10 < <(hook_args "$FIX/policies/p10" "$ALT_ROOT")
+	mapfile -t ALT1000 < <(hook_args "$FIX/policies/p1000" "$ALT_ROOT")
+	for i in $(seq 1 "$BG"); do
+		"$BENCH_ALT" prestart "${ALT10[@]}" <"$FIX/state/bg-$i.json"
+	done
+	"$BENCH_ALT" prestart "${ALT10[@]}" <"$FIX/state/docker-start.json"
+fi
 # The neighbours already run: their records are in the ledger.
 for i in $(seq 1 "$BG"); do
 	"$HOOK" prestart "${A10[@]}" <"$FIX/state/bg-$i.json"
@@ -108,8 +122,8 @@ echo "records in the ledger: $(find "$SYSROOT/run/oci-memguard/containers" -name
 # ---- start stage vs /bin/true --------------------------------------------------------
 ALT=()
 if [[ -n "${BENCH_ALT:-}" ]]; then
-	ALT=(@alt-p10 stdin="$FIX/state/docker-start.json" -- "$BENCH_ALT" prestart "${A10[@]}"
-		@alt-p1000 stdin="$FIX/state/docker-start.json" -- "$BENCH_ALT" prestart "${A1000[@]}")
+	ALT=(@alt-p10 stdin="$FIX/state/docker-start.json" -- "$BENCH_ALT" prestart "${ALT10[@]}"
+		@alt-p1000 stdin="$FIX/state/docker-start.json" -- "$BENCH_ALT" prestart "${ALT1000[@]}")
 fi
 section "start stage (prestart, Docker container, $BG neighbours in the ledger) vs /bin/true: $ROUNDS rounds x $ITERS execs"
 "$DRV" ab --rounds "$ROUNDS" --iters "$ITERS" --label start \

@@ -1083,7 +1083,7 @@ int ledger_load(struct ledger *l) {
 
 /* ---- saving ------------------------------------------------------------ */
 
-static int ledger_json_format(struct ledger *l, bool clean, struct strbuf *sb) {
+static int ledger_json_format(struct ledger *l, bool clean, bool with_top, struct strbuf *sb) {
         struct ledger_totals t;
         ledger_totals_now(l, &t);
         strbuf_printf(sb, "{\"version\":2,\"clean\":%s", clean ? "true" : "false");
@@ -1106,7 +1106,7 @@ static int ledger_json_format(struct ledger *l, bool clean, struct strbuf *sb) {
                       ",\"builds\":%" PRIu64 ",\"clamped\":%" PRIu64 ",\"short_min\":%" PRIu64 ",\"short_protection\":%" PRIu64
                       "},\n\"full_pass_usec\":%" PRIu64,
                       t.records, t.protected_, t.held_min, t.held_low, t.builds, t.clamped, t.short_min, t.short_protection, l->full_pass_usec);
-        if (l->top_kept) {
+        if (with_top && l->top_kept) {
                 strbuf_printf(sb, ",\n\"top\":{\"read_usec\":%" PRIu64 ",\"holders\":[", l->top_read_usec);
                 for (size_t i = 0; i < l->n_top; i++) {
                         strbuf_puts(sb, i ? ",{\"name\":" : "{\"name\":");
@@ -1121,7 +1121,7 @@ static int ledger_json_format(struct ledger *l, bool clean, struct strbuf *sb) {
 
 static int ledger_json_write(struct ledger *l, bool clean) {
         _cleanup_(strbuf_free) struct strbuf sb = {0};
-        int r = ledger_json_format(l, clean, &sb);
+        int r = ledger_json_format(l, clean, true, &sb);
         if (r < 0)
                 return r;
         /* Unchanged (a run that changes nothing): no write, no fsync. */
@@ -1137,6 +1137,21 @@ static int ledger_json_write(struct ledger *l, bool clean) {
                 l->clean_on_disk = clean;
         }
         return r;
+}
+
+/* Whether ledger.json on disk says what core says (the file without the
+ * budget's view of the top, ending "}\n") but for the view: a new view
+ * alone is no change the journal must cover. */
+static bool ledger_core_unchanged(const struct ledger *l, const struct strbuf *core) {
+        if (!l->saved || core->len < 2)
+                return false;
+        size_t n = core->len - 2;
+        if (l->saved_len < n || memcmp(l->saved, core->buf, n) != 0)
+                return false;
+        const char *rest = l->saved + n;
+        size_t rest_len = l->saved_len - n;
+        static const char top[] = ",\n\"top\":";
+        return (rest_len == 2 && memcmp(rest, "}\n", 2) == 0) || (rest_len > sizeof top - 1 && memcmp(rest, top, sizeof top - 1) == 0);
 }
 
 int ledger_mark_unclean(struct ledger *l) {
@@ -1206,10 +1221,10 @@ int ledger_save(struct ledger *l, bool final) {
          * marked unclean, only when something changed. */
         if (!final) {
                 _cleanup_(strbuf_free) struct strbuf sb = {0};
-                r = ledger_json_format(l, true, &sb);
+                r = ledger_json_format(l, true, false, &sb);
                 if (r < 0)
                         return r;
-                if (l->clean_on_disk && l->saved && l->saved_len == sb.len && memcmp(l->saved, sb.buf, sb.len) == 0)
+                if (l->clean_on_disk && ledger_core_unchanged(l, &sb))
                         return 0;
                 return ledger_json_write(l, false);
         }
