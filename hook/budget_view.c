@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 void budget_top_free(struct budget_top *t) {
@@ -27,55 +28,78 @@ static int holder_cmp(const void *a, const void *b) {
         return strcmp(x->name, y->name);
 }
 
+struct dirent64_head {
+        uint64_t d_ino;
+        int64_t d_off;
+        unsigned short d_reclen;
+        unsigned char d_type;
+        char d_name[];
+};
+
 int budget_top_read(const struct cgroup_host *h, struct budget_top *ret) {
         assert(h);
         assert(ret);
         *ret = (struct budget_top) {0};
         if (h->v2_fd < 0)
                 return -ENOENT;
-        /* The mount's fd is O_PATH: list through a real directory fd. */
-        _cleanup_(closedirp) DIR *d = NULL;
-        int r = opendir_at(h->v2_fd, ".", &d);
-        if (r < 0)
-                return r;
+        /* The mount's fd is O_PATH: list through a real directory fd, with
+         * getdents64 itself (no stdio DIR for one listing). */
+        _cleanup_close_ int dfd = openat(h->v2_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
         struct budget_top t = {0};
         size_t cap = 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (de->d_name[0] == '.' || (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
-                        continue;
-                if (t.n_children >= BUDGET_TOP_MAX_CHILDREN) {
-                        r = -E2BIG;
+        int r = 0;
+        _Alignas(8) char buf[4096];
+        for (;;) {
+                long n = syscall(SYS_getdents64, dfd, buf, sizeof buf);
+                if (n < 0) {
+                        r = -errno;
                         break;
                 }
-                /* O_NOFOLLOW: a symlink below the root is no cgroup (and
-                 * must not lead out of cgroupfs); O_DIRECTORY: nor a file. */
-                _cleanup_close_ int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (fd < 0)
-                        continue;
-                t.n_children++;
-                uint64_t min = 0, low = 0;
-                if (cgroup_read_value(fd, "memory.min", &min) < 0)
-                        min = 0;
-                if (cgroup_read_value(fd, "memory.low", &low) < 0)
-                        low = 0;
-                if (min == 0 && low == 0)
-                        continue;
-                budget_usage_add(&t.used, min, low);
-                if (t.n_holders == cap) {
-                        size_t ncap = cap ? cap * 2 : 8;
-                        struct budget_holder *n = realloc(t.holders, ncap * sizeof *n);
-                        if (!n) {
-                                free(t.holders);
-                                return -ENOMEM;
+                if (n == 0)
+                        break;
+                for (long off = 0; off < n && r == 0;) {
+                        const struct dirent64_head *de = (const struct dirent64_head *) (buf + off);
+                        off += de->d_reclen;
+                        if (de->d_name[0] == '.' || (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
+                                continue;
+                        if (t.n_children >= BUDGET_TOP_MAX_CHILDREN) {
+                                r = -E2BIG;
+                                break;
                         }
-                        t.holders = n;
-                        cap = ncap;
+                        /* Beneath the root, no symlink anywhere: a symlink
+                         * below the root is no cgroup (and must not lead out
+                         * of cgroupfs); a file has no memory.min below it. */
+                        uint64_t min = 0, low = 0;
+                        int rm = cgroup_read_child_value(h->v2_fd, de->d_name, "memory.min", &min);
+                        if (rm == -ENOTDIR || rm == -ELOOP || rm == -EXDEV)
+                                continue;
+                        t.n_children++;
+                        if (rm < 0)
+                                min = 0;
+                        if (cgroup_read_child_value(h->v2_fd, de->d_name, "memory.low", &low) < 0)
+                                low = 0;
+                        if (min == 0 && low == 0)
+                                continue;
+                        budget_usage_add(&t.used, min, low);
+                        if (t.n_holders == cap) {
+                                size_t ncap = cap ? cap * 2 : 8;
+                                struct budget_holder *more = realloc(t.holders, ncap * sizeof *more);
+                                if (!more) {
+                                        free(t.holders);
+                                        return -ENOMEM;
+                                }
+                                t.holders = more;
+                                cap = ncap;
+                        }
+                        struct budget_holder *bh = &t.holders[t.n_holders++];
+                        snprintf(bh->name, sizeof bh->name, "/%s", de->d_name);
+                        bh->min = min;
+                        bh->low = low;
                 }
-                struct budget_holder *bh = &t.holders[t.n_holders++];
-                snprintf(bh->name, sizeof bh->name, "/%s", de->d_name);
-                bh->min = min;
-                bh->low = low;
+                if (r < 0)
+                        break;
         }
         if (t.n_holders > 1)
                 qsort(t.holders, t.n_holders, sizeof *t.holders, holder_cmp);

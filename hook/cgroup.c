@@ -4,6 +4,7 @@
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 
+#include <assert.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -338,6 +339,51 @@ int cgroup_read_value(int cgfd, const char *file, uint64_t *ret) {
         int r = read_line_at(cgfd, file, buf, sizeof buf);
         if (r < 0)
                 return r;
+        return parse_cgroup_value(buf, ret) < 0 ? -EBADMSG : 0;
+}
+
+int cgroup_read_child_value(int root_fd, const char *child, const char *file, uint64_t *ret) {
+        assert(child);
+        assert(file);
+        assert(ret);
+        char rel[2 * NAME_MAX + 2];
+        if (!child[0] || strchr(child, '/') || STREQ(child, ".") || STREQ(child, "..") ||
+            snprintf(rel, sizeof rel, "%s/%s", child, file) >= (int) sizeof rel)
+                return -EINVAL;
+        struct open_how how = {
+                .flags = O_RDONLY | O_NOCTTY | O_CLOEXEC,
+                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        _cleanup_close_ int fd = (int) syscall(SYS_openat2, root_fd, rel, &how, sizeof how);
+        if (fd < 0) {
+                if (errno != ENOSYS && errno != EPERM)
+                        return -errno;
+                /* no openat2 (or filtered): the child's directory first, without following */
+                _cleanup_close_ int dfd = openat(root_fd, child, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (dfd < 0)
+                        return -errno;
+                return cgroup_read_value(dfd, file, ret);
+        }
+        char buf[64];
+        size_t len = 0;
+        for (;;) {
+                if (len + 1 >= sizeof buf)
+                        return -EFBIG;
+                ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+                if (buf[len - 1] == '\n')
+                        break; /* one line: kernfs hands it over whole */
+        }
+        buf[len] = '\0';
+        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+                buf[--len] = '\0';
         return parse_cgroup_value(buf, ret) < 0 ? -EBADMSG : 0;
 }
 

@@ -54,6 +54,11 @@ bool cgroup_exists(const struct cgroup_host *h, const char *path);
 
 /* Reads memory.min/memory.low ("max" → MEMGUARD_VALUE_MAX). */
 int cgroup_read_value(int cgfd, const char *file, uint64_t *ret);
+/* The same for a file of a child of root_fd ("<child>/<file>"), in one
+ * openat2 that follows no symlink and stays beneath root_fd: no directory
+ * fd per child (the budget reads two files of every child of the root).
+ * -ENOTDIR/-ENOENT/-ELOOP/-EXDEV: no such cgroup file there. */
+int cgroup_read_child_value(int root_fd, const char *child, const char *file, uint64_t *ret);
 /* Writes a value and reads it back into *ret_actual. */
 int cgroup_write_value(int cgfd, const char *file, uint64_t value, uint64_t *ret_actual);
 
