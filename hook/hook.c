@@ -704,9 +704,9 @@ static void metrics_after_guard(const struct hook_opts *o, struct outcome *out) 
 }
 
 /* What the budget needs of the host: the caps for this MemTotal, read once
- * per pass, and what the root's children hold — the view ledger.json keeps
- * while it is young (ledger_top_cached), or read from cgroupfs when it is
- * not, or when exact (a grant near a cap, a top-up). */
+ * per pass, and what the root's children hold — the view ledger.json
+ * keeps, while it is younger than max_age_usec (ledger_top_cached), else
+ * read from cgroupfs (max_age_usec 0: always, for top-ups). */
 struct budget_host {
         bool limits_read;
         uint64_t mem_total;
@@ -720,15 +720,15 @@ struct budget_host {
 static void budget_host_done(struct budget_host *bh) { budget_top_free(&bh->top); }
 
 static const struct budget_host *budget_host_get(const struct hook_opts *o, const struct host_config *hc, const struct cgroup_host *host,
-                                                 struct ledger *l, bool exact, struct budget_host *bh) {
+                                                 struct ledger *l, uint64_t max_age_usec, struct budget_host *bh) {
         if (!bh->limits_read) {
                 (void) budget_limits_for_host(o->sysroot, hc, &bh->limits, &bh->mem_total);
                 bh->limits_read = true;
         }
-        if (bh->read && !(exact && bh->kept))
-                return bh;
+        if (bh->read && !bh->kept)
+                return bh; /* read from cgroupfs in this run: as exact as it gets */
         budget_top_free(&bh->top);
-        if (!exact && ledger_top_cached(l, ledger_top_max_age(l), &bh->top) == 0) {
+        if (max_age_usec > 0 && ledger_top_cached(l, max_age_usec, &bh->top) == 0) {
                 bh->top_r = 0;
                 bh->kept = bh->read = true;
                 return bh;
@@ -761,7 +761,7 @@ static size_t budget_topup_clamped(const struct hook_opts *o, const struct cgrou
                 ledger_totals_now(l, &t);
                 if (t.clamped == 0)
                         return 0;
-                budget_host_get(o, &o->host_config, host, l, true, bh);
+                budget_host_get(o, &o->host_config, host, l, 0, bh);
                 if (bh->top_r < 0 && bh->top_r != -E2BIG)
                         return 0;
                 long pg = sysconf(_SC_PAGESIZE);
@@ -795,7 +795,7 @@ static size_t budget_topup_clamped(const struct hook_opts *o, const struct cgrou
                         items[n++] = (struct budget_topup) { .id = r->id, .started_usec = r->started_realtime_usec,
                                                              .requested = { r->requested_min, r->requested_low }, .granted = { r->min, r->low } };
         }
-        budget_host_get(o, &o->host_config, host, l, true, bh);
+        budget_host_get(o, &o->host_config, host, l, 0, bh);
         if (bh->top_r < 0 && bh->top_r != -E2BIG)
                 return 0; /* nothing is promised that cannot be checked */
         long ps = sysconf(_SC_PAGESIZE);
@@ -965,8 +965,8 @@ static bool budget_admit(const struct container_view *v, const struct hook_opts 
         long ps = sysconf(_SC_PAGESIZE);
         struct budget_claim req = { .min = rec->min, .low = rec->low };
         struct budget_usage used;
-        for (bool exact = false;; exact = true) {
-                budget_host_get(o, &v->host_config, &v->host, l, exact, bh);
+        for (bool near = false;; near = true) {
+                budget_host_get(o, &v->host_config, &v->host, l, ledger_top_max_age(l, near), bh);
                 if (bh->top_r < 0 && bh->top_r != -E2BIG) {
                         outcome_skip(out, "budget: the protection held below the cgroup2 root cannot be read (%s): nothing granted",
                                      strerror(-bh->top_r));
@@ -977,9 +977,9 @@ static bool budget_admit(const struct container_view *v, const struct hook_opts 
                 used = bh->top.used;
                 used.min = budget_add(used.min, topped_up->min);
                 used.protection = budget_add(used.protection, topped_up->protection);
-                /* Near a cap, what others set since the view was read
-                 * could matter: read the top itself. */
-                if (!bh->kept || !budget_near_cap(&bh->limits, &used, &req, budget_margin_for(bh->mem_total)))
+                /* Near a cap, what others set there matters within a
+                 * second: a view older than that is read again (once). */
+                if (near || !bh->kept || !budget_near_cap(&bh->limits, &used, &req, budget_margin_for(bh->mem_total)))
                         break;
         }
         struct budget_decision d;

@@ -843,16 +843,17 @@ static int top_parse(struct ledger *l, const struct json_node *top) {
         return 0;
 }
 
-uint64_t ledger_top_max_age(const struct ledger *l) {
+uint64_t ledger_top_max_age(const struct ledger *l, bool near_cap) {
         assert(l);
+        uint64_t bound = MEMGUARD_TOP_MAX_AGE_USEC;
         const char *e = l->sysroot && l->sysroot[0] ? getenv("MEMGUARD_TOP_MAX_AGE_USEC") : NULL;
         char *end;
         if (e && *e) {
                 unsigned long long v = strtoull(e, &end, 10);
                 if (*end == '\0')
-                        return (uint64_t) v;
+                        bound = (uint64_t) v;
         }
-        return MEMGUARD_TOP_MAX_AGE_USEC;
+        return near_cap && bound > MEMGUARD_TOP_NEAR_MAX_AGE_USEC ? MEMGUARD_TOP_NEAR_MAX_AGE_USEC : bound;
 }
 
 int ledger_top_cached(const struct ledger *l, uint64_t max_age_usec, struct budget_top *ret) {
@@ -875,33 +876,10 @@ int ledger_top_cached(const struct ledger *l, uint64_t max_age_usec, struct budg
         return 0;
 }
 
-/* The kept view says what t says (same holders, same values, any order). */
-static bool top_same(const struct ledger *l, const struct budget_top *t) {
-        size_t held = 0;
-        for (size_t i = 0; i < l->n_top; i++)
-                held += l->top[i].min > 0 || l->top[i].low > 0;
-        if (held != t->n_holders)
-                return false;
-        for (size_t k = 0; k < t->n_holders; k++) {
-                bool found = false;
-                for (size_t i = 0; i < l->n_top && !found; i++)
-                        found = STREQ(l->top[i].name, t->holders[k].name) && l->top[i].min == t->holders[k].min &&
-                                l->top[i].low == t->holders[k].low;
-                if (!found)
-                        return false;
-        }
-        return true;
-}
-
 void ledger_top_keep(struct ledger *l, const struct budget_top *t) {
         assert(l);
         assert(t);
-        /* A read that finds what the view says, while the view is young:
-         * ledger.json need not be written for a new read time (near a cap
-         * every start reads the top). */
         uint64_t now = now_usec_monotonic();
-        if (l->top_kept && now >= l->top_read_usec && now - l->top_read_usec < ledger_top_max_age(l) / 2 && top_same(l, t))
-                return;
         l->top_kept = false;
         if (t->n_holders > MEMGUARD_TOP_KEPT_MAX)
                 return;

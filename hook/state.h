@@ -180,12 +180,14 @@ int ledger_open(struct ledger *l, const char *state_dir, const char *sysroot, co
 void ledger_close(struct ledger *l);
 
 /* The view of the top of the tree a start may count on instead of
- * reading every child of the cgroup2 root: at most this old (what others
- * set there is seen this late at worst; the hook's own writes keep it
- * current at once), and only for a grant that stays clear of the caps
- * (budget_near_cap). MEMGUARD_TOP_MAX_AGE_USEC replaces it for tests,
- * honoured only with a sysroot. */
+ * reading every child of the cgroup2 root: at most this old, and at most
+ * MEMGUARD_TOP_NEAR_MAX_AGE_USEC for a grant that comes near a cap
+ * (budget_near_cap). The hook's own writes keep the view current at once;
+ * what others set there is counted by every start that begins that long
+ * after it. MEMGUARD_TOP_MAX_AGE_USEC in the environment replaces the
+ * first (and caps the second) for tests, honoured only with a sysroot. */
 #define MEMGUARD_TOP_MAX_AGE_USEC (10ull * 1000000u)
+#define MEMGUARD_TOP_NEAR_MAX_AGE_USEC (1000000u)
 /* A top with more holders than this is read every time, never kept. */
 #define MEMGUARD_TOP_KEPT_MAX 64u
 
@@ -198,7 +200,7 @@ void ledger_top_keep(struct ledger *l, const struct budget_top *t);
 /* A child of the root as this run left it (read or written): the view
  * follows at once. path is "/name"; anything deeper is ignored. */
 void ledger_top_note(struct ledger *l, const char *path, int v, uint64_t value);
-uint64_t ledger_top_max_age(const struct ledger *l);
+uint64_t ledger_top_max_age(const struct ledger *l, bool near_cap);
 
 /* A full pass runs at least this often (MEMGUARD_PRUNE_FULL_AFTER_USEC in
  * the environment replaces it for tests): the bound on how long a stale
