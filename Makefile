@@ -177,7 +177,7 @@ check-bats: $(PROGRAMS) build/killpoints/oci-memguard build/fake-systemd-bus
 	MEMGUARD_BIN=$(CURDIR)/build/oci-memguard bats --print-output-on-failure conformance/
 
 # The ASan pass runs every test again under the sanitizers, except those
-# tagged no_asan (timing- or allocation-bound, or counting file opens: the 64x100 load, the policy cache under strace, the 64-writer
+# tagged no_asan (timing- or allocation-bound, or counting file opens: the 64x100 load, the policy cache and the budget's view under strace, the 64-writer
 # metrics race, the 200k-line report, status at 200 containers, the
 # installed seccomp filter): they run in check-bats, and are left out here
 # rather than reported as skipped.

@@ -24,6 +24,7 @@ setup() {
 
 view() { jq -c "$1" "$SYSROOT/run/oci-memguard/ledger.json"; }
 
+# bats test_tags=no_asan
 @test "the first start reads the top and keeps it; the next counts the first one's raise without reading it again" {
 	start_container c1 6001 /system.slice/docker/c1
 	run view '.top.holders'
