@@ -365,25 +365,9 @@ int cgroup_read_child_value(int root_fd, const char *child, const char *file, ui
                 return cgroup_read_value(dfd, file, ret);
         }
         char buf[64];
-        size_t len = 0;
-        for (;;) {
-                if (len + 1 >= sizeof buf)
-                        return -EFBIG;
-                ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-                if (buf[len - 1] == '\n')
-                        break; /* one line: kernfs hands it over whole */
-        }
-        buf[len] = '\0';
-        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
-                buf[--len] = '\0';
+        int r = read_line_fd(fd, buf, sizeof buf);
+        if (r < 0)
+                return r;
         return parse_cgroup_value(buf, ret) < 0 ? -EBADMSG : 0;
 }
 

@@ -109,10 +109,7 @@ int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *re
         return read_fd_bounded(fd, max, ret, ret_len);
 }
 
-static int read_small(int dirfd, const char *path, char *buf, size_t size, bool one_line) {
-        _cleanup_close_ int fd = open_read_at(dirfd, path);
-        if (fd < 0)
-                return fd;
+static int read_small_fd(int fd, char *buf, size_t size, bool one_line) {
         size_t len = 0;
         for (;;) {
                 if (len + 1 >= size)
@@ -133,6 +130,15 @@ static int read_small(int dirfd, const char *path, char *buf, size_t size, bool 
                 buf[--len] = '\0';
         return (int) len;
 }
+
+static int read_small(int dirfd, const char *path, char *buf, size_t size, bool one_line) {
+        _cleanup_close_ int fd = open_read_at(dirfd, path);
+        if (fd < 0)
+                return fd;
+        return read_small_fd(fd, buf, size, one_line);
+}
+
+int read_line_fd(int fd, char *buf, size_t size) { return read_small_fd(fd, buf, size, true); }
 
 int read_small_at(int dirfd, const char *path, char *buf, size_t size) { return read_small(dirfd, path, buf, size, false); }
 

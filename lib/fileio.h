@@ -29,6 +29,8 @@ int read_small_at(int dirfd, const char *path, char *buf, size_t size);
  * read that ends in a newline is the last, one read(2) fewer per file
  * (kernfs and procfs hand a small file over whole). */
 int read_line_at(int dirfd, const char *path, char *buf, size_t size);
+/* The same from a file already open (one opened with openat2). */
+int read_line_fd(int fd, char *buf, size_t size);
 /* Writes the whole string to an existing file (never O_CREAT: a wrong name
  * must fail with ENOENT), retrying on EINTR. */
 int write_existing_at(int dirfd, const char *path, const char *value);
