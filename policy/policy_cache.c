@@ -491,7 +491,7 @@ int policy_cache_get(struct policy_cache *pc, const char *path, const struct pol
         struct entry e;
         if (!cache_find(pc, path, key, &e)) {
                 pc->dirty = true;
-                return mg_error_set(err, -ENOENT, "%s: not in the policy cache", path);
+                return POLICY_CACHE_MISS;
         }
         struct cursor c = { .p = e.result, .end = e.end };
         if (pc->filter && entry_rules_out(c, pc->filter)) {
@@ -500,7 +500,7 @@ int policy_cache_get(struct policy_cache *pc, const char *path, const struct pol
                         pc->n_out++;
                 }
                 pc->n_used++;
-                return mg_error_set(err, -ESRCH, "%s: cannot match this container (policy cache)", path);
+                return POLICY_CACHE_RULED_OUT;
         }
         int32_t code = (int32_t) take_u32(&c);
         int r;
@@ -520,7 +520,7 @@ int policy_cache_get(struct policy_cache *pc, const char *path, const struct pol
                 return mg_error_oom(err);
         if (r == -EBADMSG && c.bad) {
                 pc->dirty = true;
-                return mg_error_set(err, -ENOENT, "%s: corrupt policy cache entry, read again", path);
+                return POLICY_CACHE_MISS;
         }
         /* kept unchanged in the next cache */
         if (pc->writable) {

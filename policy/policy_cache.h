@@ -42,16 +42,24 @@ struct policy_cache {
         struct arena *arena;     /* the policies decoded from it */
         /* Not NULL: a container start for this subject. A cached policy
          * its image, command or cgroup patterns rule out is not decoded:
-         * policy_cache_get says -ESRCH, and the set goes without it. */
+         * policy_cache_get says POLICY_CACHE_RULED_OUT, and the set goes
+         * without it. */
         const struct policy_subject *filter;
 };
 
 /* Reads the cache of state_dirfd (-1: none). A missing or unusable cache is
  * no error: every file is read. writable=false (dry run): never written. */
 int policy_cache_open(struct policy_cache *pc, int state_dirfd, const char *const *dirs, size_t n_dirs, bool check_owner, bool writable);
+/* What policy_cache_get says besides a policy or the file's error. Neither
+ * is a failure, so err is left alone: with a thousand policies, most are
+ * ruled out on every start, and formatting a message for each one cost more
+ * than the lookups themselves. */
+enum {
+        POLICY_CACHE_MISS = 1,      /* not cached, or its entry is damaged: read the file */
+        POLICY_CACHE_RULED_OUT = 2, /* cached, and it cannot match pc->filter */
+};
 /* The cached result for the file at path with stat key: 0 and *ret, or the
- * file's error (negative, err filled), or -ENOENT: not cached, read it, or
- * -ESRCH: cached, and it cannot match pc->filter. */
+ * file's error (negative, err filled), or one of the above. */
 int policy_cache_get(struct policy_cache *pc, const char *path, const struct policy_cache_key *key, struct policy **ret,
                      struct mg_error *err);
 /* Remembers what reading the file gave (r: 0 with p, or its error). */

@@ -123,7 +123,7 @@ static int load_file_cached(struct policy_cache *pc, int dirfd, const char *name
         if (pc && fstatat(dirfd, name, &st, 0) == 0) {
                 policy_cache_key_of(&st, &key);
                 int r = policy_cache_get(pc, display_path, &key, ret, err);
-                if (r != -ENOENT)
+                if (r != POLICY_CACHE_MISS)
                         return r;
         }
         st = (struct stat) {0};
@@ -373,7 +373,7 @@ int policy_set_load_cached(const char *const *dirs, size_t n_dirs, bool check_ow
                 r = load_file_cached(pc, c.fds[c.v[i].dir], c.v[i].name, path, check_owner, &p, &e);
                 if (r == -ENOMEM)
                         return r;
-                if (r == -ESRCH)
+                if (r == POLICY_CACHE_RULED_OUT)
                         continue; /* cannot match this container (pc->filter) */
                 if (r < 0) {
                         if ((r = policy_set_add_error(&s, &e)) < 0)
