@@ -280,8 +280,9 @@ int policy_cache_open(struct policy_cache *pc, int state_dirfd, const char *cons
                 return 0;
         /* Read, not mapped: a cache truncated in place under a mapping
          * (an operator's ": > policy-cache.*") would kill the hook with
-         * SIGBUS. The heap it is read into is reserved populated first (a
-         * page fault can cost 11 us on a VM, hook/prefault.c), with room
+         * SIGBUS. The heap it is read into is reserved populated first:
+         * every page of it is written, and one madvise maps them for less
+         * than their faults cost on any machine (lib/prefault.c), with room
          * for the few policies a start decodes (policy_cache.filter). */
         size_t size = (size_t) st.st_size;
         prefault_heap(size + 64u * 1024u);

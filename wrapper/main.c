@@ -178,7 +178,7 @@ static const char *add_hooks(const struct wrapper_conf *c, const struct runtime_
 }
 
 int main(int argc, char **argv) {
-        /* as the hook does (hook/prefault.c): faults cost 11 us on a VM */
+        /* as the hook does (lib/prefault.c): where faults are dear */
         prefault_startup(__builtin_frame_address(0));
         struct runtime_args a;
         runtime_args_parse(argc, argv, &a);
