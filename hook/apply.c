@@ -247,7 +247,6 @@ struct apply_run {
         size_t *claim_rec;          /* the record it comes from, or SIZE_MAX */
         char **claim_name;          /* the record's file name for the node's own list; NULL: synthetic */
         uint64_t (*own_value)[LV_N]; /* what the record claims (before a refusal zeroed it) */
-        uint64_t *n_represented;    /* live claims it stands for */
         struct plan_synthetic syn;
         bool (*refused)[LV_N]; /* per record: its leaf refused the raise */
 };
@@ -268,14 +267,12 @@ static void apply_run_free(struct apply_run *a) {
         free(a->claim_rec);
         free(a->claim_name);
         free(a->own_value);
-        free(a->n_represented);
         a->fds = NULL;
         a->nodes = NULL;
         a->claims = NULL;
         a->claim_rec = NULL;
         a->claim_name = NULL;
         a->own_value = NULL;
-        a->n_represented = NULL;
         a->n_nodes = a->n_claims = 0;
 }
 
@@ -297,14 +294,12 @@ static int claim_arrays(struct apply_run *a, size_t n) {
         a->claim_rec = calloc(n + 1, sizeof *a->claim_rec);
         a->claim_name = calloc(n + 1, sizeof *a->claim_name);
         a->own_value = calloc(n + 1, sizeof *a->own_value);
-        a->n_represented = calloc(n + 1, sizeof *a->n_represented);
-        return a->claim_rec && a->claim_name && a->own_value && a->n_represented ? 0 : -ENOMEM;
+        return a->claim_rec && a->claim_name && a->own_value ? 0 : -ENOMEM;
 }
 
 static int set_record_claim_meta(struct apply_run *a, size_t c, size_t i) {
         char name[NAME_MAX + 1];
         a->claim_rec[c] = i;
-        a->n_represented[c] = 1;
         a->own_value[c][LV_MIN] = a->l->recs[i].min;
         a->own_value[c][LV_LOW] = a->l->recs[i].low;
         if (record_file_name(a->l->recs[i].id, name, sizeof name) < 0)
@@ -354,7 +349,6 @@ static int claims_incremental(struct apply_run *a) {
                         struct plan_claim cl = { .cgroup = en->path, .value = { o->value[LV_MIN], o->value[LV_LOW] },
                                                  .applied = { o->counted[LV_MIN], o->counted[LV_LOW] }, .state = CLAIM_KEPT };
                         a->claim_rec[n] = SIZE_MAX;
-                        a->n_represented[n] = 1;
                         memcpy(a->own_value[n], o->value, sizeof a->own_value[n]);
                         if (i != SIZE_MAX && !l->recs[i].in_nodes)
                                 cl.state = CLAIM_REMOVED; /* replaced by a start of the same id: it enters below */
@@ -398,7 +392,6 @@ static int claims_incremental(struct apply_run *a) {
         a->n_claims = a->syn.n_claims;
         for (size_t c = n; c < a->n_claims; c++) {
                 a->claim_rec[c] = SIZE_MAX;
-                a->n_represented[c] = a->syn.n_represented[c];
         }
         return 0;
 }
@@ -423,15 +416,11 @@ static int build_inputs(struct apply_run *a) {
         return l->full ? claims_full(a) : claims_incremental(a);
 }
 
-/* After the plan: what each node's file says from now on (the claims at
- * or below it, the counted values strictly below, its own records), and
- * which records the node files now count. */
+/* After the plan: what each node's file says from now on (the plan's
+ * sums, and its own records), and which records the node files now
+ * count. */
 static int update_node_summaries(struct apply_run *a, const struct plan_cgroups *p) {
         struct ledger *l = a->l;
-        _cleanup_(entry_index_free) struct entry_index ix = {0};
-        int r = entry_index_build(l, l->n_entries, &ix);
-        if (r < 0)
-                return r;
         for (size_t e = 0; e < l->n_entries; e++) {
                 struct lentry *en = &l->entries[e];
                 for (size_t k = 0; k < en->n_own; k++)
@@ -439,8 +428,8 @@ static int update_node_summaries(struct apply_run *a, const struct plan_cgroups 
                 free(en->own);
                 en->own = NULL;
                 en->n_own = 0;
-                en->n_claims = 0;
-                en->below[LV_MIN] = en->below[LV_LOW] = 0;
+                en->n_claims = p->n_claims[e];
+                memcpy(en->below, p->below[e], sizeof en->below);
         }
         for (size_t i = 0; i < l->n_recs; i++)
                 l->recs[i].in_nodes = false;
@@ -450,37 +439,20 @@ static int update_node_summaries(struct apply_run *a, const struct plan_cgroups 
                         continue;
                 if (a->claim_rec[c] != SIZE_MAX)
                         l->recs[a->claim_rec[c]].in_nodes = true;
-                char path[PATH_MAX];
-                snprintf(path, sizeof path, "%s", cl->cgroup);
-                size_t slot = *entry_index_slot(l, &ix, path);
-                if (slot) {
-                        struct lentry *en = &l->entries[slot - 1];
-                        en->n_claims += a->n_represented[c];
-                        if (a->claim_name[c]) {
-                                struct node_own *no = realloc(en->own, (en->n_own + 1) * sizeof *no);
-                                if (!no)
-                                        return -ENOMEM;
-                                en->own = no;
-                                no = &en->own[en->n_own];
-                                *no = (struct node_own) { .record = strdup(a->claim_name[c]),
-                                                          .value = { a->own_value[c][LV_MIN], a->own_value[c][LV_LOW] },
-                                                          .counted = { p->claim_counted[c][LV_MIN], p->claim_counted[c][LV_LOW] } };
-                                if (!no->record)
-                                        return -ENOMEM;
-                                en->n_own++;
-                        }
-                }
-                for (char *slash = strrchr(path, '/'); slash && slash != path; slash = strrchr(path, '/')) {
-                        *slash = '\0';
-                        size_t s = *entry_index_slot(l, &ix, path);
-                        if (!s)
-                                continue;
-                        struct lentry *en = &l->entries[s - 1];
-                        en->n_claims += a->n_represented[c];
-                        for (int v = 0; v < LV_N; v++)
-                                if (p->claim_counted[c][v])
-                                        en->below[v] += cl->value[v];
-                }
+                if (p->claim_leaf[c] < 0 || !a->claim_name[c])
+                        continue;
+                struct lentry *en = &l->entries[p->claim_leaf[c]];
+                struct node_own *no = realloc(en->own, (en->n_own + 1) * sizeof *no);
+                if (!no)
+                        return -ENOMEM;
+                en->own = no;
+                no = &en->own[en->n_own];
+                *no = (struct node_own) { .record = strdup(a->claim_name[c]),
+                                          .value = { a->own_value[c][LV_MIN], a->own_value[c][LV_LOW] },
+                                          .counted = { p->claim_counted[c][LV_MIN], p->claim_counted[c][LV_LOW] } };
+                if (!no->record)
+                        return -ENOMEM;
+                en->n_own++;
         }
         return 0;
 }

@@ -66,6 +66,9 @@ void plan_cgroups_free(struct plan_cgroups *p) {
         free(p->need_read);
         free(p->writes);
         free(p->notes);
+        free(p->below);
+        free(p->n_claims);
+        free(p->claim_leaf);
         *p = (struct plan_cgroups) {0};
 }
 
@@ -139,7 +142,7 @@ struct node_agg {
         bool changed;          /* a claim at or below starts or stops in this run */
         bool wants[LV_N];      /* a live claim at or below asks for this value */
         uint64_t rebuilt_below[LV_N]; /* applied claims recorded strictly below */
-        uint64_t own[LV_N], below[LV_N];
+        uint64_t own[LV_N];
 };
 
 /* A node the run cannot change, so its values need not be read: no claim at
@@ -218,10 +221,14 @@ int plan_cgroups(const struct plan_cgroup_input *in, struct plan_cgroups *ret) {
         p.need_read = calloc(n + 1, sizeof *p.need_read);
         p.claim_counted = calloc(in->n_claims + 1, sizeof *p.claim_counted);
         p.writes = calloc(n * LV_N + 1, sizeof *p.writes);
+        p.below = calloc(n + 1, sizeof *p.below);
+        p.n_claims = calloc(n + 1, sizeof *p.n_claims);
+        p.claim_leaf = calloc(in->n_claims + 1, sizeof *p.claim_leaf);
         bool(*have)[LV_N] = calloc(n + 1, sizeof *have);
         bool(*provisional)[LV_N] = calloc(n + 1, sizeof *provisional);
         uint64_t(*cur)[LV_N] = calloc(n + 1, sizeof *cur);
-        if (!p.held || !p.claimed || !p.need_read || !p.claim_counted || !p.writes || !have || !provisional || !cur)
+        if (!p.held || !p.claimed || !p.need_read || !p.claim_counted || !p.writes || !p.below || !p.n_claims || !p.claim_leaf || !have ||
+            !provisional || !cur)
                 goto fail;
 
         agg = calloc(n + 1, sizeof *agg);
@@ -229,11 +236,15 @@ int plan_cgroups(const struct plan_cgroup_input *in, struct plan_cgroups *ret) {
                 goto fail;
         for (size_t c = 0; c < in->n_claims; c++) {
                 const struct plan_claim *cl = &in->claims[c];
+                p.claim_leaf[c] = -1;
                 FOR_CHAIN(in, &ix, cl->cgroup, node, mine, {
                         struct node_agg *g = &agg[node];
+                        if (mine)
+                                p.claim_leaf[c] = node;
                         g->changed |= cl->state != CLAIM_KEPT;
                         if (cl->state != CLAIM_REMOVED) {
                                 g->claimed = true;
+                                p.n_claims[node] = sat_add(p.n_claims[node], cl->represents ? cl->represents : 1);
                                 for (int v = 0; v < LV_N; v++)
                                         g->wants[v] |= cl->value[v] > 0;
                         }
@@ -309,12 +320,12 @@ int plan_cgroups(const struct plan_cgroup_input *in, struct plan_cgroups *ret) {
                                 if (mine)
                                         agg[node].own[v] = cl->value[v] > agg[node].own[v] ? cl->value[v] : agg[node].own[v];
                                 else
-                                        agg[node].below[v] = sat_add(agg[node].below[v], cl->value[v]);
+                                        p.below[node][v] = sat_add(p.below[node][v], cl->value[v]);
                         });
                 }
         }
         for (size_t i = 0; p.n_reads == 0 && i < n; i++) {
-                const uint64_t *own = agg[i].own, *below = agg[i].below;
+                const uint64_t *own = agg[i].own, *below = p.below[i];
                 for (int v = 0; v < LV_N; v++) {
                         struct held_value *hv = &p.held[i][v];
                         if (!have[i][v])
@@ -415,7 +426,6 @@ void plan_synthetic_free(struct plan_synthetic *s) {
                         free(s->paths[i]);
         free(s->paths);
         free(s->claims);
-        free(s->n_represented);
         *s = (struct plan_synthetic) {0};
 }
 
@@ -428,18 +438,15 @@ int plan_synthetic_claims(const struct plan_synthetic_input *in, struct plan_syn
         size_t n = in->n_nodes;
         struct plan_synthetic s = { .n_own = in->n_own };
         s.claims = calloc(in->n_own + n + 1, sizeof *s.claims);
-        s.n_represented = calloc(in->n_own + n + 1, sizeof *s.n_represented);
         s.paths = calloc(n + 1, sizeof *s.paths);
         uint64_t(*synth)[LV_N] = calloc(n + 1, sizeof *synth);
         uint64_t *synth_count = calloc(n + 1, sizeof *synth_count);
         size_t *order = calloc(n + 1, sizeof *order);
         int r = -ENOMEM;
-        if (!s.claims || !s.n_represented || !s.paths || !synth || !synth_count || !order)
+        if (!s.claims || !s.paths || !synth || !synth_count || !order)
                 goto fail;
-        for (size_t k = 0; k < in->n_own; k++) {
+        for (size_t k = 0; k < in->n_own; k++)
                 s.claims[k] = in->own[k].claim;
-                s.n_represented[k] = 1;
-        }
         s.n_claims = in->n_own;
 
         /* Bottom-up (deepest first): what the set writes out strictly below
@@ -509,9 +516,9 @@ int plan_synthetic_claims(const struct plan_synthetic_input *in, struct plan_syn
                 memcpy(p, in->nodes[i].path, len);
                 memcpy(p + len, "/\x01", 3);
                 s.paths[s.n_claims - s.n_own] = p;
-                s.n_represented[s.n_claims] = synth_count[i];
                 s.claims[s.n_claims++] = (struct plan_claim) { .cgroup = p, .value = { synth[i][LV_MIN], synth[i][LV_LOW] },
-                                                               .applied = { true, true }, .state = CLAIM_KEPT };
+                                                               .applied = { true, true }, .state = CLAIM_KEPT,
+                                                               .represents = synth_count[i] };
         }
         free(synth);
         free(synth_count);
@@ -526,28 +533,4 @@ fail:
         plan_synthetic_free(&s);
         *ret = (struct plan_synthetic) { .bad_node = bad };
         return r;
-}
-
-void plan_node_summaries(const struct plan_synthetic_input *in, const struct plan_synthetic *s, const struct plan_cgroups *p,
-                         struct node_summary *ret) {
-        assert(in);
-        assert(s);
-        assert(p);
-        assert(ret);
-        for (size_t i = 0; i < in->n_nodes; i++) {
-                const char *path = in->nodes[i].path;
-                struct node_summary ns = { .path = path };
-                for (size_t c = 0; c < s->n_claims; c++) {
-                        const struct plan_claim *cl = &s->claims[c];
-                        if (cl->state == CLAIM_REMOVED || !at_or_below(cl->cgroup, path))
-                                continue;
-                        ns.n_claims += s->n_represented[c];
-                        if (!cgroup_path_is_below(cl->cgroup, path))
-                                continue;
-                        for (int v = 0; v < LV_N; v++)
-                                if (p->claim_counted[c][v])
-                                        ns.below[v] = sat_add(ns.below[v], cl->value[v]);
-                }
-                ret[i] = ns;
-        }
 }

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 enum { LV_MIN, LV_LOW, LV_N };
 extern const char *const plan_value_file[LV_N]; /* "memory.min", "memory.low" */
@@ -56,6 +57,10 @@ struct plan_claim {
         uint64_t value[LV_N];      /* capped by the policy already */
         bool applied[LV_N];        /* the record says the leaf took it */
         enum claim_state state;    /* NEW/REMOVED: starts or stops in this run */
+        /* The live claims it stands for in plan_cgroups.n_claims: a
+         * synthetic claim (plan_synthetic_claims) all those below its
+         * node. 0 is read as 1: a container's own claim. */
+        uint64_t represents;
 };
 
 /* One cgroup of a chain (or one the ledger holds). */
@@ -115,6 +120,12 @@ struct plan_cgroups {
         size_t n_writes;
         struct plan_note *notes;
         size_t n_notes;
+        /* What each node's file says from now on (valid with the writes):
+         * the counted claim values strictly below it, and the live claims
+         * at or below it (plan_claim.represents each). */
+        uint64_t (*below)[LV_N];
+        uint64_t *n_claims;
+        ssize_t *claim_leaf; /* per claim: the node of its own cgroup, -1: none */
 };
 
 /* 0 or -ENOMEM. ret is filled on success; free with plan_cgroups_free. */
@@ -186,7 +197,6 @@ struct plan_synthetic {
         struct plan_claim *claims; /* the own claims (in order), then the synthetic ones */
         size_t n_claims;
         size_t n_own;
-        uint64_t *n_represented;   /* per claim: how many live claims it stands for */
         char **paths;              /* the synthetic claims' paths */
         size_t bad_node;           /* -EUCLEAN: the node whose sums do not add up */
 };
@@ -197,8 +207,3 @@ struct plan_synthetic {
 int plan_synthetic_claims(const struct plan_synthetic_input *in, struct plan_synthetic *ret);
 void plan_synthetic_free(struct plan_synthetic *s);
 
-/* After plan_cgroups over s->claims: what each node of the set says from
- * now on (below from the claims the plan counted, n_claims from the claims
- * still live). nodes[i].path is kept; ret has in->n_nodes entries. */
-void plan_node_summaries(const struct plan_synthetic_input *in, const struct plan_synthetic *s, const struct plan_cgroups *p,
-                         struct node_summary *ret);

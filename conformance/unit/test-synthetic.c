@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The incremental plan (hook/plan.c: plan_synthetic_claims,
- * plan_node_summaries): the other containers enter the plan as one
+/* The incremental plan (hook/plan.c: plan_synthetic_claims, and the sums
+ * plan_cgroups leaves for the node files): the other containers enter the plan as one
  * synthetic claim per node of the set. First the construction case by
  * case (the claims it makes, or the node whose sums do not add up); then
  * the property the design rests on: for every container of a tree
@@ -107,7 +107,7 @@ static void run_syn_case(const struct syn_case *tc) {
                 if (x)
                         memcpy(x, "\\1", 3);
                 o += (size_t) snprintf(got + o, sizeof got - o, "%s%s %llu %llu x%llu", o ? "; " : "", path, (unsigned long long) s.claims[c].value[LV_MIN],
-                                       (unsigned long long) s.claims[c].value[LV_LOW], (unsigned long long) s.n_represented[c]);
+                                       (unsigned long long) s.claims[c].value[LV_LOW], (unsigned long long) s.claims[c].represents);
         }
         CHECK(r == 0 && s.n_own == n_own && strcmp(got, tc->want) == 0, "%s\n#   got:  %s (r=%d)\n#   want: %s", tc->name, got, r, tc->want);
         if (r == 0)
@@ -154,13 +154,25 @@ static int full_plan(struct held_value held[N_TREE][LV_N], const enum claim_stat
         for (size_t k = 0; k < N_RECS; k++)
                 memcpy(counted[k], p.claim_counted[k], sizeof counted[k]);
         /* The sums as every node file would say them: each record is its own
-         * claim here, no synthetic ones. */
-        struct node_summary all[N_TREE];
-        for (size_t i = 0; i < N_TREE; i++)
-                all[i] = (struct node_summary) { .path = tree[i] };
-        struct plan_synthetic whole = { .claims = claims, .n_claims = n, .n_own = n, .n_represented = (uint64_t[N_RECS]) { 1, 1, 1, 1, 1, 1, 1 } };
-        struct plan_synthetic_input win = { .nodes = all, .n_nodes = N_TREE };
-        plan_node_summaries(&win, &whole, &p, sums);
+         * claim here, no synthetic ones. Checked against the definition,
+         * claim by claim and node by node, not the plan's walk up the
+         * chains. */
+        bool as_defined = true;
+        for (size_t i = 0; i < N_TREE; i++) {
+                sums[i] = (struct node_summary) { .path = tree[i], .below = { p.below[i][LV_MIN], p.below[i][LV_LOW] }, .n_claims = p.n_claims[i] };
+                uint64_t want_n = 0, want_below[LV_N] = {0};
+                for (size_t k = 0; k < n; k++) {
+                        bool below = cgroup_path_is_below(claims[k].cgroup, tree[i]);
+                        if (st[k] == CLAIM_REMOVED || (!below && strcmp(claims[k].cgroup, tree[i]) != 0))
+                                continue;
+                        want_n++;
+                        for (int v = 0; below && v < LV_N; v++)
+                                if (p.claim_counted[k][v])
+                                        want_below[v] += claims[k].value[v];
+                }
+                as_defined &= want_n == p.n_claims[i] && want_below[LV_MIN] == p.below[i][LV_MIN] && want_below[LV_LOW] == p.below[i][LV_LOW];
+        }
+        CHECK(as_defined, "the whole tree's plan: each node's sums are the live claims at or below it and the counted values strictly below");
         plan_cgroups_free(&p);
         return 0;
 }
@@ -238,11 +250,9 @@ static void check_chain_alone(size_t changing, enum claim_state how) {
                         }
         CHECK(same, "record %zu (%s) %s: the chain alone decides what the whole tree does%s", changing, leaf, how == CLAIM_NEW ? "starts" : "stops", diff);
         if (r == 0) {
-                struct node_summary now[N_TREE];
-                plan_node_summaries(&sin, &s, &p, now);
                 for (size_t j = 0; j < n_set; j++)
-                        same_sums &= now[j].n_claims == sums_after[set[j]].n_claims && now[j].below[LV_MIN] == sums_after[set[j]].below[LV_MIN] &&
-                                     now[j].below[LV_LOW] == sums_after[set[j]].below[LV_LOW];
+                        same_sums &= p.n_claims[j] == sums_after[set[j]].n_claims && p.below[j][LV_MIN] == sums_after[set[j]].below[LV_MIN] &&
+                                     p.below[j][LV_LOW] == sums_after[set[j]].below[LV_LOW];
                 CHECK(same_sums, "record %zu (%s) %s: the sums left behind are the whole tree's", changing, leaf, how == CLAIM_NEW ? "starts" : "stops");
                 plan_cgroups_free(&p);
         }
