@@ -12,7 +12,7 @@
  * and populating costs 0.24 us a page-cache page and 1.2 us a zeroed one
  * (measured on a KVM guest with free page reporting): there populating the
  * 330 pages of the segments and 80 of stack and heap, most of which a start
- * never touches, cost 120 us a start against the ~20 faults it saved.
+ * never touches, cost 120 us a start against the ~40 faults it saved.
  *
  * So the first fault of the run is timed (two fresh heap pages, the best of
  * the two: a preemption makes one look dear, never cheap), and the bulk
